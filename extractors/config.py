@@ -1,0 +1,293 @@
+"""The one typed configuration of a ChannelHouse deployment (``channelhouse.yml``).
+
+Validated with pydantic; every error names the file and the field path, e.g.
+``channelhouse.yml: connections[1] (amazon).marketplaces[0]: unknown marketplace id 'X'``.
+Secrets are never in this file: a connection names the environment variables that hold
+them, and ``resolve_secrets`` reads those only when a client is built.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import date
+from pathlib import Path
+from typing import Annotated, ClassVar, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+CONFIG_ENV = "CHANNELHOUSE_CONFIG"
+DATA_DIR_ENV = "CHANNELHOUSE_DATA_DIR"
+DEFAULT_CONFIG = "channelhouse.yml"
+SANDBOX = "sandbox"
+
+AMAZON_MARKETPLACES: dict[str, tuple[str, str]] = {  # id -> (region, country)
+    "ATVPDKIKX0DER": ("na", "US"), "A2EUQ1WTGCTBG2": ("na", "CA"),
+    "A1AM78C64UM0Y8": ("na", "MX"), "A2Q3Y263D00KWC": ("na", "BR"),
+    "A1F83G8C2ARO7P": ("eu", "GB"), "A1PA6795UKMFR9": ("eu", "DE"),
+    "A13V1IB3VIYZZH": ("eu", "FR"), "APJ6JRA9NG5V4": ("eu", "IT"),
+    "A1RKKUPIHCS9HS": ("eu", "ES"), "A1805IZSGTT6HS": ("eu", "NL"),
+    "A2NODRKZP88ZB9": ("eu", "SE"), "A1C3SOZRARQ6R3": ("eu", "PL"),
+    "AMEN7PMS3EDWL": ("eu", "BE"), "A28R8C7NBKEWEA": ("eu", "IE"),
+    "A33AVAJ2PDY3EV": ("eu", "TR"), "A2VIGQ35RCS4UG": ("eu", "AE"),
+    "A17E79C6D8DWNP": ("eu", "SA"), "ARBP9OOSHTCHU": ("eu", "EG"),
+    "A21TJRUUN4KGV": ("eu", "IN"), "AE08WJ6YKNBMC": ("eu", "ZA"),
+    "A1VC38T7YXB528": ("fe", "JP"), "A39IBJ37TRP1C6": ("fe", "AU"),
+    "A19VAU5U5O7RUS": ("fe", "SG"),
+}
+AMAZON_HOSTS = {
+    "na": "https://sellingpartnerapi-na.amazon.com",
+    "eu": "https://sellingpartnerapi-eu.amazon.com",
+    "fe": "https://sellingpartnerapi-fe.amazon.com",
+}
+ENV_VAR_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+
+
+class ConfigError(ValueError):
+    """The configuration file is missing, unreadable or invalid; the message says where."""
+
+
+class MissingSecretError(RuntimeError):
+    """A connection's secret is not in the environment; the message names the variable."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RetryConfig(_Strict):
+    max_attempts: int = Field(8, ge=1, le=20)
+    backoff_base_s: float = Field(0.5, gt=0, le=60)
+    connect_timeout_s: float = Field(5.0, gt=0, le=120)
+    read_timeout_s: float = Field(30.0, gt=0, le=600)
+
+
+class _Connection(_Strict):
+    REQUIRED_SECRETS: ClassVar[tuple[str, ...]] = ()
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{1,39}$", description="unique, lower_snake_case")
+    endpoint: str | None = Field(
+        None, description="'sandbox', a base URL, or empty for the real API host"
+    )
+    secrets: dict[str, str] = Field(description="secret name -> environment variable name")
+    retry: RetryConfig = RetryConfig()
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value in (None, SANDBOX) or re.match(r"^https?://", value):
+            return value
+        raise ValueError(f"must be 'sandbox' or an http(s) URL, got {value!r}")
+
+    @model_validator(mode="after")
+    def _secrets(self):
+        missing = [s for s in self.REQUIRED_SECRETS if s not in self.secrets]
+        if missing:
+            raise ValueError(
+                f"secrets: {self.channel} connection needs environment variable names for "
+                f"{', '.join(missing)} (e.g. {missing[0]}: {self.name.upper()}_{missing[0].upper()})"
+            )
+        for key, var in self.secrets.items():
+            if not ENV_VAR_NAME.match(var):
+                raise ValueError(
+                    f"secrets.{key}: {var!r} is not an environment variable name; put the "
+                    "variable's NAME here, never the secret itself"
+                )
+        return self
+
+    @property
+    def uses_sandbox(self) -> bool:
+        return self.endpoint == SANDBOX
+
+
+class AmazonConnection(_Connection):
+    REQUIRED_SECRETS: ClassVar[tuple[str, ...]] = ("client_id", "client_secret", "refresh_token")
+    channel: Literal["amazon"]
+    region: Literal["na", "eu", "fe"]
+    marketplaces: list[str] = Field(min_length=1)
+    auth_endpoint: str | None = None
+
+    @model_validator(mode="after")
+    def _marketplaces(self):
+        for i, mid in enumerate(self.marketplaces):
+            if mid not in AMAZON_MARKETPLACES:
+                raise ValueError(f"marketplaces[{i}]: unknown marketplace id {mid!r}")
+            region = AMAZON_MARKETPLACES[mid][0]
+            if region != self.region:
+                raise ValueError(
+                    f"marketplaces[{i}]: {mid} ({AMAZON_MARKETPLACES[mid][1]}) is in region "
+                    f"{region!r}, not {self.region!r}; use one connection per region"
+                )
+        return self
+
+    def base_url(self, sandbox_url: str) -> str:
+        if self.uses_sandbox:
+            return f"{sandbox_url}/amazon"
+        return self.endpoint or AMAZON_HOSTS[self.region]
+
+    def token_url(self, sandbox_url: str) -> str:
+        if self.auth_endpoint:
+            return self.auth_endpoint
+        if self.uses_sandbox:
+            return f"{sandbox_url}/amazon/auth/o2/token"
+        return "https://api.amazon.com/auth/o2/token"
+
+
+class ShopifyConnection(_Connection):
+    REQUIRED_SECRETS: ClassVar[tuple[str, ...]] = ("access_token",)
+    channel: Literal["shopify"]
+    shop: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", description="the <shop>.myshopify.com name")
+    api_version: str = Field("2025-10", pattern=r"^(\d{4}-(01|04|07|10)|unstable)$")
+
+    def base_url(self, sandbox_url: str) -> str:
+        if self.uses_sandbox:
+            root = f"{sandbox_url}/shopify/{self.shop}"
+        else:
+            root = self.endpoint or f"https://{self.shop}.myshopify.com"
+        return f"{root}/admin/api/{self.api_version}/graphql.json"
+
+
+class WalmartConnection(_Connection):
+    REQUIRED_SECRETS: ClassVar[tuple[str, ...]] = ("client_id", "client_secret")
+    channel: Literal["walmart"]
+    marketplace: Literal["US"] = "US"
+
+    def base_url(self, sandbox_url: str) -> str:
+        if self.uses_sandbox:
+            return f"{sandbox_url}/walmart"
+        return self.endpoint or "https://marketplace.walmartapis.com"
+
+
+Connection = Annotated[
+    AmazonConnection | ShopifyConnection | WalmartConnection, Field(discriminator="channel")
+]
+
+
+class SandboxConfig(_Strict):
+    """The embedded emulators of the three marketplace APIs."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8765, ge=0, le=65535)
+    seed: int = 42
+    scale: float = Field(1.0, gt=0, le=50)
+    rate_limits: Literal["realistic", "fast"] = Field(
+        "fast", description="'fast' multiplies every documented rate limit by 1000"
+    )
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+class SyncConfig(_Strict):
+    history_start: date = Field(description="first day the daily partitions (and backfills) cover")
+    lookback_days: int = Field(
+        2, ge=0, le=60, description="scheduled runs re-extract this many past days too"
+    )
+
+
+class ChannelHouseConfig(_Strict):
+    data_dir: Path = Path("data")
+    base_currency: str = Field("USD", pattern=r"^[A-Z]{3}$")
+    reporting_timezone: str = "UTC"
+    sync: SyncConfig
+    sandbox: SandboxConfig = SandboxConfig()
+    connections: list[Connection] = Field(min_length=1)
+
+    @field_validator("reporting_timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {value!r} (e.g. 'Europe/Berlin')") from None
+        return value
+
+    @model_validator(mode="after")
+    def _unique_names(self):
+        seen: set[str] = set()
+        for i, conn in enumerate(self.connections):
+            if conn.name in seen:
+                raise ValueError(f"connections[{i}].name: duplicate connection name {conn.name!r}")
+            seen.add(conn.name)
+        return self
+
+    def connection(self, name: str) -> AmazonConnection | ShopifyConnection | WalmartConnection:
+        for conn in self.connections:
+            if conn.name == name:
+                return conn
+        raise KeyError(f"no connection named {name!r} in the configuration")
+
+
+def _format_errors(source: str, exc: ValidationError, raw: dict) -> str:
+    lines = []
+    for err in exc.errors():
+        parts: list[str] = []
+        node: object = raw
+        for loc in err["loc"]:
+            if isinstance(loc, int):
+                label = f"[{loc}]"
+                node = node[loc] if isinstance(node, list) and loc < len(node) else None
+                if isinstance(node, dict) and "name" in node:
+                    label += f" ({node['name']})"
+                parts.append(label)
+            elif loc in ("amazon", "shopify", "walmart") and parts and parts[-1].startswith("["):
+                continue  # discriminated-union tag: the name in brackets says enough
+            else:
+                parts.append(("." if parts else "") + str(loc))
+                node = node.get(loc) if isinstance(node, dict) else None
+        where = "".join(parts) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        lines.append(f"{source}: {where}: {msg}")
+    return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def parse_config(raw: dict, source: str = DEFAULT_CONFIG) -> ChannelHouseConfig:
+    """Validate an already-loaded mapping; raises ConfigError naming each bad field."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of settings")
+    try:
+        config = ChannelHouseConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(source, exc, raw)) from None
+    override = os.environ.get(DATA_DIR_ENV)
+    if override:
+        config = config.model_copy(update={"data_dir": Path(override)})
+    return config
+
+
+def load_config(path: str | Path | None = None) -> ChannelHouseConfig:
+    """Read and validate the configuration file.
+
+    The path is ``path``, else ``$CHANNELHOUSE_CONFIG``, else ``channelhouse.yml``;
+    ``$CHANNELHOUSE_DATA_DIR`` overrides ``data_dir`` (the one variable that says where the
+    data lives, shared with dbt's profile).
+    """
+    path = Path(path or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"configuration file {path} not found (set {CONFIG_ENV} or run from the checkout)"
+        ) from None
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    return parse_config(raw, str(path))
+
+
+def resolve_secrets(conn: _Connection) -> dict[str, str]:
+    """The connection's secrets, read from the environment now (never at import time)."""
+    values: dict[str, str] = {}
+    for key, var in conn.secrets.items():
+        value = os.environ.get(var)
+        if not value:
+            raise MissingSecretError(
+                f"connection {conn.name!r} needs its {key} in environment variable {var}, "
+                "which is not set (see .env.example)"
+            )
+        values[key] = value
+    return values
