@@ -240,6 +240,9 @@ def _format_errors(source: str, exc: ValidationError, raw: dict) -> str:
                 node = node.get(loc) if isinstance(node, dict) else None
         where = "".join(parts) or "(top level)"
         msg = err["msg"].removeprefix("Value error, ")
+        if re.match(r"^[\w.\[\]]+: ", msg):  # a model check that names its own field
+            field_name, msg = msg.split(": ", 1)
+            where = f"{where}.{field_name}" if parts else field_name
         lines.append(f"{source}: {where}: {msg}")
     return "invalid configuration:\n  " + "\n  ".join(lines)
 

@@ -8,6 +8,8 @@ from extractors.base import Stream
 from extractors.config import AmazonConnection, ShopifyConnection, WalmartConnection
 from extractors.http import RetrySettings
 
+CHANNELS = ("amazon", "shopify", "walmart")
+
 _MODULES = {
     "amazon": ("extractors.amazon", "AmazonExtractor"),
     "shopify": ("extractors.shopify", "ShopifyExtractor"),

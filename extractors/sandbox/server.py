@@ -27,10 +27,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
+from typing import TYPE_CHECKING
+
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.serving import make_server
 
-from extractors.sandbox.business import Business
+if TYPE_CHECKING:
+    from extractors.sandbox.business import Business
 
 log = logging.getLogger("channelhouse.sandbox")
 
@@ -312,6 +315,8 @@ class SandboxServer:
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, seed: int = 42,
                  scale: float = 1.0, rate_limits: str = "fast",
                  business: Business | None = None, end: date | None = None):
+        from extractors.sandbox.business import Business
+
         self.state = SandboxState(
             business=business or Business(seed=seed, scale=scale, end=end),
             limits=RateLimits(RATE_MULTIPLIERS[rate_limits]),

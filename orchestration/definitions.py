@@ -1,0 +1,37 @@
+"""The single entry point: ``dagster dev`` (workspace.yaml) loads ``defs`` from here.
+
+Everything is built from ``channelhouse.yml`` when Dagster loads the code location (not at
+import time): one module per domain adds its assets, and policies that apply to every
+asset are set here once.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from extractors.config import ChannelHouseConfig, load_config
+from orchestration.assets.ingest import daily_partitions, ingest_assets
+from orchestration.resources import build_resources
+from orchestration.schedules import ingest_jobs_and_schedules
+
+# A step that still fails after the HTTP layer's own retries (an API down for minutes) is
+# tried again later as a whole; partitions are idempotent, so a retry is always safe.
+RETRY_POLICY = dg.RetryPolicy(
+    max_retries=2, delay=60, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+)
+
+
+def build_definitions(config: ChannelHouseConfig) -> dg.Definitions:
+    assets = ingest_assets(config, retry_policy=RETRY_POLICY)
+    jobs, schedules = ingest_jobs_and_schedules(config, assets, daily_partitions(config))
+    return dg.Definitions(
+        assets=assets,
+        jobs=jobs,
+        schedules=schedules,
+        resources=build_resources(config),
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return build_definitions(load_config())

@@ -1,0 +1,57 @@
+"""Dagster resources wrapping the plain-Python extractors and the lake.
+
+Secrets reach the extractors only through these resources: each connection gets a resource
+whose secret fields are ``dg.EnvVar``s named in ``channelhouse.yml``, resolved by Dagster at
+run time (never at import time, never shown in the UI or logs).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+
+from extractors.config import ChannelHouseConfig
+from extractors.registry import AnyConnection, build_extractor
+
+
+class LakeResource(dg.ConfigurableResource):
+    """Where the raw Parquet lake (and its quarantine) lives."""
+
+    data_dir: str
+
+    @property
+    def root(self) -> Path:
+        return Path(self.data_dir)
+
+
+class ConnectionResource(dg.ConfigurableResource):
+    """One marketplace connection's credentials; builds the extractor for a run.
+
+    ``secret_names`` lists the secret keys in the order of ``secret_values``, whose entries
+    are ``dg.EnvVar``s, so Dagster resolves them from the environment when a run starts.
+    """
+
+    connection: str
+    secret_names: list[str]
+    secret_values: list[str]
+
+    def extractor(self, conn: AnyConnection, sandbox_url: str):
+        return build_extractor(conn, dict(zip(self.secret_names, self.secret_values, strict=True)),
+                               sandbox_url=sandbox_url)
+
+
+def connection_resource_key(connection: str) -> str:
+    return f"{connection}_api"
+
+
+def build_resources(config: ChannelHouseConfig) -> dict[str, dg.ConfigurableResource]:
+    resources: dict[str, dg.ConfigurableResource] = {"lake": LakeResource(data_dir=str(config.data_dir))}
+    for conn in config.connections:
+        names = sorted(conn.secrets)
+        resources[connection_resource_key(conn.name)] = ConnectionResource(
+            connection=conn.name,
+            secret_names=names,
+            secret_values=[dg.EnvVar(conn.secrets[name]) for name in names],
+        )
+    return resources
