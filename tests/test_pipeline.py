@@ -1,0 +1,196 @@
+"""The raw layer through Dagster: definitions load, a full materialization against the sandbox,
+blocking checks, idempotent partitions, and no secret anywhere it should not be."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+
+from extractors.config import parse_config
+from extractors.lake import RUN_STAMPS
+from extractors.registry import CHANNELS, streams_for
+from orchestration import quality
+from orchestration.assets.ingest import daily_partitions
+from orchestration.definitions import build_definitions
+from orchestration.schedules import partition_range_tags
+from tests.conftest import sandbox_config_dict
+
+ROOT = Path(__file__).resolve().parent.parent
+HISTORY_DAYS = 12
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory, sandbox):
+    """The raw layer materialized once for the module: a short history, all connections."""
+    from extractors.sandbox.server import sandbox_environment
+
+    mp = pytest.MonkeyPatch()
+    for key, value in sandbox_environment().items():
+        mp.setenv(key, value)
+    data = tmp_path_factory.mktemp("pipeline") / "data"
+    raw = sandbox_config_dict(str(data), history_days=HISTORY_DAYS)
+    raw["sandbox"] = {"port": sandbox.port}
+    config = parse_config(raw, "test")
+    defs = build_definitions(config)
+    instance = dg.DagsterInstance.ephemeral()
+    today = datetime.now(UTC).date().isoformat()
+    results = [
+        defs.resolve_job_def("raw_backfill").execute_in_process(
+            instance=instance, raise_on_error=False,
+            tags=partition_range_tags(config.sync.history_start.isoformat(), today)),
+        defs.resolve_job_def("raw_snapshots").execute_in_process(
+            instance=instance, raise_on_error=False),
+    ]
+    yield config, defs, instance, results
+    mp.undo()
+
+
+def _all_entities(config):
+    for conn in config.connections:
+        for stream in streams_for(conn.channel).values():
+            for spec in stream.entities:
+                yield conn, stream, spec
+
+
+def test_definitions_load_from_the_repo_config(monkeypatch):
+    monkeypatch.setenv("CHANNELHOUSE_CONFIG", str(ROOT / "channelhouse.yml"))
+    from orchestration.definitions import defs
+
+    loaded = defs()
+    dg.Definitions.validate_loadable(loaded)
+    keys = {k.to_user_string() for k in loaded.resolve_asset_graph().get_all_asset_keys()}
+    assert {"raw/amazon_na/orders", "raw/amazon_eu/order_items", "raw/shopify_eu/orders",
+            "raw/walmart_us/inventory"} <= keys
+    schedules = {s.name: s.cron_schedule for s in loaded.schedules}
+    assert schedules["sync_hourly_schedule"] == "5 * * * *"
+    assert any(c == "*/30 * * * *" for c in schedules.values())
+    assert any(c == "15 */6 * * *" for c in schedules.values())
+
+
+def test_every_raw_asset_materializes_with_metadata_and_passing_checks(pipeline):
+    config, defs, instance, results = pipeline
+    assert all(r.success for r in results), [
+        e.step_failure_data.error.message for r in results for e in r.all_events
+        if e.is_step_failure]
+    checks = [e.asset_check_evaluation_data for r in results for e in r.all_events
+              if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    failed = [(c.asset_key.to_user_string(), c.metadata.get("summary")) for c in checks
+              if not c.passed]
+    assert not failed
+    expected = {("raw", conn.name, spec.name) for conn, _, spec in _all_entities(config)}
+    assert {tuple(c.asset_key.path) for c in checks} == expected
+    for path in expected:
+        event = instance.get_latest_materialization_event(dg.AssetKey(list(path)))
+        assert event is not None, path
+        meta = event.asset_materialization.metadata
+        assert {"rows", "bytes", "window", "pages", "retries", "throttled"} <= set(meta)
+    orders = instance.get_latest_materialization_event(dg.AssetKey(["raw", "shopify_us", "orders"]))
+    assert orders.asset_materialization.metadata["rows"].value > 0
+
+
+def test_backfill_is_one_run_per_job(pipeline):
+    _, _, instance, results = pipeline
+    assert len(instance.get_runs()) == len(results) == 2
+
+
+def test_rematerializing_a_partition_is_idempotent(pipeline):
+    config, defs, instance, _ = pipeline
+    day = (datetime.now(UTC) - timedelta(days=5)).date()
+
+    def snapshot() -> dict[str, object]:
+        out = {}
+        for path in sorted(Path(config.data_dir, "raw").rglob(f"date={day}/*.parquet")):
+            table = pq.read_table(path)
+            out[str(path)] = table.drop_columns(list(RUN_STAMPS)).to_pylist()
+        return out
+
+    before = snapshot()
+    assert before
+    result = defs.resolve_job_def("raw_backfill").execute_in_process(
+        instance=instance, partition_key=day.isoformat())
+    assert result.success
+    assert snapshot() == before
+
+
+def test_no_secret_reaches_logs_metadata_or_the_lake(pipeline):
+    from extractors.sandbox.server import sandbox_environment
+
+    config, _, instance, results = pipeline
+    secrets = list(sandbox_environment().values())
+    texts = []
+    for result in results:
+        for record in instance.all_logs(result.run_id):
+            texts.append(dg.serialize_value(record))
+    for path in Path(config.data_dir).rglob("*.parquet"):
+        texts.append(json.dumps(pq.read_table(path).to_pylist(), default=str))
+    blob = "\n".join(texts)
+    assert len(blob) > 10_000
+    for secret in secrets:
+        assert secret not in blob
+
+
+def test_lake_is_queryable_with_duckdb_over_hive_partitions(pipeline):
+    config, *_ = pipeline
+    raw = Path(config.data_dir) / "raw"
+    rows = duckdb.sql(
+        f"select channel, count(distinct connection) from read_parquet('{raw}/**/*.parquet', "
+        "hive_partitioning=true, union_by_name=true) group by channel order by channel"
+    ).fetchall()
+    assert rows == [("amazon", 2), ("shopify", 2), ("walmart", 1)]
+
+
+def test_every_raw_entity_has_a_suite_covering_the_schema_basics():
+    for channel in CHANNELS:
+        for stream in streams_for(channel).values():
+            for spec in stream.entities:
+                path = quality.suite_path(channel, spec.name)
+                assert path.exists(), f"no suite for {channel}.{spec.name}"
+                suite = json.loads(path.read_text())
+                have = [(e["type"], e["kwargs"]) for e in suite["expectations"]]
+                for needed in quality.base_expectations(spec):
+                    assert (needed["type"], needed["kwargs"]) in have, (path, needed)
+
+
+def test_a_failing_suite_fails_the_blocking_check_and_skips_downstream(pipeline, tmp_path,
+                                                                       monkeypatch):
+    config, defs, instance, _ = pipeline
+    conn = config.connection("shopify_us")
+    spec = streams_for("shopify")["orders"].entities[0]
+    suite = json.loads(quality.suite_path("shopify", spec.name).read_text())
+    suite["expectations"].append({"type": "expect_column_values_to_be_between",
+                                  "kwargs": {"column": "currency", "min_value": "ZZZ"}})
+    fake = tmp_path / "raw" / "shopify"
+    fake.mkdir(parents=True)
+    (fake / f"{spec.name}.json").write_text(json.dumps(suite))
+    for other in streams_for("shopify")["orders"].entities[1:]:
+        src = quality.suite_path("shopify", other.name)
+        (fake / src.name).write_text(src.read_text())
+    monkeypatch.setattr(quality, "SUITES_DIR", tmp_path / "raw")
+
+    upstream = dg.AssetKey(["raw", conn.name, spec.name])
+
+    @dg.asset(deps=[upstream], partitions_def=daily_partitions(config))
+    def downstream_mart() -> None:
+        raise AssertionError("must not run after a failed blocking check")
+
+    assets = [a for a in defs.assets if upstream in getattr(a, "keys", set())]
+    day = datetime.now(UTC).date() - timedelta(days=2)
+    job = dg.define_asset_job(
+        "check_blocks", selection=[*(k for a in assets for k in a.keys), downstream_mart.key])
+    test_defs = dg.Definitions(assets=[*assets, downstream_mart], jobs=[job],
+                               resources=defs.resources)
+    result = test_defs.resolve_job_def("check_blocks").execute_in_process(
+        instance=instance, partition_key=day.isoformat(), raise_on_error=False)
+    evaluations = [e.asset_check_evaluation_data for e in result.all_events
+                   if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    failed = [e for e in evaluations if not e.passed]
+    assert [e.asset_key for e in failed] == [upstream]
+    assert "expect_column_values_to_be_between" in failed[0].metadata["summary"].value
+    skipped = [e for e in result.all_events if e.event_type_value == "STEP_SKIPPED"]
+    assert skipped, "the downstream asset must be skipped"
