@@ -176,7 +176,7 @@ class ApiClient:
                         self.connection, endpoint,
                         f"throttled; the server asks to wait {wait:.0f}s", response.status_code,
                     )
-                raise TransientError("throttled (HTTP %d)" % response.status_code,
+                raise TransientError(f"throttled (HTTP {response.status_code})",
                                      response.status_code, wait)
             if authenticated and self.is_auth_failure(response):
                 if refreshed:

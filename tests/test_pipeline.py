@@ -74,7 +74,7 @@ def test_definitions_load_from_the_repo_config(monkeypatch):
 
 
 def test_every_raw_asset_materializes_with_metadata_and_passing_checks(pipeline):
-    config, defs, instance, results = pipeline
+    config, _defs, instance, results = pipeline
     assert all(r.success for r in results), [
         e.step_failure_data.error.message for r in results for e in r.all_events
         if e.is_step_failure]

@@ -26,7 +26,6 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-
 from typing import TYPE_CHECKING
 
 from flask import Flask, Response, g, jsonify, request
