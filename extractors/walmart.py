@@ -54,6 +54,7 @@ MAX_ORDERS_PER_QUERY = 20_000
 ORDERS_PAGE_LIMIT = 200  # the documented maximum
 ITEMS_PAGE_LIMIT = 200  # the emulator's cap without includeDetails (Airbyte asks for 200)
 INVENTORY_PAGE_LIMIT = 50  # the documented maximum
+INVENTORY_OPERATION = "getMultiNodeInventoryForAllSkuAndAllShipNodes"
 TOKEN_REFRESH_MARGIN_S = 60.0  # tokens live 900 s; renew a minute early
 
 # How far along its lifecycle a line status is; the furthest one is the line's status.
@@ -113,7 +114,8 @@ ORDER_LINES = EntitySpec(
         _field("shipping_price", MONEY),
         _field("shipping_tax", MONEY),
         _field("refunded_quantity", pa.int64()),
-        _field("refunded_amount", MONEY),
+        _field("refunded_amount", MONEY),  # positive, without tax
+        _field("refunded_tax", MONEY),
         _field("refund_id", pa.string()),
         _field("refund_reason", pa.string()),
         _field("currency", pa.string()),
@@ -305,7 +307,7 @@ def _money(value: Any, name: str) -> Decimal | None:
     """A JSON number (already a Decimal or int) as Decimal with 4 places; never via float."""
     if value is None:
         return None
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, (bool, float)):
         raise RecordError(f"{name}: not an exact number: {value!r}")
     try:
         amount = Decimal(str(value))
@@ -354,12 +356,9 @@ def _charges(line: dict, where: str) -> dict[str, Decimal]:
 
 
 def _refund(line: dict, where: str) -> dict[str, Any]:
-    """The line's refund charges, summed as a positive amount, and their reasons."""
+    """The line's refund charges and their tax as positive sums, and the refund reasons."""
     refund = _get(line, "refund")
-    if not isinstance(refund, dict):
-        return {"refunded_amount": Decimal(0).quantize(CENT), "refund_id": None,
-                "refund_reason": None}
-    total, reasons = Decimal(0), []
+    amount_sum, tax_sum, reasons = Decimal(0), Decimal(0), []
     for i, item in enumerate(_items(refund, "refundCharges", "refundCharge")):
         at = f"{where}.refund.refundCharges.refundCharge[{i}]"
         amount = _money(_get(item, "charge", "chargeAmount", "amount"),
@@ -368,11 +367,13 @@ def _refund(line: dict, where: str) -> dict[str, Any]:
             raise RecordError(f"{at}.charge.chargeAmount.amount: missing")
         tax = _money(_get(item, "charge", "tax", "taxAmount", "amount"),
                      f"{at}.charge.tax.taxAmount.amount") or Decimal(0)
-        total -= amount + tax  # Walmart sends refund charges as negative amounts
+        amount_sum -= amount  # Walmart sends refund charges as negative amounts
+        tax_sum -= tax
         reason = _get(item, "refundReason")
         if reason and reason not in reasons:
             reasons.append(str(reason))
-    return {"refunded_amount": total.quantize(CENT), "refund_id": _opt_str(refund.get("refundId")),
+    return {"refunded_amount": amount_sum.quantize(CENT), "refunded_tax": tax_sum.quantize(CENT),
+            "refund_id": _opt_str(_get(refund, "refundId")),
             "refund_reason": "; ".join(reasons) or None}
 
 
@@ -662,8 +663,7 @@ class WalmartExtractor:
         params: dict[str, Any] = {"limit": INVENTORY_PAGE_LIMIT}
         seen: set[str] = set()
         while True:
-            body = self.client.get_json("/v3/inventories", "getMultiNodeInventoryForAllSkus",
-                                        params)
+            body = self.client.get_json("/v3/inventories", INVENTORY_OPERATION, params)
             for record in _items(body, "elements", "inventories"):
                 try:
                     parsed = parse_inventory(record)
@@ -675,7 +675,7 @@ class WalmartExtractor:
             if not cursor:
                 break
             if cursor in seen:
-                raise ApiError(self.connection, "getMultiNodeInventoryForAllSkus",
+                raise ApiError(self.connection, INVENTORY_OPERATION,
                                f"the API repeated the cursor {cursor[:80]!r}")
             seen.add(cursor)
             params = {"limit": INVENTORY_PAGE_LIMIT, "nextCursor": cursor}

@@ -25,11 +25,11 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from flask import Flask, Response, g, jsonify, request
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 if TYPE_CHECKING:
     from extractors.sandbox.business import Business
@@ -308,6 +308,22 @@ def _json_default(value: object) -> str:
 RATE_MULTIPLIERS = {"realistic": 1.0, "fast": 1000.0}
 
 
+class _RequestHandler(WSGIRequestHandler):
+    """Werkzeug drops every request header containing ``_`` (against spoofing of CGI
+    variables), but all of Walmart's headers have one (``WM_SEC.ACCESS_TOKEN``): let those
+    through as ``HTTP_WM_...``."""
+
+    def make_environ(self):
+        environ = super().make_environ()
+        for key, value in self.headers.items():
+            if key.upper().startswith("WM_"):
+                environ.setdefault("HTTP_" + key.upper().replace("-", "_"), value)
+        return environ
+
+    def log_request(self, *args, **kwargs) -> None:
+        """Access logs off: tens of thousands of loopback calls per demo run."""
+
+
 class SandboxServer:
     """The sandbox in a background thread of this process (tests, the demo)."""
 
@@ -317,11 +333,14 @@ class SandboxServer:
         from extractors.sandbox.business import Business
 
         self.state = SandboxState(
-            business=business or Business(seed=seed, scale=scale, end=end),
+            # the business runs until tomorrow, so today's orders appear as the clock passes them
+            business=business or Business(seed=seed, scale=scale,
+                                          end=end or datetime.now(UTC).date() + timedelta(days=1)),
             limits=RateLimits(RATE_MULTIPLIERS[rate_limits]),
         )
         self.app = create_app(self.state)
-        self._server = make_server(host, port, self.app, threaded=True)
+        self._server = make_server(host, port, self.app, threaded=True,
+                                   request_handler=_RequestHandler)
         self.port = self._server.server_port
         self.url = f"http://{host}:{self.port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
