@@ -18,7 +18,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -65,12 +65,18 @@ class Stamp:
         return cls(channel, connection, api_version, window,
                    datetime.now(UTC), uuid.uuid4().hex)
 
-    def columns(self, n: int) -> dict[str, pa.Array]:
+    def columns(self, n: int, day: date | None = None) -> dict[str, pa.Array]:
+        """The stamp as columns of ``n`` rows. With ``day``, the window is the part of the
+        request window that covers that partition, so a partition's content does not depend
+        on whether it was extracted alone or as part of a longer backfill."""
+        start, end = self.window.start, self.window.end
+        if day is not None:
+            start = max(start, datetime.combine(day, time(), UTC))
+            end = min(end, datetime.combine(day + timedelta(days=1), time(), UTC))
         values = {
             "_channel": self.channel, "_connection": self.connection,
             "_extracted_at": self.extracted_at, "_extraction_id": self.extraction_id,
-            "_api_version": self.api_version,
-            "_window_start": self.window.start, "_window_end": self.window.end,
+            "_api_version": self.api_version, "_window_start": start, "_window_end": end,
         }
         return {f.name: pa.array([values[f.name]] * n, f.type) for f in META_FIELDS}
 
@@ -99,8 +105,6 @@ def _atomic_write(table: pa.Table, path: Path) -> int:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}{TMP_SUFFIX}")
     try:
         pq.write_table(table, tmp, compression="zstd", write_statistics=True)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -142,7 +146,8 @@ def write_entity(root: Path, spec: EntitySpec, rows: list[dict], stamp: Stamp,
         day_rows = sorted(by_day.get(day, []), key=lambda r: tuple(
             ("" if r[k] is None else r[k]) for k in spec.key))
         data = pa.Table.from_pylist(day_rows, schema=spec.schema)
-        for name, column in stamp.columns(len(day_rows)).items():
+        day_stamp = stamp.columns(len(day_rows), day if spec.partition_by else None)
+        for name, column in day_stamp.items():
             data = data.append_column(schema.field(name), column)
         path = partition_path(root, stamp.channel, stamp.connection, spec.name, day)
         size = _atomic_write(data, path)

@@ -82,8 +82,13 @@ def _batch_definition():
 def load_suite(channel: str, entity: str):
     import great_expectations as gx
 
-    raw = json.loads(suite_path(channel, entity).read_text())
-    return gx.ExpectationSuite(name=raw["name"], expectations=raw["expectations"])
+    path = suite_path(channel, entity)
+    try:
+        raw = json.loads(path.read_text())
+        return gx.ExpectationSuite(name=raw["name"], expectations=raw["expectations"])
+    except Exception as exc:  # GE raises pydantic, marshmallow and its own errors here
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"{path} is not a valid Great Expectations suite: {detail}") from None
 
 
 def validate(channel: str, spec: EntitySpec, table: pa.Table) -> tuple[bool, list[dict]]:

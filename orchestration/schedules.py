@@ -6,7 +6,6 @@ run (late updates and refunds land in the partition of their update day, so the 
 guards against an API's own delay, e.g. Amazon's 48-hour finance lag).
 """
 
-from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
@@ -40,7 +39,7 @@ def _stream_assets(config: ChannelHouseConfig, assets: list[dg.AssetsDefinition]
     return [a for a in assets if a.node_def.name in wanted]
 
 
-def _incremental_schedule(job: dg.UnresolvedAssetJobDefinition, cron: str, lookback: int):
+def _incremental_schedule(job, cron: str, lookback: int) -> dg.ScheduleDefinition:
     @dg.schedule(job=job, cron_schedule=cron, name=f"{job.name}_schedule",
                  execution_timezone="UTC", default_status=dg.DefaultScheduleStatus.STOPPED)
     def _schedule(context: dg.ScheduleEvaluationContext):

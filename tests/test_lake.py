@@ -47,6 +47,9 @@ def test_rows_land_in_their_day_sorted_with_stamps_and_empty_days_written(tmp_pa
     assert first.column("order_id").to_pylist() == ["a", "b"]
     assert set(first.column("_connection").to_pylist()) == {"shop_a"}
     assert first.schema == lake.lake_schema(SPEC)
+    # each partition records the slice of the request window that covers it
+    assert first.column("_window_start")[0].as_py() == datetime(2025, 3, 1, tzinfo=UTC)
+    assert first.column("_window_end")[0].as_py() == datetime(2025, 3, 2, tzinfo=UTC)
     assert pq.read_table(writes[1].path).num_rows == 0  # the empty day is a real, empty file
 
 

@@ -37,7 +37,7 @@ def pipeline(tmp_path_factory, sandbox):
     raw = sandbox_config_dict(str(data), history_days=HISTORY_DAYS)
     raw["sandbox"] = {"port": sandbox.port}
     config = parse_config(raw, "test")
-    defs = build_definitions(config)
+    defs = build_definitions(config, retry_policy=None)  # fail fast, not after minutes
     instance = dg.DagsterInstance.ephemeral()
     today = datetime.now(UTC).date().isoformat()
     results = [
@@ -163,8 +163,8 @@ def test_a_failing_suite_fails_the_blocking_check_and_skips_downstream(pipeline,
     conn = config.connection("shopify_us")
     spec = streams_for("shopify")["orders"].entities[0]
     suite = json.loads(quality.suite_path("shopify", spec.name).read_text())
-    suite["expectations"].append({"type": "expect_column_values_to_be_between",
-                                  "kwargs": {"column": "currency", "min_value": "ZZZ"}})
+    suite["expectations"].append({"type": "expect_column_values_to_be_in_set",
+                                  "kwargs": {"column": "currency", "value_set": ["XXX"]}})
     fake = tmp_path / "raw" / "shopify"
     fake.mkdir(parents=True)
     (fake / f"{spec.name}.json").write_text(json.dumps(suite))
@@ -191,6 +191,11 @@ def test_a_failing_suite_fails_the_blocking_check_and_skips_downstream(pipeline,
                    if e.event_type_value == "ASSET_CHECK_EVALUATION"]
     failed = [e for e in evaluations if not e.passed]
     assert [e.asset_key for e in failed] == [upstream]
-    assert "expect_column_values_to_be_between" in failed[0].metadata["summary"].value
-    skipped = [e for e in result.all_events if e.event_type_value == "STEP_SKIPPED"]
-    assert skipped, "the downstream asset must be skipped"
+    assert "expect_column_values_to_be_in_set(currency)" in failed[0].metadata["summary"].value
+    assert "'USD'" in failed[0].metadata["summary"].value  # the bad values are named
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert "blocking asset check failed" in failure.step_failure_data.error.message
+    ran = {e.step_key for e in result.all_events if e.event_type_value == "STEP_START"}
+    assert "downstream_mart" not in ran  # blocked: never started
+    assert instance.get_latest_materialization_event(downstream_mart.key) is None

@@ -311,7 +311,9 @@ RATE_MULTIPLIERS = {"realistic": 1.0, "fast": 1000.0}
 class _RequestHandler(WSGIRequestHandler):
     """Werkzeug drops every request header containing ``_`` (against spoofing of CGI
     variables), but all of Walmart's headers have one (``WM_SEC.ACCESS_TOKEN``): let those
-    through as ``HTTP_WM_...``."""
+    through as ``HTTP_WM_...``. HTTP/1.1 keeps connections alive between calls."""
+
+    protocol_version = "HTTP/1.1"
 
     def make_environ(self):
         environ = super().make_environ()

@@ -8,7 +8,6 @@ Every materialization reports rows, bytes, window, pages, retries and throttling
 the entity's Great Expectations suite as a blocking check in the same step.
 """
 
-from __future__ import annotations
 
 from datetime import date
 
@@ -34,10 +33,10 @@ def daily_partitions(config: ChannelHouseConfig) -> dg.DailyPartitionsDefinition
 
 
 def _days(context: dg.AssetExecutionContext) -> list[date] | None:
-    if not context.has_partition_key_range:
+    """The UTC days of the run's partition or partition range (None when unpartitioned)."""
+    if context.assets_def.partitions_def is None:
         return None
-    keys = context.partition_keys
-    return [date.fromisoformat(k) for k in keys]
+    return [date.fromisoformat(k) for k in context.partition_keys]
 
 
 def _metadata(run: StreamRun, spec: EntitySpec) -> dict[str, dg.MetadataValue]:
