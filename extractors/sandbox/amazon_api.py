@@ -907,7 +907,7 @@ def create_blueprint(state: SandboxState) -> tuple[Blueprint, ChannelWire]:
         if grant != "refresh_token":
             return _json({"error": "unsupported_grant_type", "error_description":
                           f"The authorization grant type {grant} is not supported here"}, 400)
-        account, creds = by_client_id.get(form["client_id"], (None, None))
+        account, creds = by_client_id.get(str(form["client_id"]), (None, None))
         if creds is None or not hmac.compare_digest(creds["client_secret"],
                                                     str(form["client_secret"])):
             return _json({"error": "invalid_client",
