@@ -19,7 +19,6 @@ def main() -> None:
     parser.add_argument("--rate-limits", choices=sorted(RATE_MULTIPLIERS), default="fast")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     started = time.perf_counter()
     server = SandboxServer(host=args.host, port=args.port, seed=args.seed, scale=args.scale,
                            rate_limits=args.rate_limits).start()

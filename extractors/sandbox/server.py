@@ -29,7 +29,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from flask import Flask, Response, g, jsonify, request
-from werkzeug.serving import WSGIRequestHandler, make_server
+from cheroot import wsgi
 
 if TYPE_CHECKING:
     from extractors.sandbox.business import Business
@@ -308,26 +308,8 @@ def _json_default(value: object) -> str:
 RATE_MULTIPLIERS = {"realistic": 1.0, "fast": 1000.0}
 
 
-class _RequestHandler(WSGIRequestHandler):
-    """Werkzeug drops every request header containing ``_`` (against spoofing of CGI
-    variables), but all of Walmart's headers have one (``WM_SEC.ACCESS_TOKEN``): let those
-    through as ``HTTP_WM_...``. HTTP/1.1 keeps connections alive between calls."""
-
-    protocol_version = "HTTP/1.1"
-
-    def make_environ(self):
-        environ = super().make_environ()
-        for key, value in self.headers.items():
-            if key.upper().startswith("WM_"):
-                environ.setdefault("HTTP_" + key.upper().replace("-", "_"), value)
-        return environ
-
-    def log_request(self, *args, **kwargs) -> None:
-        """Access logs off: tens of thousands of loopback calls per demo run."""
-
-
 class SandboxServer:
-    """The sandbox in a background thread of this process (tests, the demo)."""
+    """The sandbox in a background thread of this process (tests, ``python -m extractors.sandbox``)."""
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, seed: int = 42,
                  scale: float = 1.0, rate_limits: str = "fast",
@@ -341,11 +323,14 @@ class SandboxServer:
             limits=RateLimits(RATE_MULTIPLIERS[rate_limits]),
         )
         self.app = create_app(self.state)
-        self._server = make_server(host, port, self.app, threaded=True,
-                                   request_handler=_RequestHandler)
-        self.port = self._server.server_port
+        # cheroot: keep-alive HTTP/1.1 and a thread pool; unlike werkzeug's dev server it
+        # passes headers with underscores, which every Walmart header has (WM_SEC.…).
+        self._server = wsgi.Server((host, port), self.app, numthreads=16,
+                                   server_name="channelhouse-sandbox")
+        self._server.prepare()
+        self.port = self._server.bind_addr[1]
         self.url = f"http://{host}:{self.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
+        self._thread = threading.Thread(target=self._server.serve, daemon=True,
                                         name="sandbox")
 
     def start(self) -> SandboxServer:
@@ -353,7 +338,7 @@ class SandboxServer:
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
+        self._server.stop()
         self._thread.join(timeout=5)
 
     def __enter__(self) -> SandboxServer:

@@ -13,8 +13,7 @@ What an extractor has to cope with, reproduced here:
   ``INVALID_REQUEST_HEADER.GMP_GATEWAY_API``), ``WM_SEC.ACCESS_TOKEN`` (401
   ``UNAUTHORIZED.GMP_GATEWAY_API``; tokens live 900 s) and ``Accept: application/json``.
   The real API may answer XML without it; this emulator only speaks JSON and answers 406.
-  Werkzeug's dev server drops headers containing ``_``; the sandbox server's request
-  handler lets ``WM_*`` headers through (server.py).
+  All of Walmart's headers contain ``_``; the sandbox's server (cheroot) passes them through.
 * **Token buckets per seller and API**, with ``x-current-token-count`` and
   ``x-next-replenishment-time`` (epoch ms) on every response that reached a bucket (all
   authenticated calls and token grants), and 429
