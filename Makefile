@@ -3,6 +3,7 @@ SHELL := /bin/bash
 UV ?= $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
 export GX_ANALYTICS_ENABLED := False
+export DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS ?= true
 
 .PHONY: install demo dev sandbox test lint format bench clean
 

@@ -41,9 +41,12 @@ def _days(context: dg.AssetExecutionContext) -> list[date] | None:
 
 def _metadata(run: StreamRun, spec: EntitySpec) -> dict[str, dg.MetadataValue]:
     files = [w for w in run.writes if w.entity == spec.name]
+    # In a ranged (backfill) run Dagster copies this metadata onto every partition's
+    # materialization, so the figures are the run's totals; the per-partition row count that
+    # Dagster charts is only given when the run covers one partition.
     meta: dict[str, object] = {
-        "dagster/row_count": run.rows(spec.name),
         "rows": run.rows(spec.name),
+        "partitions_in_run": len(run.days),
         "bytes": run.bytes(spec.name),
         "partitions_written": len(files),
         "window": str(run.window) if run.window else "snapshot",
@@ -56,6 +59,8 @@ def _metadata(run: StreamRun, spec: EntitySpec) -> dict[str, dg.MetadataValue]:
         "quarantined_records": run.quarantined,
         "extract_seconds": round(run.seconds, 2),
     }
+    if len(run.days) == 1:
+        meta["dagster/row_count"] = run.rows(spec.name)
     if files:
         meta["path"] = dg.MetadataValue.path(str(files[-1].path.parent.parent))
     if run.notes:
