@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from flask import Flask, Response, g, jsonify, request
 from cheroot import wsgi
+from flask import Flask, Response, g, jsonify, request
 
 if TYPE_CHECKING:
     from extractors.sandbox.business import Business
