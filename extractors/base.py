@@ -9,8 +9,15 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 import pyarrow as pa
+
+# Column types every raw entity uses: UTC timestamps, and money as exact decimals.
+TS = pa.timestamp("us", tz="UTC")
+MONEY = pa.decimal128(18, 4)
+_MONEY_STEP = Decimal("0.0001")
+_MONEY_LIMIT = Decimal(10) ** 14  # what decimal128(18, 4) can hold
 
 
 @dataclass(frozen=True)
@@ -123,6 +130,32 @@ class ExtractResult:
 
     def reject(self, entity: str, reason: str, record: object) -> None:
         self.quarantine.append(Quarantined.of(entity, reason, record))
+
+
+def column(name: str, type_: pa.DataType, nullable: bool = True) -> pa.Field:
+    """A raw entity's column (key columns are ``nullable=False``)."""
+    return pa.field(name, type_, nullable=nullable)
+
+
+def to_money(value: object, name: str, required: bool = False) -> Decimal | None:
+    """An API amount (decimal string or JSON number) as an exact Decimal with 4 places.
+
+    Empty is None (or a RecordError naming the field when ``required``); anything that is
+    not a finite number that fits the MONEY column is a RecordError, never a silent 0.
+    """
+    if value is None or value == "":
+        if required:
+            raise RecordError(f"{name}: required amount is missing")
+        return None
+    if isinstance(value, bool):
+        raise RecordError(f"{name}: not a number: {value!r}")
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        raise RecordError(f"{name}: not a number: {value!r}") from None
+    if not number.is_finite() or abs(number) >= _MONEY_LIMIT:
+        raise RecordError(f"{name}: not a usable amount: {value!r}")
+    return number.quantize(_MONEY_STEP, rounding=ROUND_HALF_EVEN)
 
 
 def parse_iso(value: str | None) -> datetime | None:

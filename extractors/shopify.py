@@ -30,7 +30,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
@@ -50,6 +50,8 @@ from graphql import (
 
 from extractors import http
 from extractors.base import (
+    MONEY,
+    TS,
     CallStats,
     EntitySpec,
     ExtractResult,
@@ -58,6 +60,7 @@ from extractors.base import (
     Window,
     iso_z,
     parse_iso,
+    to_money,
 )
 from extractors.config import ShopifyConnection
 from extractors.http import ApiClient, ApiError, RetrySettings, TransientError
@@ -78,9 +81,6 @@ LEVEL_PAGE = 5
 # --------------------------------------------------------------------------------------------
 # entities
 # --------------------------------------------------------------------------------------------
-TS = pa.timestamp("us", tz="UTC")
-MONEY = pa.decimal128(18, 4)
-CENTS = Decimal("0.0001")
 
 
 STRING = pa.string()
@@ -509,24 +509,10 @@ def _timestamp(value: object, field: str, required: bool = False) -> datetime | 
         raise RecordError(f"{field}: not an ISO 8601 timestamp: {value!r} ({exc})") from None
 
 
-def _decimal(value: object, field: str, required: bool = False) -> Decimal | None:
-    if value in (None, ""):
-        if required:
-            raise RecordError(f"{field}: required amount is missing")
-        return None
-    try:
-        number = Decimal(str(value))
-    except InvalidOperation:
-        raise RecordError(f"{field}: not a decimal amount: {value!r}") from None
-    if not number.is_finite():
-        raise RecordError(f"{field}: not a finite amount: {value!r}")
-    return number.quantize(CENTS)
-
-
 def _money(node: dict, key: str, field: str, required: bool = False) -> Decimal | None:
     bag = node.get(key)
     amount = ((bag or {}).get("shopMoney") or {}).get("amount") if isinstance(bag, dict) else None
-    return _decimal(amount, field, required)
+    return to_money(amount, field, required)
 
 
 def _int(value: object, field: str) -> int:
@@ -626,7 +612,7 @@ def parse_variant(node: dict, product_id: str, currency: str | None) -> dict:
         "legacy_resource_id": node.get("legacyResourceId"),
         "product_id": product_id,
         "sku": node.get("sku"), "title": node.get("title"), "barcode": node.get("barcode"),
-        "price": _decimal(node.get("price"), "price"),
+        "price": to_money(node.get("price"), "price"),
         "currency": currency,
         "inventory_item_id": _id_of(node, "inventoryItem"),
         "created_at": _timestamp(node.get("createdAt"), "created_at"),

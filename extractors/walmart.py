@@ -29,20 +29,24 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
 import requests
 
 from extractors.base import (
+    MONEY,
+    TS,
     CallStats,
     EntitySpec,
     ExtractResult,
     RecordError,
     Stream,
     Window,
+    column,
     iso_z,
+    to_money,
 )
 from extractors.config import WalmartConnection
 from extractors.http import ApiClient, ApiError, RetrySettings, retry_after_seconds
@@ -61,36 +65,29 @@ TOKEN_REFRESH_MARGIN_S = 60.0  # tokens live 900 s; renew a minute early
 STATUS_RANK = {"Created": 0, "Acknowledged": 1, "Shipped": 2, "Delivered": 3,
                "Cancelled": 4, "Refund": 5}
 
-TS = pa.timestamp("us", tz="UTC")
-MONEY = pa.decimal128(18, 4)
-CENT = Decimal("0.0001")
-
-
-def _field(name: str, type_: pa.DataType, nullable: bool = True) -> pa.Field:
-    return pa.field(name, type_, nullable=nullable)
 
 
 ORDERS = EntitySpec(
     name="orders",
     schema=pa.schema([
-        _field("purchase_order_id", pa.string(), False),
-        _field("customer_order_id", pa.string()),
-        _field("order_date_at", TS),
-        _field("last_modified_at", TS, False),
-        _field("customer_email", pa.string()),
-        _field("order_type", pa.string()),
-        _field("ship_node_type", pa.string()),
-        _field("ship_node_id", pa.string()),
-        _field("ship_node_name", pa.string()),
-        _field("order_total", MONEY),
-        _field("currency", pa.string()),
-        _field("ship_method_code", pa.string()),
-        _field("ship_to_state", pa.string()),
-        _field("ship_to_postal_code", pa.string()),
-        _field("ship_to_country", pa.string()),
-        _field("estimated_ship_at", TS),
-        _field("estimated_delivery_at", TS),
-        _field("line_count", pa.int64()),
+        column("purchase_order_id", pa.string(), False),
+        column("customer_order_id", pa.string()),
+        column("order_date_at", TS),
+        column("last_modified_at", TS, False),
+        column("customer_email", pa.string()),
+        column("order_type", pa.string()),
+        column("ship_node_type", pa.string()),
+        column("ship_node_id", pa.string()),
+        column("ship_node_name", pa.string()),
+        column("order_total", MONEY),
+        column("currency", pa.string()),
+        column("ship_method_code", pa.string()),
+        column("ship_to_state", pa.string()),
+        column("ship_to_postal_code", pa.string()),
+        column("ship_to_country", pa.string()),
+        column("estimated_ship_at", TS),
+        column("estimated_delivery_at", TS),
+        column("line_count", pa.int64()),
     ]),
     key=("purchase_order_id",),
     partition_by="last_modified_at",
@@ -99,31 +96,31 @@ ORDERS = EntitySpec(
 ORDER_LINES = EntitySpec(
     name="order_lines",
     schema=pa.schema([
-        _field("purchase_order_id", pa.string(), False),
-        _field("line_number", pa.string(), False),
-        _field("order_last_modified_at", TS, False),
-        _field("order_date_at", TS),
-        _field("sku", pa.string()),
-        _field("product_name", pa.string()),
-        _field("quantity", pa.int64()),
-        _field("status", pa.string()),
-        _field("status_at", TS),
-        _field("item_price", MONEY),
-        _field("item_tax", MONEY),
-        _field("discount", MONEY),
-        _field("shipping_price", MONEY),
-        _field("shipping_tax", MONEY),
-        _field("refunded_quantity", pa.int64()),
-        _field("refunded_amount", MONEY),  # positive, without tax
-        _field("refunded_tax", MONEY),
-        _field("refund_id", pa.string()),
-        _field("refund_reason", pa.string()),
-        _field("currency", pa.string()),
-        _field("shipped_at", TS),
-        _field("carrier", pa.string()),
-        _field("tracking_number", pa.string()),
-        _field("ship_method", pa.string()),
-        _field("fulfillment_option", pa.string()),
+        column("purchase_order_id", pa.string(), False),
+        column("line_number", pa.string(), False),
+        column("order_last_modified_at", TS, False),
+        column("order_date_at", TS),
+        column("sku", pa.string()),
+        column("product_name", pa.string()),
+        column("quantity", pa.int64()),
+        column("status", pa.string()),
+        column("status_at", TS),
+        column("item_price", MONEY),
+        column("item_tax", MONEY),
+        column("discount", MONEY),
+        column("shipping_price", MONEY),
+        column("shipping_tax", MONEY),
+        column("refunded_quantity", pa.int64()),
+        column("refunded_amount", MONEY),  # positive, without tax
+        column("refunded_tax", MONEY),
+        column("refund_id", pa.string()),
+        column("refund_reason", pa.string()),
+        column("currency", pa.string()),
+        column("shipped_at", TS),
+        column("carrier", pa.string()),
+        column("tracking_number", pa.string()),
+        column("ship_method", pa.string()),
+        column("fulfillment_option", pa.string()),
     ]),
     key=("purchase_order_id", "line_number"),
     partition_by="order_last_modified_at",
@@ -132,19 +129,19 @@ ORDER_LINES = EntitySpec(
 ITEMS = EntitySpec(
     name="items",
     schema=pa.schema([
-        _field("sku", pa.string(), False),
-        _field("wpid", pa.string()),
-        _field("upc", pa.string()),
-        _field("gtin", pa.string()),
-        _field("product_name", pa.string()),
-        _field("shelf", pa.string()),  # JSON array text, as Walmart sends it
-        _field("product_type", pa.string()),
-        _field("price", MONEY),
-        _field("currency", pa.string()),
-        _field("published_status", pa.string()),
-        _field("lifecycle_status", pa.string()),
-        _field("unpublished_reasons", pa.string()),
-        _field("mart", pa.string()),
+        column("sku", pa.string(), False),
+        column("wpid", pa.string()),
+        column("upc", pa.string()),
+        column("gtin", pa.string()),
+        column("product_name", pa.string()),
+        column("shelf", pa.string()),  # JSON array text, as Walmart sends it
+        column("product_type", pa.string()),
+        column("price", MONEY),
+        column("currency", pa.string()),
+        column("published_status", pa.string()),
+        column("lifecycle_status", pa.string()),
+        column("unpublished_reasons", pa.string()),
+        column("mart", pa.string()),
     ]),
     key=("sku",),
     partition_by=None,
@@ -153,11 +150,11 @@ ITEMS = EntitySpec(
 INVENTORY = EntitySpec(
     name="inventory",
     schema=pa.schema([
-        _field("sku", pa.string(), False),
-        _field("ship_node", pa.string(), False),
-        _field("input_qty", pa.int64()),
-        _field("avail_to_sell_qty", pa.int64()),
-        _field("reserved_qty", pa.int64()),
+        column("sku", pa.string(), False),
+        column("ship_node", pa.string(), False),
+        column("input_qty", pa.int64()),
+        column("avail_to_sell_qty", pa.int64()),
+        column("reserved_qty", pa.int64()),
     ]),
     key=("sku", "ship_node"),
     partition_by=None,
@@ -303,21 +300,6 @@ def _epoch_ms(value: Any, name: str, *, required: bool = False) -> datetime | No
         raise RecordError(f"{name}: timestamp out of range: {value!r}") from None
 
 
-def _money(value: Any, name: str) -> Decimal | None:
-    """A JSON number (already a Decimal or int) as Decimal with 4 places; never via float."""
-    if value is None:
-        return None
-    if isinstance(value, (bool, float)):
-        raise RecordError(f"{name}: not an exact number: {value!r}")
-    try:
-        amount = Decimal(str(value))
-    except InvalidOperation:
-        raise RecordError(f"{name}: not a number: {value!r}") from None
-    if not amount.is_finite():
-        raise RecordError(f"{name}: not a finite number: {value!r}")
-    return amount.quantize(CENT)
-
-
 def _quantity(value: Any, name: str) -> int:
     """Walmart sends quantities as strings ("1"); accept integers too."""
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
@@ -335,10 +317,10 @@ def _charges(line: dict, where: str) -> dict[str, Decimal]:
                           "shipping_tax"), Decimal(0))
     for i, charge in enumerate(_items(line, "charges", "charge")):
         at = f"{where}.charges.charge[{i}]"
-        amount = _money(_get(charge, "chargeAmount", "amount"), f"{at}.chargeAmount.amount")
+        amount = to_money(_get(charge, "chargeAmount", "amount"), f"{at}.chargeAmount.amount")
         if amount is None:
             raise RecordError(f"{at}.chargeAmount.amount: missing")
-        tax = _money(_get(charge, "tax", "taxAmount", "amount"),
+        tax = to_money(_get(charge, "tax", "taxAmount", "amount"),
                      f"{at}.tax.taxAmount.amount") or Decimal(0)
         kind = _get(charge, "chargeType")
         if kind == "PRODUCT" and amount < 0:
@@ -352,7 +334,7 @@ def _charges(line: dict, where: str) -> dict[str, Decimal]:
             sums["shipping_tax"] += tax
         else:
             raise RecordError(f"{at}.chargeType: unknown charge type {kind!r}")
-    return {k: v.quantize(CENT) for k, v in sums.items()}
+    return {k: v for k, v in sums.items()}
 
 
 def _refund(line: dict, where: str) -> dict[str, Any]:
@@ -361,18 +343,18 @@ def _refund(line: dict, where: str) -> dict[str, Any]:
     amount_sum, tax_sum, reasons = Decimal(0), Decimal(0), []
     for i, item in enumerate(_items(refund, "refundCharges", "refundCharge")):
         at = f"{where}.refund.refundCharges.refundCharge[{i}]"
-        amount = _money(_get(item, "charge", "chargeAmount", "amount"),
+        amount = to_money(_get(item, "charge", "chargeAmount", "amount"),
                         f"{at}.charge.chargeAmount.amount")
         if amount is None:
             raise RecordError(f"{at}.charge.chargeAmount.amount: missing")
-        tax = _money(_get(item, "charge", "tax", "taxAmount", "amount"),
+        tax = to_money(_get(item, "charge", "tax", "taxAmount", "amount"),
                      f"{at}.charge.tax.taxAmount.amount") or Decimal(0)
         amount_sum -= amount  # Walmart sends refund charges as negative amounts
         tax_sum -= tax
         reason = _get(item, "refundReason")
         if reason and reason not in reasons:
             reasons.append(str(reason))
-    return {"refunded_amount": amount_sum.quantize(CENT), "refunded_tax": tax_sum.quantize(CENT),
+    return {"refunded_amount": amount_sum, "refunded_tax": tax_sum,
             "refund_id": _opt_str(_get(refund, "refundId")),
             "refund_reason": "; ".join(reasons) or None}
 
@@ -457,7 +439,7 @@ def parse_order(order: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         "ship_node_type": _opt_str(_get(order, "shipNode", "type")),
         "ship_node_id": _opt_str(_get(order, "shipNode", "id")),
         "ship_node_name": _opt_str(_get(order, "shipNode", "name")),
-        "order_total": _money(_get(total, "currencyAmount"),
+        "order_total": to_money(_get(total, "currencyAmount"),
                               "orderSummary.totalAmount.currencyAmount"),
         "currency": _opt_str(_get(total, "currencyUnit") or lines[0]["currency"]),
         "ship_method_code": _opt_str(_get(shipping, "methodCode")),
@@ -491,7 +473,7 @@ def parse_item(item: Any) -> dict[str, Any]:
         "product_name": _opt_str(item.get("productName")),
         "shelf": _opt_str(item.get("shelf")),
         "product_type": _opt_str(item.get("productType")),
-        "price": _money(_get(item, "price", "amount"), "price.amount"),
+        "price": to_money(_get(item, "price", "amount"), "price.amount"),
         "currency": _opt_str(_get(item, "price", "currency")),
         "published_status": _opt_str(item.get("publishedStatus")),
         "lifecycle_status": _opt_str(item.get("lifecycleStatus")),
