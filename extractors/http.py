@@ -67,10 +67,6 @@ class TransientError(Exception):
         self.wait_s = wait_s  # a server-given wait, when there is one
 
 
-class AuthExpired(TransientError):
-    """The access token was refused; refresh it and try again."""
-
-
 class Redactor:
     """Replaces every known secret value in a text with ``***``."""
 
@@ -189,8 +185,9 @@ class ApiClient:
                 refreshed = True
                 self.stats.token_refreshes += 1
                 self.refresh_token()
-                raise AuthExpired(f"HTTP {response.status_code}: access token refused",
-                                  response.status_code, 0.0)
+                # the token was refused: retry at once with the refreshed one
+                raise TransientError(f"HTTP {response.status_code}: access token refused",
+                                     response.status_code, 0.0)
             if response.status_code >= 500:
                 raise TransientError(f"HTTP {response.status_code}", response.status_code,
                                      retry_after_seconds(response))

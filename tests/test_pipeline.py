@@ -199,3 +199,22 @@ def test_a_failing_suite_fails_the_blocking_check_and_skips_downstream(pipeline,
     ran = {e.step_key for e in result.all_events if e.event_type_value == "STEP_START"}
     assert "downstream_mart" not in ran  # blocked: never started
     assert instance.get_latest_materialization_event(downstream_mart.key) is None
+
+
+def test_hourly_schedule_requests_today_plus_lookback_in_one_ranged_run(pipeline):
+    config, defs, instance, _ = pipeline
+    schedule = defs.resolve_schedule_def("sync_hourly_schedule")
+    moment = datetime(2026, 3, 10, 14, 5, tzinfo=UTC)
+    with dg.build_schedule_context(instance=instance, scheduled_execution_time=moment) as ctx:
+        requests = list(schedule.evaluate_tick(ctx).run_requests)
+    assert len(requests) == 1
+    lookback = config.sync.lookback_days
+    assert requests[0].partition_key_range == dg.PartitionKeyRange(
+        (moment.date() - timedelta(days=lookback)).isoformat(), moment.date().isoformat())
+    job = defs.resolve_job_def("sync_hourly")
+    assert {n.name for n in job.nodes} == {
+        f"{c.name}__orders" for c in config.connections}  # orders of every connection
+    today = datetime.now(UTC).date()
+    result = job.execute_in_process(instance=instance, tags=partition_range_tags(
+        (today - timedelta(days=lookback)).isoformat(), today.isoformat()))
+    assert result.success
