@@ -26,8 +26,9 @@ dev: install  ## the Dagster UI on the same definitions, with the sandbox runnin
 sandbox: install  ## only the sandbox APIs on 127.0.0.1:8765
 	$(UV) run --frozen python -m extractors.sandbox
 
-test: install  ## the whole suite
+test: install  ## lint, then the whole suite
 	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
 	$(UV) run --frozen pytest -q
 
 lint: install

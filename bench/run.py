@@ -50,20 +50,31 @@ def throughput() -> list[dict]:
         for conn in config.connections:
             timings, orders, requests_made = [], 0, 0
             for _ in range(REPEATS):
-                extractor = build_extractor(conn, {
-                    k: os.environ[v] for k, v in conn.secrets.items()}, server.url)
+                extractor = build_extractor(
+                    conn, {k: os.environ[v] for k, v in conn.secrets.items()}, server.url
+                )
                 started = time.perf_counter()
                 run = run_stream(extractor, "orders", Path(tmp), days=days)
                 timings.append(time.perf_counter() - started)
                 orders, requests_made = run.rows("orders"), run.stats.requests
             median = statistics.median(timings)
-            rows.append({"connection": conn.name, "channel": conn.channel,
-                         "days": THROUGHPUT_DAYS, "orders": orders,
-                         "requests": requests_made, "median_s": round(median, 3),
-                         "orders_per_s": round(orders / median, 1),
-                         "requests_per_s": round(requests_made / median, 1)})
-            print(f"  {conn.name:11} {orders:7} orders {requests_made:6} requests "
-                  f"median {median:6.2f}s", flush=True)
+            rows.append(
+                {
+                    "connection": conn.name,
+                    "channel": conn.channel,
+                    "days": THROUGHPUT_DAYS,
+                    "orders": orders,
+                    "requests": requests_made,
+                    "median_s": round(median, 3),
+                    "orders_per_s": round(orders / median, 1),
+                    "requests_per_s": round(requests_made / median, 1),
+                }
+            )
+            print(
+                f"  {conn.name:11} {orders:7} orders {requests_made:6} requests "
+                f"median {median:6.2f}s",
+                flush=True,
+            )
     return rows
 
 
@@ -73,17 +84,30 @@ def end_to_end() -> list[dict]:
         with tempfile.TemporaryDirectory() as tmp:
             config_path = Path(tmp) / "channelhouse.yml"
             config_path.write_text(yaml.safe_dump(_config(Path(tmp) / "data", 8790 + i, scale)))
-            env = {**os.environ, **sandbox_environment(),
-                   "DAGSTER_HOME": str(Path(tmp) / "dagster_home")}
+            env = {
+                **os.environ,
+                **sandbox_environment(),
+                "DAGSTER_HOME": str(Path(tmp) / "dagster_home"),
+            }
             started = time.perf_counter()
-            proc = subprocess.run([sys.executable, "-m", "orchestration.demo", "--config",
-                                   str(config_path)], cwd=ROOT, env=env, capture_output=True,
-                                  text=True)
+            proc = subprocess.run(
+                [sys.executable, "-m", "orchestration.demo", "--config", str(config_path)],
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+            )
             seconds = time.perf_counter() - started
             lake = Path(tmp) / "data" / "raw"
             size = sum(p.stat().st_size for p in lake.rglob("*.parquet"))
-            rows.append({"scale": scale, "seconds": round(seconds, 1), "ok": proc.returncode == 0,
-                         "lake_mb": round(size / 1e6, 1)})
+            rows.append(
+                {
+                    "scale": scale,
+                    "seconds": round(seconds, 1),
+                    "ok": proc.returncode == 0,
+                    "lake_mb": round(size / 1e6, 1),
+                }
+            )
             print(f"  scale {scale}: {seconds:.1f}s, ok={proc.returncode == 0}", flush=True)
             if proc.returncode:
                 print(proc.stdout[-3000:], proc.stderr[-3000:])
@@ -96,16 +120,27 @@ def main() -> None:
     tp = throughput()
     print("end-to-end demo (two years, all connections):")
     e2e = end_to_end()
-    result = {"measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-              "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-              "throughput": tp, "end_to_end": e2e}
+    result = {
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "throughput": tp,
+        "end_to_end": e2e,
+    }
     (RESULTS / "raw_layer.json").write_text(json.dumps(result, indent=2) + "\n")
-    lines = ["# Raw layer benchmark", "", f"Measured {result['measured_at']} on "
-             f"{os.cpu_count()} CPUs. Target: default demo (scale 1) under 180 s.", "",
-             "| connection | orders (90 d) | requests | median s | orders/s | requests/s |",
-             "|---|---|---|---|---|---|"]
-    lines += [f"| {r['connection']} | {r['orders']} | {r['requests']} | {r['median_s']} | "
-              f"{r['orders_per_s']} | {r['requests_per_s']} |" for r in tp]
+    lines = [
+        "# Raw layer benchmark",
+        "",
+        f"Measured {result['measured_at']} on "
+        f"{os.cpu_count()} CPUs. Target: default demo (scale 1) under 180 s.",
+        "",
+        "| connection | orders (90 d) | requests | median s | orders/s | requests/s |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['connection']} | {r['orders']} | {r['requests']} | {r['median_s']} | "
+        f"{r['orders_per_s']} | {r['requests_per_s']} |"
+        for r in tp
+    ]
     lines += ["", "| scale | end-to-end s | ok | lake MB |", "|---|---|---|---|"]
     lines += [f"| {r['scale']} | {r['seconds']} | {r['ok']} | {r['lake_mb']} |" for r in e2e]
     (RESULTS / "raw_layer.md").write_text("\n".join(lines) + "\n")

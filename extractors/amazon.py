@@ -122,202 +122,236 @@ T = TypeVar("T")
 
 ORDERS = EntitySpec(
     name="orders",
-    schema=pa.schema([
-        column("amazon_order_id", pa.string(), False),
-        column("marketplace_id", pa.string()),
-        column("purchased_at", TS, False),
-        column("last_updated_at", TS, False),
-        column("order_status", pa.string(), False),
-        column("fulfillment_channel", pa.string()),
-        column("sales_channel", pa.string()),
-        column("order_type", pa.string()),
-        column("order_total_amount", MONEY),
-        column("order_total_currency", pa.string()),
-        column("number_of_items_shipped", pa.int64()),
-        column("number_of_items_unshipped", pa.int64()),
-        column("payment_method", pa.string()),
-        column("shipment_service_level_category", pa.string()),
-        column("is_prime", pa.bool_()),
-        column("is_business_order", pa.bool_()),
-        column("is_premium_order", pa.bool_()),
-        column("buyer_email", pa.string()),
-        column("ship_city", pa.string()),
-        column("ship_state", pa.string()),
-        column("ship_postal_code", pa.string()),
-        column("ship_country", pa.string()),
-        column("earliest_ship_at", TS),
-        column("latest_ship_at", TS),
-    ]),
+    schema=pa.schema(
+        [
+            column("amazon_order_id", pa.string(), False),
+            column("marketplace_id", pa.string()),
+            column("purchased_at", TS, False),
+            column("last_updated_at", TS, False),
+            column("order_status", pa.string(), False),
+            column("fulfillment_channel", pa.string()),
+            column("sales_channel", pa.string()),
+            column("order_type", pa.string()),
+            column("order_total_amount", MONEY),
+            column("order_total_currency", pa.string()),
+            column("number_of_items_shipped", pa.int64()),
+            column("number_of_items_unshipped", pa.int64()),
+            column("payment_method", pa.string()),
+            column("shipment_service_level_category", pa.string()),
+            column("is_prime", pa.bool_()),
+            column("is_business_order", pa.bool_()),
+            column("is_premium_order", pa.bool_()),
+            column("buyer_email", pa.string()),
+            column("ship_city", pa.string()),
+            column("ship_state", pa.string()),
+            column("ship_postal_code", pa.string()),
+            column("ship_country", pa.string()),
+            column("earliest_ship_at", TS),
+            column("latest_ship_at", TS),
+        ]
+    ),
     key=("amazon_order_id",),
     partition_by="last_updated_at",
 )
 
 ORDER_ITEMS = EntitySpec(
     name="order_items",
-    schema=pa.schema([
-        column("amazon_order_id", pa.string(), False),
-        column("order_item_id", pa.string(), False),
-        column("order_last_updated_at", TS, False),
-        column("marketplace_id", pa.string()),
-        column("order_status", pa.string()),
-        column("asin", pa.string(), False),
-        column("seller_sku", pa.string()),
-        column("title", pa.string()),
-        column("quantity_ordered", pa.int64(), False),
-        column("quantity_shipped", pa.int64()),
-        column("item_price", MONEY),
-        column("item_tax", MONEY),
-        column("shipping_price", MONEY),
-        column("shipping_tax", MONEY),
-        column("promotion_discount", MONEY),
-        column("currency", pa.string()),
-        column("promotion_ids", pa.list_(pa.string())),
-        column("condition_id", pa.string()),
-        column("is_gift", pa.bool_()),
-    ]),
+    schema=pa.schema(
+        [
+            column("amazon_order_id", pa.string(), False),
+            column("order_item_id", pa.string(), False),
+            column("order_last_updated_at", TS, False),
+            column("marketplace_id", pa.string()),
+            column("order_status", pa.string()),
+            column("asin", pa.string(), False),
+            column("seller_sku", pa.string()),
+            column("title", pa.string()),
+            column("quantity_ordered", pa.int64(), False),
+            column("quantity_shipped", pa.int64()),
+            column("item_price", MONEY),
+            column("item_tax", MONEY),
+            column("shipping_price", MONEY),
+            column("shipping_tax", MONEY),
+            column("promotion_discount", MONEY),
+            column("currency", pa.string()),
+            column("promotion_ids", pa.list_(pa.string())),
+            column("condition_id", pa.string()),
+            column("is_gift", pa.bool_()),
+        ]
+    ),
     key=("amazon_order_id", "order_item_id"),
     partition_by="order_last_updated_at",
 )
 
 FINANCIAL_EVENTS = EntitySpec(
     name="financial_events",
-    schema=pa.schema([
-        column("event_type", pa.string(), False),
-        column("amazon_order_id", pa.string(), False),
-        column("order_item_id", pa.string(), False),
-        column("amount_type", pa.string(), False),
-        column("amount_name", pa.string(), False),
-        column("posted_at", TS, False),
-        column("marketplace_name", pa.string()),
-        column("marketplace_id", pa.string()),
-        column("seller_sku", pa.string()),
-        column("quantity", pa.int64()),
-        column("amount", MONEY),
-        column("currency", pa.string()),
-    ]),
-    key=("event_type", "amazon_order_id", "order_item_id", "amount_type", "amount_name",
-         "posted_at"),
+    schema=pa.schema(
+        [
+            column("event_type", pa.string(), False),
+            column("amazon_order_id", pa.string(), False),
+            column("order_item_id", pa.string(), False),
+            column("amount_type", pa.string(), False),
+            column("amount_name", pa.string(), False),
+            column("posted_at", TS, False),
+            column("marketplace_name", pa.string()),
+            column("marketplace_id", pa.string()),
+            column("seller_sku", pa.string()),
+            column("quantity", pa.int64()),
+            column("amount", MONEY),
+            column("currency", pa.string()),
+        ]
+    ),
+    key=(
+        "event_type",
+        "amazon_order_id",
+        "order_item_id",
+        "amount_type",
+        "amount_name",
+        "posted_at",
+    ),
     partition_by="posted_at",
 )
 
 SALES_TRAFFIC_BY_DATE = EntitySpec(
     name="sales_traffic_by_date",
-    schema=pa.schema([
-        column("marketplace_id", pa.string(), False),
-        column("date", pa.date32(), False),
-        column("ordered_product_sales", MONEY),
-        column("currency", pa.string()),
-        column("units_ordered", pa.int64()),
-        column("total_order_items", pa.int64()),
-        column("units_refunded", pa.int64()),
-        column("units_shipped", pa.int64()),
-        column("orders_shipped", pa.int64()),
-        column("shipped_product_sales", MONEY),
-        column("sessions", pa.int64()),
-        column("browser_sessions", pa.int64()),
-        column("mobile_app_sessions", pa.int64()),
-        column("page_views", pa.int64()),
-        column("browser_page_views", pa.int64()),
-        column("mobile_app_page_views", pa.int64()),
-        column("buy_box_percentage", pa.float64()),
-        column("unit_session_percentage", pa.float64()),
-        column("order_item_session_percentage", pa.float64()),
-    ]),
+    schema=pa.schema(
+        [
+            column("marketplace_id", pa.string(), False),
+            column("date", pa.date32(), False),
+            column("ordered_product_sales", MONEY),
+            column("currency", pa.string()),
+            column("units_ordered", pa.int64()),
+            column("total_order_items", pa.int64()),
+            column("units_refunded", pa.int64()),
+            column("units_shipped", pa.int64()),
+            column("orders_shipped", pa.int64()),
+            column("shipped_product_sales", MONEY),
+            column("sessions", pa.int64()),
+            column("browser_sessions", pa.int64()),
+            column("mobile_app_sessions", pa.int64()),
+            column("page_views", pa.int64()),
+            column("browser_page_views", pa.int64()),
+            column("mobile_app_page_views", pa.int64()),
+            column("buy_box_percentage", pa.float64()),
+            column("unit_session_percentage", pa.float64()),
+            column("order_item_session_percentage", pa.float64()),
+        ]
+    ),
     key=("marketplace_id", "date"),
     partition_by="date",
 )
 
 SALES_TRAFFIC_BY_SKU = EntitySpec(
     name="sales_traffic_by_sku",
-    schema=pa.schema([
-        column("marketplace_id", pa.string(), False),
-        column("date", pa.date32(), False),
-        column("sku", pa.string(), False),
-        column("parent_asin", pa.string()),
-        column("child_asin", pa.string()),
-        column("units_ordered", pa.int64()),
-        column("ordered_product_sales", MONEY),
-        column("currency", pa.string()),
-        column("total_order_items", pa.int64()),
-        column("sessions", pa.int64()),
-        column("browser_sessions", pa.int64()),
-        column("mobile_app_sessions", pa.int64()),
-        column("page_views", pa.int64()),
-        column("buy_box_percentage", pa.float64()),
-        column("unit_session_percentage", pa.float64()),
-    ]),
+    schema=pa.schema(
+        [
+            column("marketplace_id", pa.string(), False),
+            column("date", pa.date32(), False),
+            column("sku", pa.string(), False),
+            column("parent_asin", pa.string()),
+            column("child_asin", pa.string()),
+            column("units_ordered", pa.int64()),
+            column("ordered_product_sales", MONEY),
+            column("currency", pa.string()),
+            column("total_order_items", pa.int64()),
+            column("sessions", pa.int64()),
+            column("browser_sessions", pa.int64()),
+            column("mobile_app_sessions", pa.int64()),
+            column("page_views", pa.int64()),
+            column("buy_box_percentage", pa.float64()),
+            column("unit_session_percentage", pa.float64()),
+        ]
+    ),
     key=("marketplace_id", "date", "sku"),
     partition_by="date",
 )
 
 INVENTORY_SUMMARIES = EntitySpec(
     name="inventory_summaries",
-    schema=pa.schema([
-        column("marketplace_id", pa.string(), False),
-        column("seller_sku", pa.string(), False),
-        column("asin", pa.string()),
-        column("fn_sku", pa.string()),
-        column("product_name", pa.string()),
-        column("condition", pa.string()),
-        column("fulfillable_quantity", pa.int64()),
-        column("reserved_quantity", pa.int64()),
-        column("inbound_working_quantity", pa.int64()),
-        column("inbound_shipped_quantity", pa.int64()),
-        column("inbound_receiving_quantity", pa.int64()),
-        column("unfulfillable_quantity", pa.int64()),
-        column("researching_quantity", pa.int64()),
-        column("total_quantity", pa.int64()),
-        column("last_updated_at", TS),
-    ]),
+    schema=pa.schema(
+        [
+            column("marketplace_id", pa.string(), False),
+            column("seller_sku", pa.string(), False),
+            column("asin", pa.string()),
+            column("fn_sku", pa.string()),
+            column("product_name", pa.string()),
+            column("condition", pa.string()),
+            column("fulfillable_quantity", pa.int64()),
+            column("reserved_quantity", pa.int64()),
+            column("inbound_working_quantity", pa.int64()),
+            column("inbound_shipped_quantity", pa.int64()),
+            column("inbound_receiving_quantity", pa.int64()),
+            column("unfulfillable_quantity", pa.int64()),
+            column("researching_quantity", pa.int64()),
+            column("total_quantity", pa.int64()),
+            column("last_updated_at", TS),
+        ]
+    ),
     key=("marketplace_id", "seller_sku"),
     partition_by=None,
 )
 
 LISTINGS = EntitySpec(
     name="listings",
-    schema=pa.schema([
-        column("marketplace_id", pa.string(), False),
-        column("seller_sku", pa.string(), False),
-        column("asin", pa.string()),
-        column("listing_id", pa.string()),
-        column("title", pa.string()),
-        column("price", MONEY),
-        column("currency", pa.string()),
-        column("quantity", pa.int64()),
-        column("status", pa.string()),
-        column("fulfillment_channel", pa.string()),
-        column("open_date", TS),
-        column("product_id", pa.string()),
-        column("product_id_type", pa.string()),
-        column("item_condition", pa.string()),
-    ]),
+    schema=pa.schema(
+        [
+            column("marketplace_id", pa.string(), False),
+            column("seller_sku", pa.string(), False),
+            column("asin", pa.string()),
+            column("listing_id", pa.string()),
+            column("title", pa.string()),
+            column("price", MONEY),
+            column("currency", pa.string()),
+            column("quantity", pa.int64()),
+            column("status", pa.string()),
+            column("fulfillment_channel", pa.string()),
+            column("open_date", TS),
+            column("product_id", pa.string()),
+            column("product_id_type", pa.string()),
+            column("item_condition", pa.string()),
+        ]
+    ),
     key=("marketplace_id", "seller_sku"),
     partition_by=None,
 )
 
 STREAMS: dict[str, Stream] = {
     "orders": Stream(
-        "orders", (ORDERS, ORDER_ITEMS), incremental=True, cadence="hourly",
+        "orders",
+        (ORDERS, ORDER_ITEMS),
+        incremental=True,
+        cadence="hourly",
         description="Orders API v0 getOrders by LastUpdatedAfter/Before + getOrderItems per "
-                    "order; every update of an order lands in the partition of its update time.",
+        "order; every update of an order lands in the partition of its update time.",
     ),
     "financial_events": Stream(
-        "financial_events", (FINANCIAL_EVENTS,), incremental=True, cadence="daily",
+        "financial_events",
+        (FINANCIAL_EVENTS,),
+        incremental=True,
+        cadence="daily",
         description="Finances v0 listFinancialEvents: shipment charges, fees and promotions, "
-                    "refunds; one row per amount, by posting time.",
+        "refunds; one row per amount, by posting time.",
     ),
     "sales_traffic": Stream(
-        "sales_traffic", (SALES_TRAFFIC_BY_DATE, SALES_TRAFFIC_BY_SKU), incremental=True,
+        "sales_traffic",
+        (SALES_TRAFFIC_BY_DATE, SALES_TRAFFIC_BY_SKU),
+        incremental=True,
         cadence="daily",
         description="GET_SALES_AND_TRAFFIC_REPORT, one report per marketplace and day "
-                    "(DAY / SKU granularity).",
+        "(DAY / SKU granularity).",
     ),
     "inventory": Stream(
-        "inventory", (INVENTORY_SUMMARIES,), incremental=False, cadence="every_30_minutes",
+        "inventory",
+        (INVENTORY_SUMMARIES,),
+        incremental=False,
+        cadence="every_30_minutes",
         description="FBA Inventory v1 getInventorySummaries per marketplace (FBA stock only).",
     ),
     "listings": Stream(
-        "listings", (LISTINGS,), incremental=False, cadence="every_6_hours",
+        "listings",
+        (LISTINGS,),
+        incremental=False,
+        cadence="every_6_hours",
         description="GET_MERCHANT_LISTINGS_ALL_DATA flat file per marketplace.",
     ),
 }
@@ -371,16 +405,16 @@ def _decimal(value: object, name: str) -> Decimal:
     return to_money(value, name, required=True)
 
 
-def _money(record: dict, name: str, amount_key: str = "Amount",
-           currency_key: str = "CurrencyCode") -> tuple[Decimal | None, str | None]:
+def _money(
+    record: dict, name: str, amount_key: str = "Amount", currency_key: str = "CurrencyCode"
+) -> tuple[Decimal | None, str | None]:
     """``{"CurrencyCode": .., "Amount": ..}`` (Orders) or its Finances/Reports spellings."""
     value = record.get(name)
     if value is None:
         return None, None
     if not isinstance(value, dict):
         raise RecordError(f"{name}: expected a money object, got {type(value).__name__}")
-    return (_decimal(value.get(amount_key), f"{name}.{amount_key}"),
-            _text(value, currency_key))
+    return (_decimal(value.get(amount_key), f"{name}.{amount_key}"), _text(value, currency_key))
 
 
 def _flag(record: dict, name: str) -> bool | None:
@@ -437,10 +471,13 @@ def parse_order_item(item: dict, order: dict) -> dict:
     """One getOrderItems ``OrderItem`` as an ``order_items`` row of the (parsed) ``order``."""
     money = {
         column: _money(item, wire)
-        for column, wire in (("item_price", "ItemPrice"), ("item_tax", "ItemTax"),
-                             ("shipping_price", "ShippingPrice"),
-                             ("shipping_tax", "ShippingTax"),
-                             ("promotion_discount", "PromotionDiscount"))
+        for column, wire in (
+            ("item_price", "ItemPrice"),
+            ("item_tax", "ItemTax"),
+            ("shipping_price", "ShippingPrice"),
+            ("shipping_tax", "ShippingTax"),
+            ("promotion_discount", "PromotionDiscount"),
+        )
     }
     currencies = {c for _, c in money.values() if c}
     if len(currencies) > 1:
@@ -504,15 +541,22 @@ def parse_financial_event(event: dict, event_type: str, items_key: str,
                     raise RecordError(f"{where}.{exc}") from None
                 if amount is None:
                     raise RecordError(f"{where}: missing required field {money_key}")
-                rows.append({
-                    "event_type": event_type, "amazon_order_id": order_id,
-                    "order_item_id": item_id, "amount_type": amount_type, "amount_name": name,
-                    "posted_at": posted_at, "marketplace_name": marketplace_name,
-                    "marketplace_id": MARKETPLACE_BY_NAME.get(marketplace_name or ""),
-                    "seller_sku": _text(item, "SellerSKU"),
-                    "quantity": _count(item, "QuantityShipped"),
-                    "amount": amount, "currency": currency,
-                })
+                rows.append(
+                    {
+                        "event_type": event_type,
+                        "amazon_order_id": order_id,
+                        "order_item_id": item_id,
+                        "amount_type": amount_type,
+                        "amount_name": name,
+                        "posted_at": posted_at,
+                        "marketplace_name": marketplace_name,
+                        "marketplace_id": MARKETPLACE_BY_NAME.get(marketplace_name or ""),
+                        "seller_sku": _text(item, "SellerSKU"),
+                        "quantity": _count(item, "QuantityShipped"),
+                        "amount": amount,
+                        "currency": currency,
+                    }
+                )
     return rows
 
 
@@ -539,8 +583,10 @@ def parse_sales_traffic_by_date(entry: dict, marketplace_id: str) -> dict:
     except ValueError:
         raise RecordError(f"date: bad date {entry.get('date')!r}") from None
     return {
-        "marketplace_id": marketplace_id, "date": day,
-        "ordered_product_sales": ordered, "currency": currency or shipped_currency,
+        "marketplace_id": marketplace_id,
+        "date": day,
+        "ordered_product_sales": ordered,
+        "currency": currency or shipped_currency,
         "units_ordered": _count(sales, "unitsOrdered"),
         "total_order_items": _count(sales, "totalOrderItems"),
         "units_refunded": _count(sales, "unitsRefunded"),
@@ -564,12 +610,14 @@ def parse_sales_traffic_by_sku(entry: dict, marketplace_id: str, day: date) -> d
     sales, traffic = entry.get("salesByAsin") or {}, entry.get("trafficByAsin") or {}
     ordered, currency = _report_money(sales, "orderedProductSales")
     return {
-        "marketplace_id": marketplace_id, "date": day,
+        "marketplace_id": marketplace_id,
+        "date": day,
         "sku": _text(entry, "sku", True),
         "parent_asin": _text(entry, "parentAsin"),
         "child_asin": _text(entry, "childAsin"),
         "units_ordered": _count(sales, "unitsOrdered"),
-        "ordered_product_sales": ordered, "currency": currency,
+        "ordered_product_sales": ordered,
+        "currency": currency,
         "total_order_items": _count(sales, "totalOrderItems"),
         "sessions": _count(traffic, "sessions"),
         "browser_sessions": _count(traffic, "browserSessions"),
@@ -643,8 +691,9 @@ def parse_listing_row(row: dict, marketplace_id: str) -> dict:
         "fulfillment_channel": "AFN" if channel.upper().startswith("AMAZON") else "MFN",
         "open_date": _flat_file_time(row.get("open-date"), "open-date"),
         "product_id": _text(row, "product-id"),
-        "product_id_type": PRODUCT_ID_TYPES.get(row.get("product-id-type") or "",
-                                                row.get("product-id-type") or None),
+        "product_id_type": PRODUCT_ID_TYPES.get(
+            row.get("product-id-type") or "", row.get("product-id-type") or None
+        ),
         "item_condition": _text(row, "item-condition"),
     }
 
@@ -663,8 +712,12 @@ class LwaToken:
     def __init__(self, url: str, client_id: str, client_secret: str, refresh_token: str,
                  redact: Redactor):  # fmt: skip
         self.url = url
-        self._form = {"grant_type": "refresh_token", "refresh_token": refresh_token,
-                      "client_id": client_id, "client_secret": client_secret}
+        self._form = {
+            "grant_type": "refresh_token",
+            "refresh_token": refresh_token,
+            "client_id": client_id,
+            "client_secret": client_secret,
+        }
         self._redact = redact
         self._lock = threading.Lock()
         self._token: str | None = None
@@ -683,8 +736,9 @@ class LwaToken:
                 self._token = None
 
     def _fetch(self, client: AmazonClient) -> None:
-        body = client.call("POST", self.url, endpoint="LWA token", authenticated=False,
-                           data=self._form)
+        body = client.call(
+            "POST", self.url, endpoint="LWA token", authenticated=False, data=self._form
+        )
         token = body.get("access_token") if isinstance(body, dict) else None
         if not token:
             raise ApiError(client.connection, "LWA token", "the response has no access_token")
@@ -710,8 +764,9 @@ class Pacer:
     def throttled(self, operation: str, rate: float) -> None:
         with self._lock:
             self._interval[operation] = 1.0 / rate
-            self._next[operation] = max(self._next.get(operation, 0.0),
-                                        time.monotonic() + 1.0 / rate)
+            self._next[operation] = max(
+                self._next.get(operation, 0.0), time.monotonic() + 1.0 / rate
+            )
 
     def hold(self, operation: str) -> float:
         """Wait for the operation's next slot; returns the seconds waited."""
@@ -753,8 +808,10 @@ class AmazonClient(ApiClient):
         """Runs right before every attempt: the pacer holds a throttled operation back here."""
         self.stats.wait_seconds += self.pacer.hold(self._operation)
         self._sent = self.token.current(self)
-        return {"x-amz-access-token": self._sent,
-                "x-amz-date": datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")}
+        return {
+            "x-amz-access-token": self._sent,
+            "x-amz-date": datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"),
+        }
 
     def refresh_token(self) -> None:
         self.token.invalidate(self._sent)
@@ -781,9 +838,10 @@ class AmazonClient(ApiClient):
             return response.text[:300]
         if isinstance(body, dict) and isinstance(body.get("errors"), list):
             return "; ".join(
-                f"{e.get('code')}: {e.get('message')}" + (f" ({e['details']})" if e.get("details")
-                                                          else "")
-                for e in body["errors"] if isinstance(e, dict)
+                f"{e.get('code')}: {e.get('message')}"
+                + (f" ({e['details']})" if e.get("details") else "")
+                for e in body["errors"]
+                if isinstance(e, dict)
             )[:500]
         if isinstance(body, dict) and "error" in body:  # LWA
             return f"{body.get('error')}: {body.get('error_description', '')}"[:300]
@@ -846,8 +904,10 @@ class _Report:
     document_id: str | None = None
 
     def describe(self) -> str:
-        return (f"report {self.report_id or '(not created)'} ({self.report_type}, "
-                f"{self.marketplace_id}{', ' + self.day.isoformat() if self.day else ''})")
+        return (
+            f"report {self.report_id or '(not created)'} ({self.report_type}, "
+            f"{self.marketplace_id}{', ' + self.day.isoformat() if self.day else ''})"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -870,16 +930,29 @@ class AmazonExtractor:
         self.base_url = conn.base_url(sandbox_url)
         self.retry = retry or RetrySettings(**conn.retry.model_dump())
         self._redact = Redactor(secrets.values())
-        self._token = LwaToken(conn.token_url(sandbox_url), secrets["client_id"],
-                               secrets["client_secret"], secrets["refresh_token"], self._redact)
+        self._token = LwaToken(
+            conn.token_url(sandbox_url),
+            secrets["client_id"],
+            secrets["client_secret"],
+            secrets["refresh_token"],
+            self._redact,
+        )
 
     def _clients(self) -> _Clients:
         """Per-thread clients of one extraction, sharing the token and one pacer."""
         pacer = Pacer()
         # The sandbox is on loopback: skip the per-request proxy/netrc lookups of trust_env.
-        return _Clients(lambda: AmazonClient(
-            self.connection, self.base_url, self._token, self._redact, pacer, retry=self.retry,
-            trust_env=not self.conn.uses_sandbox))
+        return _Clients(
+            lambda: AmazonClient(
+                self.connection,
+                self.base_url,
+                self._token,
+                self._redact,
+                pacer,
+                retry=self.retry,
+                trust_env=not self.conn.uses_sandbox,
+            )
+        )
 
     def extract(self, stream: str, window: Window | None) -> ExtractResult:
         """Every row of ``stream``'s entities for ``window`` (incremental) or now (snapshot)."""
@@ -890,8 +963,10 @@ class AmazonExtractor:
         result = ExtractResult(api_version=API_VERSIONS[stream])
         clients = self._clients()
         handler = {
-            "orders": self._orders, "financial_events": self._financial_events,
-            "sales_traffic": self._sales_traffic, "inventory": self._inventory,
+            "orders": self._orders,
+            "financial_events": self._financial_events,
+            "sales_traffic": self._sales_traffic,
+            "inventory": self._inventory,
             "listings": self._listings,
         }[stream]
         try:
@@ -906,13 +981,16 @@ class AmazonExtractor:
         """The window with its end at least two minutes in the past (the API's rule)."""
         latest = datetime.now(UTC) - BEFORE_LAG
         if window.start >= latest:
-            result.notes.append(f"window {window} starts less than {BEFORE_LAG} ago; "
-                                "nothing to ask the API for yet")
+            result.notes.append(
+                f"window {window} starts less than {BEFORE_LAG} ago; nothing to ask the API for yet"
+            )
             return None
         clamped = window.clamp_end(latest)
         if clamped.end < window.end:
-            result.notes.append(f"window end clamped to {iso_z(clamped.end)} (the API refuses "
-                                f"an end less than {BEFORE_LAG} ago)")
+            result.notes.append(
+                f"window end clamped to {iso_z(clamped.end)} (the API refuses "
+                f"an end less than {BEFORE_LAG} ago)"
+            )
         return clamped
 
     def _parallel(self, clients: _Clients, fn: Callable[[AmazonClient, T], Any],
@@ -947,18 +1025,21 @@ class AmazonExtractor:
         pool = ThreadPoolExecutor(WORKERS, thread_name_prefix=f"{self.connection}-items")
         pending: list[tuple[dict, Future]] = []
         try:
-            for order in self._payload_pages(clients.get(), "/orders/v0/orders", "getOrders",
-                                             params, "Orders"):
+            for order in self._payload_pages(
+                clients.get(), "/orders/v0/orders", "getOrders", params, "Orders"
+            ):
                 row = self._parse(result, "orders", order, parse_order)
                 if row is None or not _in(window, row["last_updated_at"]):
                     continue
                 result.add("orders", row)
-                pending.append((row, pool.submit(self._order_items, clients,
-                                                 row["amazon_order_id"])))
+                pending.append(
+                    (row, pool.submit(self._order_items, clients, row["amazon_order_id"]))
+                )
             for row, future in pending:
                 for item in future.result():
-                    item_row = self._parse(result, "order_items", item,
-                                           lambda i, o=row: parse_order_item(i, o))
+                    item_row = self._parse(
+                        result, "order_items", item, lambda i, o=row: parse_order_item(i, o)
+                    )
                     if item_row is not None:
                         result.add("order_items", item_row)
         finally:
@@ -969,11 +1050,13 @@ class AmazonExtractor:
         items: list[dict] = []
         params: dict[str, Any] = {}
         while True:
-            body = client.get_page(f"/orders/v0/orders/{order_id}/orderItems", "getOrderItems",
-                                   params)
+            body = client.get_page(
+                f"/orders/v0/orders/{order_id}/orderItems", "getOrderItems", params
+            )
             payload = _payload(body, client, "getOrderItems")
-            items += _list_of_objects(payload.get("OrderItems"), client, "getOrderItems",
-                                      "OrderItems")
+            items += _list_of_objects(
+                payload.get("OrderItems"), client, "getOrderItems", "OrderItems"
+            )
             token = payload.get("NextToken")
             if not token:
                 return items
@@ -1016,25 +1099,36 @@ class AmazonExtractor:
         if api_window is None:
             return
         if api_window.end > datetime.now(UTC) - FINANCES_SETTLE:
-            result.notes.append("financial events of the last 48 hours may still be missing; "
-                                "re-extract those days later")
+            result.notes.append(
+                "financial events of the last 48 hours may still be missing; "
+                "re-extract those days later"
+            )
         ignored: Counter[str] = Counter()
         wanted = set(self.marketplaces)
         client = clients.get()
         for part in api_window.split(FINANCES_MAX_DAYS):
-            params = {"PostedAfter": iso_z(part.start), "PostedBefore": iso_z(part.end),
-                      "MaxResultsPerPage": FINANCES_PAGE_SIZE}
+            params = {
+                "PostedAfter": iso_z(part.start),
+                "PostedBefore": iso_z(part.end),
+                "MaxResultsPerPage": FINANCES_PAGE_SIZE,
+            }
             for events in self._finance_pages(client, params):
                 for list_key, event_type, items_key, amounts in _EVENT_LISTS:
-                    for event in _list_of_objects(events.get(list_key), client,
-                                                  "listFinancialEvents", list_key):
-                        rows = self._parse(result, "financial_events", event,
-                                           lambda e, t=event_type, k=items_key, a=amounts:
-                                           parse_financial_event(e, t, k, a))
+                    for event in _list_of_objects(
+                        events.get(list_key), client, "listFinancialEvents", list_key
+                    ):
+                        rows = self._parse(
+                            result,
+                            "financial_events",
+                            event,
+                            lambda e, t=event_type, k=items_key, a=amounts: parse_financial_event(
+                                e, t, k, a
+                            ),
+                        )
                         for row in rows or []:
                             if _in(window, row["posted_at"]) and (
-                                    row["marketplace_id"] is None
-                                    or row["marketplace_id"] in wanted):
+                                row["marketplace_id"] is None or row["marketplace_id"] in wanted
+                            ):
                                 result.add("financial_events", row)
                 for key, value in events.items():
                     if key not in {k for k, *_ in _EVENT_LISTS} and isinstance(value, list):
@@ -1047,13 +1141,18 @@ class AmazonExtractor:
         """The ``FinancialEvents`` object of each page (pages may be empty)."""
         page_params = dict(params)
         while True:
-            payload = _payload(client.get_page("/finances/v0/financialEvents",
-                                               "listFinancialEvents", page_params),
-                               client, "listFinancialEvents")
+            payload = _payload(
+                client.get_page("/finances/v0/financialEvents", "listFinancialEvents", page_params),
+                client,
+                "listFinancialEvents",
+            )
             events = payload.get("FinancialEvents") or {}
             if not isinstance(events, dict):
-                raise ApiError(client.connection, "listFinancialEvents",
-                               "payload.FinancialEvents is not an object")
+                raise ApiError(
+                    client.connection,
+                    "listFinancialEvents",
+                    "payload.FinancialEvents is not an object",
+                )
             yield events
             token = payload.get("NextToken")
             if not token:
@@ -1076,8 +1175,13 @@ class AmazonExtractor:
         return list(zip(done, documents, strict=True))
 
     def _create_report(self, client: AmazonClient, report: _Report, body: dict) -> None:
-        answer = client.call("POST", "/reports/2021-06-30/reports", endpoint="createReport",
-                             json=body, parse=_json_object)
+        answer = client.call(
+            "POST",
+            "/reports/2021-06-30/reports",
+            endpoint="createReport",
+            json=body,
+            parse=_json_object,
+        )
         report_id = answer.get("reportId")
         if not report_id:
             raise ApiError(self.connection, "createReport", f"no reportId for {report.describe()}")
@@ -1094,48 +1198,73 @@ class AmazonExtractor:
             self._parallel(clients, self._poll_report, waiting)
             fatal = [r for r in reports if r.status == REPORT_FATAL]
             if fatal:
-                raise ApiError(self.connection, "getReport",
-                               f"{fatal[0].describe()} ended FATAL"
-                               + (f" (and {len(fatal) - 1} more)" if len(fatal) > 1 else ""))
+                raise ApiError(
+                    self.connection,
+                    "getReport",
+                    f"{fatal[0].describe()} ended FATAL"
+                    + (f" (and {len(fatal) - 1} more)" if len(fatal) > 1 else ""),
+                )
             if all(r.status in (REPORT_DONE, REPORT_CANCELLED) for r in reports):
                 return
             if time.monotonic() > deadline:
                 late = next(r for r in reports if r.status not in (REPORT_DONE, REPORT_CANCELLED))
-                raise ApiError(self.connection, "getReport",
-                               f"{late.describe()} still {late.status} after "
-                               f"{REPORT_TIMEOUT_S:.0f}s")
+                raise ApiError(
+                    self.connection,
+                    "getReport",
+                    f"{late.describe()} still {late.status} after {REPORT_TIMEOUT_S:.0f}s",
+                )
             sleep(pause)
             pause = min(pause * 2, REPORT_POLL_MAX_S)
 
     def _poll_report(self, client: AmazonClient, report: _Report) -> None:
-        answer = client.call("GET", f"/reports/2021-06-30/reports/{report.report_id}",
-                             endpoint="getReport", parse=_json_object)
+        answer = client.call(
+            "GET",
+            f"/reports/2021-06-30/reports/{report.report_id}",
+            endpoint="getReport",
+            parse=_json_object,
+        )
         status = answer.get("processingStatus")
         if status not in ("IN_QUEUE", "IN_PROGRESS", REPORT_DONE, REPORT_CANCELLED, REPORT_FATAL):
-            raise ApiError(self.connection, "getReport",
-                           f"{report.describe()}: unknown processingStatus {status!r}")
+            raise ApiError(
+                self.connection,
+                "getReport",
+                f"{report.describe()}: unknown processingStatus {status!r}",
+            )
         report.status = status
         if status == REPORT_DONE:
             report.document_id = answer.get("reportDocumentId")
             if not report.document_id:
-                raise ApiError(self.connection, "getReport",
-                               f"{report.describe()} is DONE without a reportDocumentId")
+                raise ApiError(
+                    self.connection,
+                    "getReport",
+                    f"{report.describe()} is DONE without a reportDocumentId",
+                )
 
     def _download(self, client: AmazonClient, report: _Report,
                   decode: Callable[[bytes], Any]) -> Any:  # fmt: skip
         """getReportDocument, then a plain GET of its presigned URL (asked again once if the
         URL expired before we got to it)."""
         for attempt in (1, 2):
-            document = client.call("GET", f"/reports/2021-06-30/documents/{report.document_id}",
-                                   endpoint="getReportDocument", parse=_json_object)
+            document = client.call(
+                "GET",
+                f"/reports/2021-06-30/documents/{report.document_id}",
+                endpoint="getReportDocument",
+                parse=_json_object,
+            )
             url = document.get("url")
             if not url:
-                raise ApiError(self.connection, "getReportDocument",
-                               f"{report.describe()}: the document has no url")
+                raise ApiError(
+                    self.connection,
+                    "getReportDocument",
+                    f"{report.describe()}: the document has no url",
+                )
             gzipped = document.get("compressionAlgorithm") == "GZIP"
             try:
                 return client.call(
-                    "GET", url, endpoint="report document download", authenticated=False,
+                    "GET",
+                    url,
+                    endpoint="report document download",
+                    authenticated=False,
                     parse=lambda r, z=gzipped: decode(_unpack(r.content, z)),
                 )
             except ApiError as exc:
@@ -1158,7 +1287,8 @@ class AmazonExtractor:
             assert report.day is not None
             start = datetime.combine(report.day, datetime.min.time(), UTC)
             return {
-                "reportType": SALES_TRAFFIC, "marketplaceIds": [report.marketplace_id],
+                "reportType": SALES_TRAFFIC,
+                "marketplaceIds": [report.marketplace_id],
                 "dataStartTime": iso_z(start),
                 "dataEndTime": iso_z(start + timedelta(days=1) - timedelta(seconds=1)),
                 "reportOptions": {"dateGranularity": "DAY", "asinGranularity": "SKU"},
@@ -1167,15 +1297,21 @@ class AmazonExtractor:
         for report, document in self._run_reports(clients, reports, body, _json_document):
             assert report.day is not None
             for entry in document.get("salesAndTrafficByDate") or []:
-                row = self._parse(result, "sales_traffic_by_date", entry,
-                                  lambda e, m=report.marketplace_id:
-                                  parse_sales_traffic_by_date(e, m))
+                row = self._parse(
+                    result,
+                    "sales_traffic_by_date",
+                    entry,
+                    lambda e, m=report.marketplace_id: parse_sales_traffic_by_date(e, m),
+                )
                 if row is not None and row["date"] in days:
                     result.add("sales_traffic_by_date", row)
             for entry in document.get("salesAndTrafficByAsin") or []:
-                row = self._parse(result, "sales_traffic_by_sku", entry,
-                                  lambda e, r=report: parse_sales_traffic_by_sku(
-                                      e, r.marketplace_id, r.day))
+                row = self._parse(
+                    result,
+                    "sales_traffic_by_sku",
+                    entry,
+                    lambda e, r=report: parse_sales_traffic_by_sku(e, r.marketplace_id, r.day),
+                )
                 if row is not None:
                     result.add("sales_traffic_by_sku", row)
 
@@ -1186,17 +1322,28 @@ class AmazonExtractor:
         client = clients.get()
         for marketplace in self.marketplaces:
             params: dict[str, Any] = {
-                "granularityType": "Marketplace", "granularityId": marketplace,
-                "marketplaceIds": marketplace, "details": "true",
+                "granularityType": "Marketplace",
+                "granularityId": marketplace,
+                "marketplaceIds": marketplace,
+                "details": "true",
             }
             while True:
-                body = client.get_page("/fba/inventory/v1/summaries", "getInventorySummaries",
-                                       params)
+                body = client.get_page(
+                    "/fba/inventory/v1/summaries", "getInventorySummaries", params
+                )
                 payload = _payload(body, client, "getInventorySummaries")
-                for summary in _list_of_objects(payload.get("inventorySummaries"), client,
-                                                "getInventorySummaries", "inventorySummaries"):
-                    row = self._parse(result, "inventory_summaries", summary,
-                                      lambda s, m=marketplace: parse_inventory_summary(s, m))
+                for summary in _list_of_objects(
+                    payload.get("inventorySummaries"),
+                    client,
+                    "getInventorySummaries",
+                    "inventorySummaries",
+                ):
+                    row = self._parse(
+                        result,
+                        "inventory_summaries",
+                        summary,
+                        lambda s, m=marketplace: parse_inventory_summary(s, m),
+                    )
                     if row is not None:
                         result.add("inventory_summaries", row)
                 token = (body.get("pagination") or {}).get("nextToken")
@@ -1215,8 +1362,12 @@ class AmazonExtractor:
 
         for report, rows in self._run_reports(clients, reports, body, _flat_file):
             for row in rows:
-                parsed = self._parse(result, "listings", row,
-                                     lambda r, m=report.marketplace_id: parse_listing_row(r, m))
+                parsed = self._parse(
+                    result,
+                    "listings",
+                    row,
+                    lambda r, m=report.marketplace_id: parse_listing_row(r, m),
+                )
                 if parsed is not None:
                     result.add("listings", parsed)
 
@@ -1263,8 +1414,7 @@ def _flat_file(data: bytes) -> list[dict[str, str]]:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         text = data.decode("cp1252", errors="replace")
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t",
-                            quoting=csv.QUOTE_NONE)
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t", quoting=csv.QUOTE_NONE)
     if not reader.fieldnames or "seller-sku" not in reader.fieldnames:
         raise ValueError("the flat file has no seller-sku column (truncated?)")
     return [dict(row) for row in reader]

@@ -147,9 +147,7 @@ class ApiClient:
         result; a ValueError from it (a truncated JSON body, say) counts as transient.
         """
         url = path if path.startswith(("http://", "https://")) else self.base_url + path
-        kwargs.setdefault(
-            "timeout", (self.retry.connect_timeout_s, self.retry.read_timeout_s)
-        )
+        kwargs.setdefault("timeout", (self.retry.connect_timeout_s, self.retry.read_timeout_s))
         extra_headers = kwargs.pop("headers", None) or {}
         refreshed = False
 
@@ -169,15 +167,19 @@ class ApiClient:
                 wait = self.throttle_wait(response)
                 if wait is not None and wait > self.retry.max_throttle_wait_s:
                     raise ApiError(
-                        self.connection, endpoint,
-                        f"throttled; the server asks to wait {wait:.0f}s", response.status_code,
+                        self.connection,
+                        endpoint,
+                        f"throttled; the server asks to wait {wait:.0f}s",
+                        response.status_code,
                     )
-                raise TransientError(f"throttled (HTTP {response.status_code})",
-                                     response.status_code, wait)
+                raise TransientError(
+                    f"throttled (HTTP {response.status_code})", response.status_code, wait
+                )
             if authenticated and self.is_auth_failure(response):
                 if refreshed:
                     raise ApiError(
-                        self.connection, endpoint,
+                        self.connection,
+                        endpoint,
                         f"HTTP {response.status_code}: credentials refused after a token "
                         f"refresh: {self.redact(self.error_detail(response))}",
                         response.status_code,
@@ -186,22 +188,28 @@ class ApiClient:
                 self.stats.token_refreshes += 1
                 self.refresh_token()
                 # the token was refused: retry at once with the refreshed one
-                raise TransientError(f"HTTP {response.status_code}: access token refused",
-                                     response.status_code, 0.0)
+                raise TransientError(
+                    f"HTTP {response.status_code}: access token refused", response.status_code, 0.0
+                )
             if response.status_code >= 500:
-                raise TransientError(f"HTTP {response.status_code}", response.status_code,
-                                     retry_after_seconds(response))
+                raise TransientError(
+                    f"HTTP {response.status_code}",
+                    response.status_code,
+                    retry_after_seconds(response),
+                )
             if response.status_code >= 400:
                 raise ApiError(
-                    self.connection, endpoint,
+                    self.connection,
+                    endpoint,
                     f"HTTP {response.status_code}: {self.redact(self.error_detail(response))}",
                     response.status_code,
                 )
             try:
                 return parse(response)
             except ValueError as exc:
-                raise TransientError(f"unreadable response body ({exc.__class__.__name__}: "
-                                     f"{str(exc)[:120]})") from None
+                raise TransientError(
+                    f"unreadable response body ({exc.__class__.__name__}: {str(exc)[:120]})"
+                ) from None
 
         retrying = Retrying(
             stop=stop_after_attempt(self.retry.max_attempts),
@@ -214,7 +222,8 @@ class ApiClient:
             return retrying(attempt)
         except TransientError as exc:
             raise ApiError(
-                self.connection, endpoint,
+                self.connection,
+                endpoint,
                 f"gave up after {self.retry.max_attempts} attempts; last error: "
                 f"{self.redact(exc.cause)}",
                 exc.status,
@@ -237,7 +246,9 @@ class ApiClient:
         exc = state.outcome.exception() if state.outcome else None
         log.info(
             "[%s] %s: attempt %d failed (%s); retrying in %.2fs",
-            self.connection, endpoint, state.attempt_number,
+            self.connection,
+            endpoint,
+            state.attempt_number,
             self.redact(getattr(exc, "cause", type(exc).__name__)),
             state.next_action.sleep if state.next_action else 0.0,
         )

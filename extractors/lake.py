@@ -41,12 +41,14 @@ META_FIELDS = [
 # Stamps that differ between two runs of the same extraction by design.
 RUN_STAMPS = ("_extracted_at", "_extraction_id")
 
-QUARANTINE_SCHEMA = pa.schema([
-    pa.field("entity", pa.string(), nullable=False),
-    pa.field("reason", pa.string(), nullable=False),
-    pa.field("record", pa.string(), nullable=False),
-    *META_FIELDS,
-])
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        pa.field("entity", pa.string(), nullable=False),
+        pa.field("reason", pa.string(), nullable=False),
+        pa.field("record", pa.string(), nullable=False),
+        *META_FIELDS,
+    ]
+)
 
 
 @dataclass(frozen=True)
@@ -62,8 +64,7 @@ class Stamp:
 
     @classmethod
     def new(cls, channel: str, connection: str, api_version: str, window: Window) -> Stamp:
-        return cls(channel, connection, api_version, window,
-                   datetime.now(UTC), uuid.uuid4().hex)
+        return cls(channel, connection, api_version, window, datetime.now(UTC), uuid.uuid4().hex)
 
     def columns(self, n: int, day: date | None = None) -> dict[str, pa.Array]:
         """The stamp as columns of ``n`` rows. With ``day``, the window is the part of the
@@ -74,9 +75,13 @@ class Stamp:
             start = max(start, datetime.combine(day, time(), UTC))
             end = min(end, datetime.combine(day + timedelta(days=1), time(), UTC))
         values = {
-            "_channel": self.channel, "_connection": self.connection,
-            "_extracted_at": self.extracted_at, "_extraction_id": self.extraction_id,
-            "_api_version": self.api_version, "_window_start": start, "_window_end": end,
+            "_channel": self.channel,
+            "_connection": self.connection,
+            "_extracted_at": self.extracted_at,
+            "_extraction_id": self.extraction_id,
+            "_api_version": self.api_version,
+            "_window_start": start,
+            "_window_end": end,
         }
         return {f.name: pa.array([values[f.name]] * n, f.type) for f in META_FIELDS}
 
@@ -90,10 +95,18 @@ class PartitionWrite:
     bytes: int
 
 
-def partition_path(root: Path, channel: str, connection: str, entity: str, day: date,
-                   area: str = "raw") -> Path:
-    return (Path(root) / area / f"channel={channel}" / f"connection={connection}"
-            / f"entity={entity}" / f"date={day.isoformat()}" / PART_FILE)
+def partition_path(
+    root: Path, channel: str, connection: str, entity: str, day: date, area: str = "raw"
+) -> Path:
+    return (
+        Path(root)
+        / area
+        / f"channel={channel}"
+        / f"connection={connection}"
+        / f"entity={entity}"
+        / f"date={day.isoformat()}"
+        / PART_FILE
+    )
 
 
 def lake_schema(spec: EntitySpec) -> pa.Schema:
@@ -119,8 +132,9 @@ def _partition_day(value: object, entity: str, column: str) -> date:
     raise ValueError(f"{entity}: partition column {column!r} holds {value!r}, not a date/time")
 
 
-def write_entity(root: Path, spec: EntitySpec, rows: list[dict], stamp: Stamp,
-                 days: Iterable[date]) -> list[PartitionWrite]:
+def write_entity(
+    root: Path, spec: EntitySpec, rows: list[dict], stamp: Stamp, days: Iterable[date]
+) -> list[PartitionWrite]:
     """Write ``rows`` of one entity into their daily partitions.
 
     Every day in ``days`` (the partitions this extraction owns) is written, with an empty
@@ -143,8 +157,10 @@ def write_entity(root: Path, spec: EntitySpec, rows: list[dict], stamp: Stamp,
     writes = []
     schema = lake_schema(spec)
     for day in owned:
-        day_rows = sorted(by_day.get(day, []), key=lambda r: tuple(
-            ("" if r[k] is None else r[k]) for k in spec.key))
+        day_rows = sorted(
+            by_day.get(day, []),
+            key=lambda r: tuple(("" if r[k] is None else r[k]) for k in spec.key),
+        )
         data = pa.Table.from_pylist(day_rows, schema=spec.schema)
         day_stamp = stamp.columns(len(day_rows), day if spec.partition_by else None)
         for name, column in day_stamp.items():
@@ -155,8 +171,13 @@ def write_entity(root: Path, spec: EntitySpec, rows: list[dict], stamp: Stamp,
     return writes
 
 
-def write_quarantine(root: Path, records: list[Quarantined], stamp: Stamp,
-                     days: Iterable[date], entities: Iterable[str]) -> list[PartitionWrite]:
+def write_quarantine(
+    root: Path,
+    records: list[Quarantined],
+    stamp: Stamp,
+    days: Iterable[date],
+    entities: Iterable[str],
+) -> list[PartitionWrite]:
     """Replace the quarantine partitions of this extraction's entities and days.
 
     Records without a day of their own go to the extraction's last day. A partition that held
@@ -176,12 +197,15 @@ def write_quarantine(root: Path, records: list[Quarantined], stamp: Stamp,
             if not recs:
                 path.unlink(missing_ok=True)
                 continue
-            data = pa.table({
-                "entity": pa.array([r.entity for r in recs], pa.string()),
-                "reason": pa.array([r.reason for r in recs], pa.string()),
-                "record": pa.array([r.record for r in recs], pa.string()),
-                **stamp.columns(len(recs)),
-            }, schema=QUARANTINE_SCHEMA)
+            data = pa.table(
+                {
+                    "entity": pa.array([r.entity for r in recs], pa.string()),
+                    "reason": pa.array([r.reason for r in recs], pa.string()),
+                    "record": pa.array([r.record for r in recs], pa.string()),
+                    **stamp.columns(len(recs)),
+                },
+                schema=QUARANTINE_SCHEMA,
+            )
             writes.append(PartitionWrite(entity, day, path, len(recs), _atomic_write(data, path)))
     return writes
 

@@ -46,8 +46,13 @@ class StreamRun:
         return sum(w.bytes for w in self.writes if w.entity == entity)
 
 
-def run_stream(extractor: Extractor, stream_name: str, lake_root: Path,
-               days: list[date] | None = None, now: datetime | None = None) -> StreamRun:
+def run_stream(
+    extractor: Extractor,
+    stream_name: str,
+    lake_root: Path,
+    days: list[date] | None = None,
+    now: datetime | None = None,
+) -> StreamRun:
     """Extract ``stream_name`` for the given UTC days (incremental) or now (snapshot).
 
     The window ends no later than now minus ``SAFETY_LAG``; today's partition is therefore
@@ -69,14 +74,17 @@ def run_stream(extractor: Extractor, stream_name: str, lake_root: Path,
         window, days = None, [now.date()]
     result = extractor.extract(stream_name, window)
     stamp_window = window or Window(now - SAFETY_LAG, now)
-    stamp = lake.Stamp.new(extractor.channel, extractor.connection, result.api_version,
-                           stamp_window)
+    stamp = lake.Stamp.new(
+        extractor.channel, extractor.connection, result.api_version, stamp_window
+    )
     run = StreamRun(stream_name, window, days, stats=result.stats, notes=list(result.notes))
     for spec in stream.entities:
-        run.writes += lake.write_entity(lake_root, spec, result.rows.get(spec.name, []),
-                                        stamp, days)
-    lake.write_quarantine(lake_root, result.quarantine, stamp, days,
-                          [spec.name for spec in stream.entities])
+        run.writes += lake.write_entity(
+            lake_root, spec, result.rows.get(spec.name, []), stamp, days
+        )
+    lake.write_quarantine(
+        lake_root, result.quarantine, stamp, days, [spec.name for spec in stream.entities]
+    )
     run.quarantined = len(result.quarantine)
     run.seconds = (datetime.now(UTC) - started).total_seconds()
     return run

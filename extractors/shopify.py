@@ -90,71 +90,182 @@ def _key(name: str, type_: pa.DataType = STRING) -> pa.Field:
     return pa.field(name, type_, nullable=False)
 
 
-ORDERS = EntitySpec("orders", pa.schema([
-    _key("shopify_order_id"), _key("legacy_resource_id"), pa.field("name", pa.string()),
-    _key("created_at", TS), _key("updated_at", TS), pa.field("processed_at", TS),
-    pa.field("cancelled_at", TS), _key("currency"),
-    pa.field("financial_status", pa.string()), pa.field("fulfillment_status", pa.string()),
-    pa.field("total_price", MONEY), pa.field("subtotal_price", MONEY),
-    pa.field("total_discounts", MONEY), pa.field("total_tax", MONEY),
-    pa.field("total_shipping", MONEY),
-    pa.field("customer_id", pa.string()), pa.field("customer_email", pa.string()),
-]), ("shopify_order_id",), "updated_at")
+ORDERS = EntitySpec(
+    "orders",
+    pa.schema(
+        [
+            _key("shopify_order_id"),
+            _key("legacy_resource_id"),
+            pa.field("name", pa.string()),
+            _key("created_at", TS),
+            _key("updated_at", TS),
+            pa.field("processed_at", TS),
+            pa.field("cancelled_at", TS),
+            _key("currency"),
+            pa.field("financial_status", pa.string()),
+            pa.field("fulfillment_status", pa.string()),
+            pa.field("total_price", MONEY),
+            pa.field("subtotal_price", MONEY),
+            pa.field("total_discounts", MONEY),
+            pa.field("total_tax", MONEY),
+            pa.field("total_shipping", MONEY),
+            pa.field("customer_id", pa.string()),
+            pa.field("customer_email", pa.string()),
+        ]
+    ),
+    ("shopify_order_id",),
+    "updated_at",
+)
 
-ORDER_LINES = EntitySpec("order_lines", pa.schema([
-    _key("shopify_order_id"), _key("line_item_id"), _key("order_updated_at", TS),
-    pa.field("sku", pa.string()), pa.field("variant_id", pa.string()),
-    pa.field("product_id", pa.string()), _key("quantity", pa.int64()),
-    _key("unit_price", MONEY), pa.field("total_discount", MONEY), _key("currency"),
-]), ("shopify_order_id", "line_item_id"), "order_updated_at")
+ORDER_LINES = EntitySpec(
+    "order_lines",
+    pa.schema(
+        [
+            _key("shopify_order_id"),
+            _key("line_item_id"),
+            _key("order_updated_at", TS),
+            pa.field("sku", pa.string()),
+            pa.field("variant_id", pa.string()),
+            pa.field("product_id", pa.string()),
+            _key("quantity", pa.int64()),
+            _key("unit_price", MONEY),
+            pa.field("total_discount", MONEY),
+            _key("currency"),
+        ]
+    ),
+    ("shopify_order_id", "line_item_id"),
+    "order_updated_at",
+)
 
-REFUNDS = EntitySpec("refunds", pa.schema([
-    _key("refund_id"), _key("shopify_order_id"), _key("order_updated_at", TS),
-    pa.field("created_at", TS), _key("amount", MONEY), _key("currency"),
-]), ("refund_id",), "order_updated_at")
+REFUNDS = EntitySpec(
+    "refunds",
+    pa.schema(
+        [
+            _key("refund_id"),
+            _key("shopify_order_id"),
+            _key("order_updated_at", TS),
+            pa.field("created_at", TS),
+            _key("amount", MONEY),
+            _key("currency"),
+        ]
+    ),
+    ("refund_id",),
+    "order_updated_at",
+)
 
-REFUND_LINES = EntitySpec("refund_lines", pa.schema([
-    _key("refund_id"), _key("line_item_id"), _key("shopify_order_id"),
-    _key("order_updated_at", TS), _key("quantity", pa.int64()), pa.field("amount", MONEY),
-]), ("refund_id", "line_item_id"), "order_updated_at")
+REFUND_LINES = EntitySpec(
+    "refund_lines",
+    pa.schema(
+        [
+            _key("refund_id"),
+            _key("line_item_id"),
+            _key("shopify_order_id"),
+            _key("order_updated_at", TS),
+            _key("quantity", pa.int64()),
+            pa.field("amount", MONEY),
+        ]
+    ),
+    ("refund_id", "line_item_id"),
+    "order_updated_at",
+)
 
-PRODUCTS = EntitySpec("products", pa.schema([
-    _key("product_id"), pa.field("legacy_resource_id", pa.string()), pa.field("title", pa.string()),
-    pa.field("handle", pa.string()), pa.field("vendor", pa.string()),
-    pa.field("product_type", pa.string()), pa.field("status", pa.string()),
-    pa.field("created_at", TS), pa.field("updated_at", TS),
-]), ("product_id",), None)
+PRODUCTS = EntitySpec(
+    "products",
+    pa.schema(
+        [
+            _key("product_id"),
+            pa.field("legacy_resource_id", pa.string()),
+            pa.field("title", pa.string()),
+            pa.field("handle", pa.string()),
+            pa.field("vendor", pa.string()),
+            pa.field("product_type", pa.string()),
+            pa.field("status", pa.string()),
+            pa.field("created_at", TS),
+            pa.field("updated_at", TS),
+        ]
+    ),
+    ("product_id",),
+    None,
+)
 
-PRODUCT_VARIANTS = EntitySpec("product_variants", pa.schema([
-    _key("variant_id"), pa.field("legacy_resource_id", pa.string()), _key("product_id"),
-    pa.field("sku", pa.string()), pa.field("title", pa.string()),
-    pa.field("barcode", pa.string()), pa.field("price", MONEY), pa.field("currency", pa.string()),
-    pa.field("inventory_item_id", pa.string()),
-    pa.field("created_at", TS), pa.field("updated_at", TS),
-]), ("variant_id",), None)
+PRODUCT_VARIANTS = EntitySpec(
+    "product_variants",
+    pa.schema(
+        [
+            _key("variant_id"),
+            pa.field("legacy_resource_id", pa.string()),
+            _key("product_id"),
+            pa.field("sku", pa.string()),
+            pa.field("title", pa.string()),
+            pa.field("barcode", pa.string()),
+            pa.field("price", MONEY),
+            pa.field("currency", pa.string()),
+            pa.field("inventory_item_id", pa.string()),
+            pa.field("created_at", TS),
+            pa.field("updated_at", TS),
+        ]
+    ),
+    ("variant_id",),
+    None,
+)
 
-INVENTORY_LEVELS = EntitySpec("inventory_levels", pa.schema([
-    _key("inventory_item_id"), _key("location_id"), pa.field("variant_id", pa.string()),
-    pa.field("sku", pa.string()), pa.field("location_name", pa.string()),
-    pa.field("available", pa.int64()), pa.field("on_hand", pa.int64()),
-    pa.field("committed", pa.int64()), pa.field("incoming", pa.int64()),
-    pa.field("reserved", pa.int64()), pa.field("updated_at", TS),
-]), ("inventory_item_id", "location_id"), None)
+INVENTORY_LEVELS = EntitySpec(
+    "inventory_levels",
+    pa.schema(
+        [
+            _key("inventory_item_id"),
+            _key("location_id"),
+            pa.field("variant_id", pa.string()),
+            pa.field("sku", pa.string()),
+            pa.field("location_name", pa.string()),
+            pa.field("available", pa.int64()),
+            pa.field("on_hand", pa.int64()),
+            pa.field("committed", pa.int64()),
+            pa.field("incoming", pa.int64()),
+            pa.field("reserved", pa.int64()),
+            pa.field("updated_at", TS),
+        ]
+    ),
+    ("inventory_item_id", "location_id"),
+    None,
+)
 
-ENTITIES: dict[str, EntitySpec] = {e.name: e for e in (
-    ORDERS, ORDER_LINES, REFUNDS, REFUND_LINES, PRODUCTS, PRODUCT_VARIANTS, INVENTORY_LEVELS)}
+ENTITIES: dict[str, EntitySpec] = {
+    e.name: e
+    for e in (
+        ORDERS,
+        ORDER_LINES,
+        REFUNDS,
+        REFUND_LINES,
+        PRODUCTS,
+        PRODUCT_VARIANTS,
+        INVENTORY_LEVELS,
+    )
+}
 
 STREAMS: dict[str, Stream] = {
-    "orders": Stream("orders", (ORDERS, ORDER_LINES, REFUNDS, REFUND_LINES), incremental=True,
-                     cadence="hourly",
-                     description="Orders updated in the window, with their line items and "
-                                 "refunds as they are now (orders query, sortKey UPDATED_AT)."),
-    "products": Stream("products", (PRODUCTS, PRODUCT_VARIANTS), incremental=False,
-                       cadence="every_6_hours",
-                       description="The product catalog with variants (SKU, barcode, price)."),
-    "inventory": Stream("inventory", (INVENTORY_LEVELS,), incremental=False,
-                        cadence="every_30_minutes",
-                        description="Inventory quantities per inventory item and location."),
+    "orders": Stream(
+        "orders",
+        (ORDERS, ORDER_LINES, REFUNDS, REFUND_LINES),
+        incremental=True,
+        cadence="hourly",
+        description="Orders updated in the window, with their line items and "
+        "refunds as they are now (orders query, sortKey UPDATED_AT).",
+    ),
+    "products": Stream(
+        "products",
+        (PRODUCTS, PRODUCT_VARIANTS),
+        incremental=False,
+        cadence="every_6_hours",
+        description="The product catalog with variants (SKU, barcode, price).",
+    ),
+    "inventory": Stream(
+        "inventory",
+        (INVENTORY_LEVELS,),
+        incremental=False,
+        cadence="every_30_minutes",
+        description="Inventory quantities per inventory item and location.",
+    ),
 }
 
 # --------------------------------------------------------------------------------------------
@@ -172,7 +283,8 @@ fragment RefundLine on RefundLineItem { quantity lineItem { id } subtotalSet { s
 """
 _PAGE = "pageInfo { hasNextPage endCursor }"
 
-ORDERS_QUERY = f"""
+ORDERS_QUERY = (
+    f"""
 query Orders($first: Int!, $after: String, $query: String!) {{
   orders(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {{
     {_PAGE}
@@ -192,26 +304,36 @@ query Orders($first: Int!, $after: String, $query: String!) {{
       }}
     }}
   }}
-}}""" + _LINE + _REFUND_LINE
+}}"""
+    + _LINE
+    + _REFUND_LINE
+)
 
-ORDER_LINES_QUERY = f"""
+ORDER_LINES_QUERY = (
+    f"""
 query OrderLines($id: ID!, $first: Int!, $after: String) {{
   order(id: $id) {{ lineItems(first: $first, after: $after) {{ {_PAGE} nodes {{ ...Line }} }} }}
-}}""" + _LINE
+}}"""
+    + _LINE
+)
 
-REFUND_LINES_QUERY = f"""
+REFUND_LINES_QUERY = (
+    f"""
 query RefundLines($id: ID!, $first: Int!, $after: String) {{
   refund(id: $id) {{
     refundLineItems(first: $first, after: $after) {{ {_PAGE} nodes {{ ...RefundLine }} }}
   }}
-}}""" + _REFUND_LINE
+}}"""
+    + _REFUND_LINE
+)
 
 _VARIANT = """
 fragment Variant on ProductVariant {
   id legacyResourceId sku title price barcode createdAt updatedAt inventoryItem { id }
 }"""
 
-PRODUCTS_QUERY = f"""
+PRODUCTS_QUERY = (
+    f"""
 query Products($first: Int!, $after: String) {{
   products(first: $first, after: $after, sortKey: ID) {{
     {_PAGE}
@@ -220,12 +342,17 @@ query Products($first: Int!, $after: String) {{
       variants(first: {VARIANT_PAGE}) {{ {_PAGE} nodes {{ ...Variant }} }}
     }}
   }}
-}}""" + _VARIANT
+}}"""
+    + _VARIANT
+)
 
-PRODUCT_VARIANTS_QUERY = f"""
+PRODUCT_VARIANTS_QUERY = (
+    f"""
 query ProductVariants($id: ID!, $first: Int!, $after: String) {{
   product(id: $id) {{ variants(first: $first, after: $after) {{ {_PAGE} nodes {{ ...Variant }} }} }}
-}}""" + _VARIANT
+}}"""
+    + _VARIANT
+)
 
 SHOP_QUERY = "query Shop { shop { currencyCode } }"
 
@@ -237,7 +364,8 @@ fragment Level on InventoryLevel {
   }
 }"""
 
-INVENTORY_QUERY = f"""
+INVENTORY_QUERY = (
+    f"""
 query Inventory($first: Int!, $after: String) {{
   inventoryItems(first: $first, after: $after) {{
     {_PAGE}
@@ -246,14 +374,19 @@ query Inventory($first: Int!, $after: String) {{
       inventoryLevels(first: {LEVEL_PAGE}) {{ {_PAGE} nodes {{ ...Level }} }}
     }}
   }}
-}}""" + _LEVEL
+}}"""
+    + _LEVEL
+)
 
-INVENTORY_LEVELS_QUERY = f"""
+INVENTORY_LEVELS_QUERY = (
+    f"""
 query InventoryLevels($id: ID!, $first: Int!, $after: String) {{
   inventoryItem(id: $id) {{
     inventoryLevels(first: $first, after: $after) {{ {_PAGE} nodes {{ ...Level }} }}
   }}
-}}""" + _LEVEL
+}}"""
+    + _LEVEL
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -263,13 +396,15 @@ query InventoryLevels($id: ID!, $first: Int!, $after: String) {{
 def _document(query: str) -> tuple[OperationDefinitionNode, dict[str, FragmentDefinitionNode]]:
     document = parse(query)
     operation = next(d for d in document.definitions if isinstance(d, OperationDefinitionNode))
-    fragments = {d.name.value: d for d in document.definitions
-                 if isinstance(d, FragmentDefinitionNode)}
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
     return operation, fragments
 
 
-def _field_nodes(selection_set: SelectionSetNode | None,
-                 fragments: dict[str, FragmentDefinitionNode]) -> list[FieldNode]:
+def _field_nodes(
+    selection_set: SelectionSetNode | None, fragments: dict[str, FragmentDefinitionNode]
+) -> list[FieldNode]:
     found: list[FieldNode] = []
     for selection in selection_set.selections if selection_set else ():
         if isinstance(selection, FieldNode):
@@ -292,9 +427,11 @@ def _first_arg(node: FieldNode, variables: dict[str, Any]) -> int | None:
     return None
 
 
-def _selection_cost(selection_set: SelectionSetNode | None,
-                    fragments: dict[str, FragmentDefinitionNode],
-                    variables: dict[str, Any]) -> int:
+def _selection_cost(
+    selection_set: SelectionSetNode | None,
+    fragments: dict[str, FragmentDefinitionNode],
+    variables: dict[str, Any],
+) -> int:
     total = 0
     for node in _field_nodes(selection_set, fragments):
         if node.selection_set is None:
@@ -304,8 +441,11 @@ def _selection_cost(selection_set: SelectionSetNode | None,
         if "edges" in children or "nodes" in children:  # a connection: 2 + first x item
             items = [children["nodes"]] if "nodes" in children else []
             if "edges" in children:
-                items += [c for c in _field_nodes(children["edges"].selection_set, fragments)
-                          if c.name.value == "node"]
+                items += [
+                    c
+                    for c in _field_nodes(children["edges"].selection_set, fragments)
+                    if c.name.value == "node"
+                ]
             item = max(1 + _selection_cost(i.selection_set, fragments, variables) for i in items)
             total += 2 + (first or 0) * item
         else:  # an object (1) or a list of objects (first x item, 1 x item without first)
@@ -327,8 +467,10 @@ def fit_page_size(query: str, variables: dict[str, Any]) -> int:
         return MAX_PAGE_SIZE
     size = min(MAX_PAGE_SIZE, (MAX_QUERY_COST - base) // per_item)
     if size < 1:
-        raise ValueError(f"one item of this query costs {base + per_item} points, over the "
-                         f"{MAX_QUERY_COST}-point limit")
+        raise ValueError(
+            f"one item of this query costs {base + per_item} points, over the "
+            f"{MAX_QUERY_COST}-point limit"
+        )
     return size
 
 
@@ -355,8 +497,9 @@ def _json_or_none(response: requests.Response) -> object:
 class ShopifyClient(ApiClient):
     """One shop's Admin GraphQL endpoint: token header, cost-aware pacing, GraphQL errors."""
 
-    def __init__(self, connection: str, url: str, access_token: str,
-                 retry: RetrySettings | None = None):
+    def __init__(
+        self, connection: str, url: str, access_token: str, retry: RetrySettings | None = None
+    ):
         super().__init__(connection, url, secrets=[access_token], retry=retry)
         self._token = access_token
         # last throttleStatus seen: (currentlyAvailable, maximumAvailable, restoreRate, when)
@@ -371,15 +514,21 @@ class ShopifyClient(ApiClient):
         A revocation that persists (the app was uninstalled) fails the call on the second
         401 with a message that says the credentials were refused after a retry.
         """
-        log.warning("[%s] the shop refused the access token; Shopify offline tokens cannot "
-                    "be refreshed, retrying once with the same token", self.connection)
+        log.warning(
+            "[%s] the shop refused the access token; Shopify offline tokens cannot "
+            "be refreshed, retrying once with the same token",
+            self.connection,
+        )
 
     def is_throttled(self, response: requests.Response) -> bool:
         """HTTP 429, or Shopify's usual HTTP 200 with an error coded THROTTLED."""
         if response.status_code == 429:
             return True
-        return (response.status_code == 200 and b'"THROTTLED"' in response.content
-                and "THROTTLED" in _error_codes(_json_or_none(response)))
+        return (
+            response.status_code == 200
+            and b'"THROTTLED"' in response.content
+            and "THROTTLED" in _error_codes(_json_or_none(response))
+        )
 
     def throttle_wait(self, response: requests.Response) -> float | None:
         """(requested − currentlyAvailable) / restoreRate, from the THROTTLED body."""
@@ -395,8 +544,9 @@ class ShopifyClient(ApiClient):
         if isinstance(body, dict) and "errors" in body:
             errors = body["errors"]
             if isinstance(errors, list):
-                return "; ".join(str(e.get("message", e)) if isinstance(e, dict) else str(e)
-                                 for e in errors)[:300]
+                return "; ".join(
+                    str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors
+                )[:300]
             return str(errors)[:300]
         return response.text[:300]
 
@@ -407,9 +557,11 @@ class ShopifyClient(ApiClient):
         cost = extensions.get("cost") if isinstance(extensions, dict) else None
         status = cost.get("throttleStatus") if isinstance(cost, dict) else None
         try:
-            usable = (float(status["restoreRate"]) > 0  # type: ignore[index]
-                      and float(status["currentlyAvailable"]) >= 0  # type: ignore[index]
-                      and float(status["maximumAvailable"]) > 0)  # type: ignore[index]
+            usable = (
+                float(status["restoreRate"]) > 0  # type: ignore[index]
+                and float(status["currentlyAvailable"]) >= 0  # type: ignore[index]
+                and float(status["maximumAvailable"]) > 0
+            )  # type: ignore[index]
         except (KeyError, TypeError, ValueError):
             return None
         return cost if usable else None
@@ -425,23 +577,33 @@ class ShopifyClient(ApiClient):
         if available < cost:
             wait = (cost - available) / rate
             self.stats.wait_seconds += wait
-            log.debug("[%s] pacing: %.0f points available, query costs %d; waiting %.2fs",
-                      self.connection, available, cost, wait)
+            log.debug(
+                "[%s] pacing: %.0f points available, query costs %d; waiting %.2fs",
+                self.connection,
+                available,
+                cost,
+                wait,
+            )
             http.sleep(wait)
 
-    def _parse(self, response: requests.Response, endpoint: str, path: tuple[str, ...],
-               connection: bool) -> Any:
+    def _parse(
+        self, response: requests.Response, endpoint: str, path: tuple[str, ...], connection: bool
+    ) -> Any:
         body = response.json()
         if not isinstance(body, dict):
             raise ValueError("the response body is not a JSON object")
         cost = self._cost_extension(body)
         if cost is not None:
             status = cost["throttleStatus"]
-            self._bucket = (float(status["currentlyAvailable"]),
-                            float(status["maximumAvailable"]), float(status["restoreRate"]),
-                            time.monotonic())
-        errors = _graphql_errors(body) or ([{"message": str(body["errors"])}]
-                                           if body.get("errors") else [])
+            self._bucket = (
+                float(status["currentlyAvailable"]),
+                float(status["maximumAvailable"]),
+                float(status["restoreRate"]),
+                time.monotonic(),
+            )
+        errors = _graphql_errors(body) or (
+            [{"message": str(body["errors"])}] if body.get("errors") else []
+        )
         if errors:
             message = "; ".join(str(e.get("message")) for e in errors)[:300]
             if "INTERNAL_SERVER_ERROR" in _error_codes(body):
@@ -452,36 +614,55 @@ class ShopifyClient(ApiClient):
             if not isinstance(value, dict) or key not in value:
                 raise ValueError(f"the response has no data.{'.'.join(path)}")
             value = value[key]
-        if connection and value is not None and not (
-                isinstance(value, dict) and isinstance(value.get("nodes"), list)
-                and isinstance(value.get("pageInfo"), dict)):
+        if (
+            connection
+            and value is not None
+            and not (
+                isinstance(value, dict)
+                and isinstance(value.get("nodes"), list)
+                and isinstance(value.get("pageInfo"), dict)
+            )
+        ):
             raise ValueError(f"data.{'.'.join(path)} is not a connection page")
         return value
 
-    def query(self, query: str, variables: dict[str, Any], endpoint: str,
-              path: tuple[str, ...], connection: bool = False) -> Any:
+    def query(
+        self,
+        query: str,
+        variables: dict[str, Any],
+        endpoint: str,
+        path: tuple[str, ...],
+        connection: bool = False,
+    ) -> Any:
         """Run one query (paced, retried) and return ``data`` at ``path``.
 
         With ``connection``, a value at ``path`` without ``nodes`` and ``pageInfo`` makes the
         page fail (and be retried) like an unreadable body.
         """
         self._pace(query_cost(query, variables))
-        value = self.call("POST", "", endpoint=endpoint,
-                          json={"query": query, "variables": variables},
-                          parse=lambda r: self._parse(r, endpoint, path, connection))
+        value = self.call(
+            "POST",
+            "",
+            endpoint=endpoint,
+            json={"query": query, "variables": variables},
+            parse=lambda r: self._parse(r, endpoint, path, connection),
+        )
         self.stats.pages += 1
         return value
 
-    def pages(self, query: str, variables: dict[str, Any], endpoint: str,
-              path: tuple[str, ...]) -> Iterator[list[dict]]:
+    def pages(
+        self, query: str, variables: dict[str, Any], endpoint: str, path: tuple[str, ...]
+    ) -> Iterator[list[dict]]:
         """The ``nodes`` of every page of the connection at ``path``, following cursors."""
         after = variables.get("after")
         while True:
-            page = self.query(query, {**variables, "after": after}, endpoint, path,
-                              connection=True)
+            page = self.query(query, {**variables, "after": after}, endpoint, path, connection=True)
             if page is None:
-                raise ApiError(self.connection, endpoint,
-                               f"{'.'.join(path)} is null (the object no longer exists)")
+                raise ApiError(
+                    self.connection,
+                    endpoint,
+                    f"{'.'.join(path)} is null (the object no longer exists)",
+                )
             yield page["nodes"]
             if not page["pageInfo"]["hasNextPage"]:
                 return
@@ -599,8 +780,11 @@ def parse_product(node: dict) -> dict:
     return {
         "product_id": _required(node, "id", "product_id"),
         "legacy_resource_id": node.get("legacyResourceId"),
-        "title": node.get("title"), "handle": node.get("handle"), "vendor": node.get("vendor"),
-        "product_type": node.get("productType"), "status": node.get("status"),
+        "title": node.get("title"),
+        "handle": node.get("handle"),
+        "vendor": node.get("vendor"),
+        "product_type": node.get("productType"),
+        "status": node.get("status"),
         "created_at": _timestamp(node.get("createdAt"), "created_at"),
         "updated_at": _timestamp(node.get("updatedAt"), "updated_at"),
     }
@@ -611,7 +795,9 @@ def parse_variant(node: dict, product_id: str, currency: str | None) -> dict:
         "variant_id": _required(node, "id", "variant_id"),
         "legacy_resource_id": node.get("legacyResourceId"),
         "product_id": product_id,
-        "sku": node.get("sku"), "title": node.get("title"), "barcode": node.get("barcode"),
+        "sku": node.get("sku"),
+        "title": node.get("title"),
+        "barcode": node.get("barcode"),
         "price": to_money(node.get("price"), "price"),
         "currency": currency,
         "inventory_item_id": _id_of(node, "inventoryItem"),
@@ -622,8 +808,11 @@ def parse_variant(node: dict, product_id: str, currency: str | None) -> dict:
 
 def parse_level(node: dict, item: dict) -> dict:
     location = node.get("location") if isinstance(node.get("location"), dict) else {}
-    quantities = {q.get("name"): q.get("quantity") for q in node.get("quantities") or []
-                  if isinstance(q, dict)}
+    quantities = {
+        q.get("name"): q.get("quantity")
+        for q in node.get("quantities") or []
+        if isinstance(q, dict)
+    }
     row = {
         "inventory_item_id": _required(item, "id", "inventory_item_id"),
         "location_id": _required(location, "id", "location_id"),
@@ -638,8 +827,9 @@ def parse_level(node: dict, item: dict) -> dict:
     return row
 
 
-def _parsed(result: ExtractResult, entity: str, parse_row: Callable[..., dict], raw: object,
-            *context: Any) -> dict | None:
+def _parsed(
+    result: ExtractResult, entity: str, parse_row: Callable[..., dict], raw: object, *context: Any
+) -> dict | None:
     """The row parsed from one API node, or None after putting the node in quarantine.
 
     A node of the wrong shape (a list or a string where an object belongs) is a bad record
@@ -657,8 +847,9 @@ def _parsed(result: ExtractResult, entity: str, parse_row: Callable[..., dict], 
     return None
 
 
-def _add(result: ExtractResult, entity: str, parse_row: Callable[..., dict], raw: object,
-         *context: Any) -> None:
+def _add(
+    result: ExtractResult, entity: str, parse_row: Callable[..., dict], raw: object, *context: Any
+) -> None:
     row = _parsed(result, entity, parse_row, raw, *context)
     if row is not None:
         result.add(entity, row)
@@ -673,15 +864,24 @@ class ShopifyExtractor:
     channel = CHANNEL
     streams = STREAMS
 
-    def __init__(self, conn: ShopifyConnection, secrets: dict[str, str], *,
-                 sandbox_url: str = "", retry: RetrySettings | None = None):
+    def __init__(
+        self,
+        conn: ShopifyConnection,
+        secrets: dict[str, str],
+        *,
+        sandbox_url: str = "",
+        retry: RetrySettings | None = None,
+    ):
         if not secrets.get("access_token"):
             raise ValueError(f"connection {conn.name!r}: the access_token secret is empty")
         self.conn = conn
         self.connection = conn.name
         self.client = ShopifyClient(
-            conn.name, conn.base_url(sandbox_url), secrets["access_token"],
-            retry or RetrySettings(**conn.retry.model_dump()))
+            conn.name,
+            conn.base_url(sandbox_url),
+            secrets["access_token"],
+            retry or RetrySettings(**conn.retry.model_dump()),
+        )
 
     def extract(self, stream: str, window: Window | None) -> ExtractResult:
         if stream not in STREAMS:
@@ -691,7 +891,10 @@ class ShopifyExtractor:
         self.client.stats = CallStats()  # each extraction reports its own calls
         result = ExtractResult(stats=self.client.stats, api_version=self.conn.api_version)
         handlers: dict[str, Callable[[ExtractResult, Window | None], None]] = {
-            "orders": self._orders, "products": self._products, "inventory": self._inventory}
+            "orders": self._orders,
+            "products": self._products,
+            "inventory": self._inventory,
+        }
         handlers[stream](result, window)
         return result
 
@@ -701,7 +904,8 @@ class ShopifyExtractor:
         if window.start < datetime.now(UTC) - timedelta(days=ORDER_HISTORY_DAYS):
             result.notes.append(
                 f"the window starts more than {ORDER_HISTORY_DAYS} days ago: Shopify returns "
-                "such orders only to apps with the read_all_orders scope")
+                "such orders only to apps with the read_all_orders scope"
+            )
         search = f"updated_at:>='{iso_z(window.start)}' AND updated_at:<'{iso_z(window.end)}'"
         variables = {"query": search}
         variables["first"] = fit_page_size(ORDERS_QUERY, variables)
@@ -710,8 +914,9 @@ class ShopifyExtractor:
             for node in nodes:
                 outside += not self._order(node, window, result)
         if outside:
-            result.notes.append(f"{outside} orders outside the window were returned by the API "
-                                "and skipped")
+            result.notes.append(
+                f"{outside} orders outside the window were returned by the API and skipped"
+            )
 
     def _order(self, node: object, window: Window, result: ExtractResult) -> bool:
         """Add one order with its lines and refunds; False if it is outside the window."""
@@ -721,22 +926,32 @@ class ShopifyExtractor:
         if not window.start <= order["updated_at"] < window.end:
             return False
         result.add("orders", order)
-        for line in self._rest(node.get("lineItems"), ORDER_LINES_QUERY, order["shopify_order_id"],
-                               "order lineItems", ("order", "lineItems")):
+        for line in self._rest(
+            node.get("lineItems"),
+            ORDER_LINES_QUERY,
+            order["shopify_order_id"],
+            "order lineItems",
+            ("order", "lineItems"),
+        ):
             _add(result, "order_lines", parse_line, line, order)
         for refund_node in node.get("refunds") or []:
             refund = _parsed(result, "refunds", parse_refund, refund_node, order)
             if refund is None:
                 continue
             result.add("refunds", refund)
-            for item in self._rest(refund_node.get("refundLineItems"), REFUND_LINES_QUERY,
-                                   refund["refund_id"], "refund refundLineItems",
-                                   ("refund", "refundLineItems")):
+            for item in self._rest(
+                refund_node.get("refundLineItems"),
+                REFUND_LINES_QUERY,
+                refund["refund_id"],
+                "refund refundLineItems",
+                ("refund", "refundLineItems"),
+            ):
                 _add(result, "refund_lines", parse_refund_line, item, refund)
         return True
 
-    def _rest(self, nested: object, query: str, owner_id: str, endpoint: str,
-              path: tuple[str, ...]) -> list[dict]:
+    def _rest(
+        self, nested: object, query: str, owner_id: str, endpoint: str, path: tuple[str, ...]
+    ) -> list[dict]:
         """A nested connection's nodes, completed by follow-up queries on its owner."""
         if not isinstance(nested, dict):
             return []
@@ -762,23 +977,36 @@ class ShopifyExtractor:
         if product is None:
             return
         result.add("products", product)
-        for variant in self._rest(node.get("variants"), PRODUCT_VARIANTS_QUERY,
-                                  product["product_id"], "product variants",
-                                  ("product", "variants")):
-            _add(result, "product_variants", parse_variant, variant, product["product_id"],
-                 currency)
+        for variant in self._rest(
+            node.get("variants"),
+            PRODUCT_VARIANTS_QUERY,
+            product["product_id"],
+            "product variants",
+            ("product", "variants"),
+        ):
+            _add(
+                result, "product_variants", parse_variant, variant, product["product_id"], currency
+            )
 
     def _inventory(self, result: ExtractResult, _window: Window | None) -> None:
         variables: dict[str, Any] = {}
         variables["first"] = fit_page_size(INVENTORY_QUERY, variables)
-        for nodes in self.client.pages(INVENTORY_QUERY, variables, "inventoryItems",
-                                       ("inventoryItems",)):
+        for nodes in self.client.pages(
+            INVENTORY_QUERY, variables, "inventoryItems", ("inventoryItems",)
+        ):
             for item in nodes:
                 if not isinstance(item, dict) or not item.get("id"):
-                    result.reject("inventory_levels",
-                                  "inventory_item_id: required field 'id' is missing", item)
+                    result.reject(
+                        "inventory_levels",
+                        "inventory_item_id: required field 'id' is missing",
+                        item,
+                    )
                     continue
-                for level in self._rest(item.get("inventoryLevels"), INVENTORY_LEVELS_QUERY,
-                                        item["id"], "inventoryItem inventoryLevels",
-                                        ("inventoryItem", "inventoryLevels")):
+                for level in self._rest(
+                    item.get("inventoryLevels"),
+                    INVENTORY_LEVELS_QUERY,
+                    item["id"],
+                    "inventoryItem inventoryLevels",
+                    ("inventoryItem", "inventoryLevels"),
+                ):
                     _add(result, "inventory_levels", parse_level, level, item)

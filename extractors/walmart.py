@@ -62,100 +62,113 @@ INVENTORY_OPERATION = "getMultiNodeInventoryForAllSkuAndAllShipNodes"
 TOKEN_REFRESH_MARGIN_S = 60.0  # tokens live 900 s; renew a minute early
 
 # How far along its lifecycle a line status is; the furthest one is the line's status.
-STATUS_RANK = {"Created": 0, "Acknowledged": 1, "Shipped": 2, "Delivered": 3,
-               "Cancelled": 4, "Refund": 5}
-
+STATUS_RANK = {
+    "Created": 0,
+    "Acknowledged": 1,
+    "Shipped": 2,
+    "Delivered": 3,
+    "Cancelled": 4,
+    "Refund": 5,
+}
 
 
 ORDERS = EntitySpec(
     name="orders",
-    schema=pa.schema([
-        column("purchase_order_id", pa.string(), False),
-        column("customer_order_id", pa.string()),
-        column("order_date_at", TS),
-        column("last_modified_at", TS, False),
-        column("customer_email", pa.string()),
-        column("order_type", pa.string()),
-        column("ship_node_type", pa.string()),
-        column("ship_node_id", pa.string()),
-        column("ship_node_name", pa.string()),
-        column("order_total", MONEY),
-        column("currency", pa.string()),
-        column("ship_method_code", pa.string()),
-        column("ship_to_state", pa.string()),
-        column("ship_to_postal_code", pa.string()),
-        column("ship_to_country", pa.string()),
-        column("estimated_ship_at", TS),
-        column("estimated_delivery_at", TS),
-        column("line_count", pa.int64()),
-    ]),
+    schema=pa.schema(
+        [
+            column("purchase_order_id", pa.string(), False),
+            column("customer_order_id", pa.string()),
+            column("order_date_at", TS),
+            column("last_modified_at", TS, False),
+            column("customer_email", pa.string()),
+            column("order_type", pa.string()),
+            column("ship_node_type", pa.string()),
+            column("ship_node_id", pa.string()),
+            column("ship_node_name", pa.string()),
+            column("order_total", MONEY),
+            column("currency", pa.string()),
+            column("ship_method_code", pa.string()),
+            column("ship_to_state", pa.string()),
+            column("ship_to_postal_code", pa.string()),
+            column("ship_to_country", pa.string()),
+            column("estimated_ship_at", TS),
+            column("estimated_delivery_at", TS),
+            column("line_count", pa.int64()),
+        ]
+    ),
     key=("purchase_order_id",),
     partition_by="last_modified_at",
 )
 
 ORDER_LINES = EntitySpec(
     name="order_lines",
-    schema=pa.schema([
-        column("purchase_order_id", pa.string(), False),
-        column("line_number", pa.string(), False),
-        column("order_last_modified_at", TS, False),
-        column("order_date_at", TS),
-        column("sku", pa.string()),
-        column("product_name", pa.string()),
-        column("quantity", pa.int64()),
-        column("status", pa.string()),
-        column("status_at", TS),
-        column("item_price", MONEY),
-        column("item_tax", MONEY),
-        column("discount", MONEY),
-        column("shipping_price", MONEY),
-        column("shipping_tax", MONEY),
-        column("refunded_quantity", pa.int64()),
-        column("refunded_amount", MONEY),  # positive, without tax
-        column("refunded_tax", MONEY),
-        column("refund_id", pa.string()),
-        column("refund_reason", pa.string()),
-        column("currency", pa.string()),
-        column("shipped_at", TS),
-        column("carrier", pa.string()),
-        column("tracking_number", pa.string()),
-        column("ship_method", pa.string()),
-        column("fulfillment_option", pa.string()),
-    ]),
+    schema=pa.schema(
+        [
+            column("purchase_order_id", pa.string(), False),
+            column("line_number", pa.string(), False),
+            column("order_last_modified_at", TS, False),
+            column("order_date_at", TS),
+            column("sku", pa.string()),
+            column("product_name", pa.string()),
+            column("quantity", pa.int64()),
+            column("status", pa.string()),
+            column("status_at", TS),
+            column("item_price", MONEY),
+            column("item_tax", MONEY),
+            column("discount", MONEY),
+            column("shipping_price", MONEY),
+            column("shipping_tax", MONEY),
+            column("refunded_quantity", pa.int64()),
+            column("refunded_amount", MONEY),  # positive, without tax
+            column("refunded_tax", MONEY),
+            column("refund_id", pa.string()),
+            column("refund_reason", pa.string()),
+            column("currency", pa.string()),
+            column("shipped_at", TS),
+            column("carrier", pa.string()),
+            column("tracking_number", pa.string()),
+            column("ship_method", pa.string()),
+            column("fulfillment_option", pa.string()),
+        ]
+    ),
     key=("purchase_order_id", "line_number"),
     partition_by="order_last_modified_at",
 )
 
 ITEMS = EntitySpec(
     name="items",
-    schema=pa.schema([
-        column("sku", pa.string(), False),
-        column("wpid", pa.string()),
-        column("upc", pa.string()),
-        column("gtin", pa.string()),
-        column("product_name", pa.string()),
-        column("shelf", pa.string()),  # JSON array text, as Walmart sends it
-        column("product_type", pa.string()),
-        column("price", MONEY),
-        column("currency", pa.string()),
-        column("published_status", pa.string()),
-        column("lifecycle_status", pa.string()),
-        column("unpublished_reasons", pa.string()),
-        column("mart", pa.string()),
-    ]),
+    schema=pa.schema(
+        [
+            column("sku", pa.string(), False),
+            column("wpid", pa.string()),
+            column("upc", pa.string()),
+            column("gtin", pa.string()),
+            column("product_name", pa.string()),
+            column("shelf", pa.string()),  # JSON array text, as Walmart sends it
+            column("product_type", pa.string()),
+            column("price", MONEY),
+            column("currency", pa.string()),
+            column("published_status", pa.string()),
+            column("lifecycle_status", pa.string()),
+            column("unpublished_reasons", pa.string()),
+            column("mart", pa.string()),
+        ]
+    ),
     key=("sku",),
     partition_by=None,
 )
 
 INVENTORY = EntitySpec(
     name="inventory",
-    schema=pa.schema([
-        column("sku", pa.string(), False),
-        column("ship_node", pa.string(), False),
-        column("input_qty", pa.int64()),
-        column("avail_to_sell_qty", pa.int64()),
-        column("reserved_qty", pa.int64()),
-    ]),
+    schema=pa.schema(
+        [
+            column("sku", pa.string(), False),
+            column("ship_node", pa.string(), False),
+            column("input_qty", pa.int64()),
+            column("avail_to_sell_qty", pa.int64()),
+            column("reserved_qty", pa.int64()),
+        ]
+    ),
     key=("sku", "ship_node"),
     partition_by=None,
 )
@@ -164,16 +177,25 @@ ENTITIES: dict[str, EntitySpec] = {e.name: e for e in (ORDERS, ORDER_LINES, ITEM
 
 STREAMS: dict[str, Stream] = {
     "orders": Stream(
-        "orders", (ORDERS, ORDER_LINES), incremental=True, cadence="hourly",
+        "orders",
+        (ORDERS, ORDER_LINES),
+        incremental=True,
+        cadence="hourly",
         description="Purchase orders and their lines by last modification (GET /v3/orders); "
-                    "only orders from the last 180 days are visible.",
+        "only orders from the last 180 days are visible.",
     ),
     "items": Stream(
-        "items", (ITEMS,), incremental=False, cadence="every_6_hours",
+        "items",
+        (ITEMS,),
+        incremental=False,
+        cadence="every_6_hours",
         description="The seller's catalogue with price and publish status (GET /v3/items).",
     ),
     "inventory": Stream(
-        "inventory", (INVENTORY,), incremental=False, cadence="every_30_minutes",
+        "inventory",
+        (INVENTORY,),
+        incremental=False,
+        cadence="every_30_minutes",
         description="Stock per SKU and ship node (GET /v3/inventories).",
     ),
 }
@@ -181,14 +203,23 @@ STREAMS: dict[str, Stream] = {
 
 # -- the HTTP client -----------------------------------------------------------------------
 
+
 class WalmartClient(ApiClient):
     """Walmart's client-credentials token, WM_* headers, throttle waits and error envelopes."""
 
-    def __init__(self, connection: str, base_url: str, client_id: str, client_secret: str,
-                 *, retry: RetrySettings | None = None):
+    def __init__(
+        self,
+        connection: str,
+        base_url: str,
+        client_id: str,
+        client_secret: str,
+        *,
+        retry: RetrySettings | None = None,
+    ):
         basic = base64.b64encode(f"{client_id}:{client_secret}".encode()).decode()
-        super().__init__(connection, base_url, secrets=(client_id, client_secret, basic),
-                         retry=retry)
+        super().__init__(
+            connection, base_url, secrets=(client_id, client_secret, basic), retry=retry
+        )
         self._basic = basic
         self._token: str | None = None
         self._token_expires = 0.0  # time.monotonic() deadline
@@ -210,9 +241,15 @@ class WalmartClient(ApiClient):
     def refresh_token(self) -> None:
         """POST /v3/token with Basic auth; wrong credentials end in an ApiError (401)."""
         body = self.call(
-            "POST", "/v3/token", endpoint="token", authenticated=False,
-            headers={**self._service_headers(), "Authorization": f"Basic {self._basic}",
-                     "Content-Type": "application/x-www-form-urlencoded"},
+            "POST",
+            "/v3/token",
+            endpoint="token",
+            authenticated=False,
+            headers={
+                **self._service_headers(),
+                "Authorization": f"Basic {self._basic}",
+                "Content-Type": "application/x-www-form-urlencoded",
+            },
             data={"grant_type": "client_credentials"},
         )
         token = body.get("access_token") if isinstance(body, dict) else None
@@ -228,8 +265,9 @@ class WalmartClient(ApiClient):
         hint = retry_after_seconds(response)
         if hint is not None:
             return hint
-        value = (response.headers.get("x-next-replenishment-time")
-                 or response.headers.get("x-next-replenish-time"))
+        value = response.headers.get("x-next-replenishment-time") or response.headers.get(
+            "x-next-replenish-time"
+        )
         try:
             return max(0.0, float(value) / 1000.0 - time.time()) if value else None
         except ValueError:
@@ -247,18 +285,25 @@ class WalmartClient(ApiClient):
             return response.text[:300]
         return "; ".join(
             f"{e.get('code')} ({e.get('field')}): {e.get('description')}"
-            for e in errors if isinstance(e, dict)
+            for e in errors
+            if isinstance(e, dict)
         )[:300]
 
     def get_json(self, path: str, endpoint: str, params: dict[str, Any] | None = None) -> Any:
         """One GET page as JSON, numbers with a fraction as Decimal (money never via float)."""
-        body = self.call("GET", path, endpoint=endpoint, params=params,
-                         parse=lambda r: r.json(parse_float=Decimal))
+        body = self.call(
+            "GET",
+            path,
+            endpoint=endpoint,
+            params=params,
+            parse=lambda r: r.json(parse_float=Decimal),
+        )
         self.stats.pages += 1
         return body
 
 
 # -- parsing helpers -----------------------------------------------------------------------
+
 
 def _get(record: Any, *path: str) -> Any:
     """``record[a][b]...`` or None when any step is missing or not a mapping."""
@@ -311,17 +356,20 @@ def _quantity(value: Any, name: str) -> int:
 
 # -- orders ------------------------------------------------------------------------------
 
+
 def _charges(line: dict, where: str) -> dict[str, Decimal]:
     """PRODUCT/SHIPPING charges of a line; negative PRODUCT charges are discounts."""
-    sums = dict.fromkeys(("item_price", "item_tax", "discount", "shipping_price",
-                          "shipping_tax"), Decimal(0))
+    sums = dict.fromkeys(
+        ("item_price", "item_tax", "discount", "shipping_price", "shipping_tax"), Decimal(0)
+    )
     for i, charge in enumerate(_items(line, "charges", "charge")):
         at = f"{where}.charges.charge[{i}]"
         amount = to_money(_get(charge, "chargeAmount", "amount"), f"{at}.chargeAmount.amount")
         if amount is None:
             raise RecordError(f"{at}.chargeAmount.amount: missing")
-        tax = to_money(_get(charge, "tax", "taxAmount", "amount"),
-                     f"{at}.tax.taxAmount.amount") or Decimal(0)
+        tax = to_money(
+            _get(charge, "tax", "taxAmount", "amount"), f"{at}.tax.taxAmount.amount"
+        ) or Decimal(0)
         kind = _get(charge, "chargeType")
         if kind == "PRODUCT" and amount < 0:
             sums["discount"] -= amount
@@ -343,20 +391,25 @@ def _refund(line: dict, where: str) -> dict[str, Any]:
     amount_sum, tax_sum, reasons = Decimal(0), Decimal(0), []
     for i, item in enumerate(_items(refund, "refundCharges", "refundCharge")):
         at = f"{where}.refund.refundCharges.refundCharge[{i}]"
-        amount = to_money(_get(item, "charge", "chargeAmount", "amount"),
-                        f"{at}.charge.chargeAmount.amount")
+        amount = to_money(
+            _get(item, "charge", "chargeAmount", "amount"), f"{at}.charge.chargeAmount.amount"
+        )
         if amount is None:
             raise RecordError(f"{at}.charge.chargeAmount.amount: missing")
-        tax = to_money(_get(item, "charge", "tax", "taxAmount", "amount"),
-                     f"{at}.charge.tax.taxAmount.amount") or Decimal(0)
+        tax = to_money(
+            _get(item, "charge", "tax", "taxAmount", "amount"), f"{at}.charge.tax.taxAmount.amount"
+        ) or Decimal(0)
         amount_sum -= amount  # Walmart sends refund charges as negative amounts
         tax_sum -= tax
         reason = _get(item, "refundReason")
         if reason and reason not in reasons:
             reasons.append(str(reason))
-    return {"refunded_amount": amount_sum, "refunded_tax": tax_sum,
-            "refund_id": _opt_str(_get(refund, "refundId")),
-            "refund_reason": "; ".join(reasons) or None}
+    return {
+        "refunded_amount": amount_sum,
+        "refunded_tax": tax_sum,
+        "refund_id": _opt_str(_get(refund, "refundId")),
+        "refund_reason": "; ".join(reasons) or None,
+    }
 
 
 def _statuses(line: dict, where: str) -> dict[str, Any]:
@@ -370,8 +423,9 @@ def _statuses(line: dict, where: str) -> dict[str, Any]:
         if status is None or STATUS_RANK[name] > STATUS_RANK[status]:
             status = name
         if name == "Refund":
-            refunded += _quantity(_get(entry, "statusQuantity", "amount"),
-                                  f"{at}.statusQuantity.amount")
+            refunded += _quantity(
+                _get(entry, "statusQuantity", "amount"), f"{at}.statusQuantity.amount"
+            )
         if isinstance(entry.get("trackingInfo"), dict):
             tracking = entry["trackingInfo"]
     if status is None:
@@ -379,9 +433,13 @@ def _statuses(line: dict, where: str) -> dict[str, Any]:
     return {
         "status": status,
         "refunded_quantity": refunded,
-        "shipped_at": _epoch_ms(_get(tracking, "shipDateTime"), f"{where}.trackingInfo.shipDateTime"),
-        "carrier": _opt_str(_get(tracking, "carrierName", "carrier")
-                            or _get(tracking, "carrierName", "otherCarrier")),
+        "shipped_at": _epoch_ms(
+            _get(tracking, "shipDateTime"), f"{where}.trackingInfo.shipDateTime"
+        ),
+        "carrier": _opt_str(
+            _get(tracking, "carrierName", "carrier")
+            or _get(tracking, "carrierName", "otherCarrier")
+        ),
         "tracking_number": _opt_str(_get(tracking, "trackingNumber")),
     }
 
@@ -391,14 +449,16 @@ def parse_order_line(line: Any, where: str) -> dict[str, Any]:
     if not isinstance(line, dict):
         raise RecordError(f"{where}: not an object")
     charges = _charges(line, where)
-    currency = next((_get(c, "chargeAmount", "currency")
-                     for c in _items(line, "charges", "charge")), None)
+    currency = next(
+        (_get(c, "chargeAmount", "currency") for c in _items(line, "charges", "charge")), None
+    )
     return {
         "line_number": _required_str(line.get("lineNumber"), f"{where}.lineNumber"),
         "sku": _opt_str(_get(line, "item", "sku")),
         "product_name": _opt_str(_get(line, "item", "productName")),
-        "quantity": _quantity(_get(line, "orderLineQuantity", "amount"),
-                              f"{where}.orderLineQuantity.amount"),
+        "quantity": _quantity(
+            _get(line, "orderLineQuantity", "amount"), f"{where}.orderLineQuantity.amount"
+        ),
         "status_at": _epoch_ms(line.get("statusDate"), f"{where}.statusDate", required=True),
         **charges,
         **_refund(line, where),
@@ -422,8 +482,9 @@ def parse_order(order: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     raw_lines = _get(order, "orderLines", "orderLine")
     if not isinstance(raw_lines, list) or not raw_lines:
         raise RecordError("orderLines.orderLine: missing or empty")
-    lines = [parse_order_line(line, f"orderLines.orderLine[{i}]")
-             for i, line in enumerate(raw_lines)]
+    lines = [
+        parse_order_line(line, f"orderLines.orderLine[{i}]") for i, line in enumerate(raw_lines)
+    ]
     last_modified = max(line["status_at"] for line in lines)
     order_date = _epoch_ms(order.get("orderDate"), "orderDate", required=True)
     shipping = _get(order, "shippingInfo") or {}
@@ -439,26 +500,31 @@ def parse_order(order: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         "ship_node_type": _opt_str(_get(order, "shipNode", "type")),
         "ship_node_id": _opt_str(_get(order, "shipNode", "id")),
         "ship_node_name": _opt_str(_get(order, "shipNode", "name")),
-        "order_total": to_money(_get(total, "currencyAmount"),
-                              "orderSummary.totalAmount.currencyAmount"),
+        "order_total": to_money(
+            _get(total, "currencyAmount"), "orderSummary.totalAmount.currencyAmount"
+        ),
         "currency": _opt_str(_get(total, "currencyUnit") or lines[0]["currency"]),
         "ship_method_code": _opt_str(_get(shipping, "methodCode")),
         "ship_to_state": _opt_str(_get(address, "state")),
         "ship_to_postal_code": _opt_str(_get(address, "postalCode")),
         "ship_to_country": _opt_str(_get(address, "country")),
-        "estimated_ship_at": _epoch_ms(_get(shipping, "estimatedShipDate"),
-                                       "shippingInfo.estimatedShipDate"),
-        "estimated_delivery_at": _epoch_ms(_get(shipping, "estimatedDeliveryDate"),
-                                           "shippingInfo.estimatedDeliveryDate"),
+        "estimated_ship_at": _epoch_ms(
+            _get(shipping, "estimatedShipDate"), "shippingInfo.estimatedShipDate"
+        ),
+        "estimated_delivery_at": _epoch_ms(
+            _get(shipping, "estimatedDeliveryDate"), "shippingInfo.estimatedDeliveryDate"
+        ),
         "line_count": len(lines),
     }
     for line in lines:
-        line.update(purchase_order_id=po, order_last_modified_at=last_modified,
-                    order_date_at=order_date)
+        line.update(
+            purchase_order_id=po, order_last_modified_at=last_modified, order_date_at=order_date
+        )
     return row, lines
 
 
 # -- items and inventory -------------------------------------------------------------------
+
 
 def parse_item(item: Any) -> dict[str, Any]:
     """One ``ItemResponse`` element as an ``items`` row."""
@@ -490,18 +556,25 @@ def parse_inventory(record: Any) -> list[dict[str, Any]]:
     rows = []
     for i, node in enumerate(_items(record, "nodes")):
         at = f"nodes[{i}]"
-        rows.append({
-            "sku": sku,
-            "ship_node": _required_str(_get(node, "shipNode"), f"{at}.shipNode"),
-            **{column: _quantity(_get(node, field, "amount"), f"{at}.{field}.amount")
-               for column, field in (("input_qty", "inputQty"),
-                                     ("avail_to_sell_qty", "availToSellQty"),
-                                     ("reserved_qty", "reservedQty"))},
-        })
+        rows.append(
+            {
+                "sku": sku,
+                "ship_node": _required_str(_get(node, "shipNode"), f"{at}.shipNode"),
+                **{
+                    column: _quantity(_get(node, field, "amount"), f"{at}.{field}.amount")
+                    for column, field in (
+                        ("input_qty", "inputQty"),
+                        ("avail_to_sell_qty", "availToSellQty"),
+                        ("reserved_qty", "reservedQty"),
+                    )
+                },
+            }
+        )
     return rows
 
 
 # -- the extractor -------------------------------------------------------------------------
+
 
 def _ceil_second(moment: datetime) -> datetime:
     """Walmart takes second-precision bounds; round an end bound up so nothing is cut off."""
@@ -514,12 +587,20 @@ class WalmartExtractor:
 
     channel = "walmart"
 
-    def __init__(self, conn: WalmartConnection, secrets: dict[str, str], *,
-                 sandbox_url: str = "", retry: RetrySettings | None = None):
+    def __init__(
+        self,
+        conn: WalmartConnection,
+        secrets: dict[str, str],
+        *,
+        sandbox_url: str = "",
+        retry: RetrySettings | None = None,
+    ):
         self.connection = conn.name
         self.streams = STREAMS
         self.client = WalmartClient(
-            conn.name, conn.base_url(sandbox_url), secrets["client_id"],
+            conn.name,
+            conn.base_url(sandbox_url),
+            secrets["client_id"],
             secrets["client_secret"],
             retry=retry or RetrySettings(**conn.retry.model_dump()),
         )
@@ -583,8 +664,11 @@ class WalmartExtractor:
         total = _get(page, "meta", "totalCount")
         if isinstance(total, int) and total > MAX_ORDERS_PER_QUERY:
             if window.end - window.start <= timedelta(seconds=2):
-                raise ApiError(self.connection, "getAllOrders",
-                               f"more than {MAX_ORDERS_PER_QUERY} orders modified in {window}")
+                raise ApiError(
+                    self.connection,
+                    "getAllOrders",
+                    f"more than {MAX_ORDERS_PER_QUERY} orders modified in {window}",
+                )
             middle = (window.start + (window.end - window.start) / 2).replace(microsecond=0)
             yield from self._orders(Window(window.start, middle))
             yield from self._orders(Window(middle, window.end))
@@ -596,8 +680,9 @@ class WalmartExtractor:
             if not cursor:
                 return
             if cursor in seen:
-                raise ApiError(self.connection, "getAllOrders",
-                               f"the API repeated the cursor {cursor[:80]!r}")
+                raise ApiError(
+                    self.connection, "getAllOrders", f"the API repeated the cursor {cursor[:80]!r}"
+                )
             seen.add(cursor)
             page = self._orders_page("/v3/orders" + cursor, None)
 
@@ -620,8 +705,11 @@ class WalmartExtractor:
         by_sku: dict[str, dict] = {}
         offset, cursor = 0, "*"
         while True:
-            body = self.client.get_json("/v3/items", "getAllItems", {
-                "nextCursor": cursor, "offset": offset, "limit": ITEMS_PAGE_LIMIT})
+            body = self.client.get_json(
+                "/v3/items",
+                "getAllItems",
+                {"nextCursor": cursor, "offset": offset, "limit": ITEMS_PAGE_LIMIT},
+            )
             items = _items(body, "ItemResponse")
             for item in items:
                 try:
@@ -657,8 +745,11 @@ class WalmartExtractor:
             if not cursor:
                 break
             if cursor in seen:
-                raise ApiError(self.connection, INVENTORY_OPERATION,
-                               f"the API repeated the cursor {cursor[:80]!r}")
+                raise ApiError(
+                    self.connection,
+                    INVENTORY_OPERATION,
+                    f"the API repeated the cursor {cursor[:80]!r}",
+                )
             seen.add(cursor)
             params = {"limit": INVENTORY_PAGE_LIMIT, "nextCursor": cursor}
         for row in rows.values():

@@ -21,8 +21,9 @@ RETRY_POLICY = dg.RetryPolicy(
 )
 
 
-def build_definitions(config: ChannelHouseConfig,
-                      retry_policy: dg.RetryPolicy | None = RETRY_POLICY) -> dg.Definitions:
+def build_definitions(
+    config: ChannelHouseConfig, retry_policy: dg.RetryPolicy | None = RETRY_POLICY
+) -> dg.Definitions:
     assets = ingest_assets(config, retry_policy=retry_policy)
     jobs, schedules = ingest_jobs_and_schedules(config, assets, daily_partitions(config))
     return dg.Definitions(

@@ -38,8 +38,21 @@ def sandbox_process(config: ChannelHouseConfig, timeout_s: float = 180):
         yield None
         return
     proc = subprocess.Popen(
-        [sys.executable, "-m", "extractors.sandbox", "--host", sb.host, "--port", str(sb.port),
-         "--seed", str(sb.seed), "--scale", str(sb.scale), "--rate-limits", sb.rate_limits],
+        [
+            sys.executable,
+            "-m",
+            "extractors.sandbox",
+            "--host",
+            sb.host,
+            "--port",
+            str(sb.port),
+            "--seed",
+            str(sb.seed),
+            "--scale",
+            str(sb.scale),
+            "--rate-limits",
+            sb.rate_limits,
+        ],
     )
     try:
         deadline = time.monotonic() + timeout_s
@@ -91,11 +104,17 @@ def run_raw_layer(config: ChannelHouseConfig, parallel: int) -> list[tuple[str, 
         started = time.perf_counter()
         if job_name == "raw_backfill":
             result = dg.execute_job(
-                dg.reconstructable(raw_backfill_job), instance=instance, run_config=backfill,
-                tags=partition_range_tags(config.sync.history_start.isoformat(), today))
+                dg.reconstructable(raw_backfill_job),
+                instance=instance,
+                run_config=backfill,
+                tags=partition_range_tags(config.sync.history_start.isoformat(), today),
+            )
         else:
-            result = build_definitions(config).resolve_job_def(job_name).execute_in_process(
-                instance=instance, run_config=quiet, raise_on_error=False)
+            result = (
+                build_definitions(config)
+                .resolve_job_def(job_name)
+                .execute_in_process(instance=instance, run_config=quiet, raise_on_error=False)
+            )
         runs.append((job_name, result.success, time.perf_counter() - started))
         failed_checks = [
             f"{e.asset_check_evaluation_data.asset_key.to_user_string()}"
@@ -131,8 +150,9 @@ def summarize_lake(root: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", help="configuration file (default: channelhouse.yml)")
-    parser.add_argument("--parallel", type=int, default=3,
-                        help="streams extracted at the same time (default 3)")
+    parser.add_argument(
+        "--parallel", type=int, default=3, help="streams extracted at the same time (default 3)"
+    )
     args = parser.parse_args(argv)
     if args.config:  # the step processes read the same file
         os.environ["CHANNELHOUSE_CONFIG"] = str(Path(args.config).resolve())
@@ -143,15 +163,19 @@ def main(argv: list[str] | None = None) -> int:
     config = load_config(args.config)
     home = dagster_home(config)
     started = time.perf_counter()
-    print(f"ChannelHouse demo: {len(config.connections)} connections, history from "
-          f"{config.sync.history_start}, data in {config.data_dir.resolve()}")
+    print(
+        f"ChannelHouse demo: {len(config.connections)} connections, history from "
+        f"{config.sync.history_start}, data in {config.data_dir.resolve()}"
+    )
     with sandbox_process(config):
         runs = run_raw_layer(config, args.parallel)
     for name, ok, seconds in runs:
         print(f"  run {name}: {'ok' if ok else 'FAILED'} in {seconds:.1f}s")
     print(summarize_lake(config.data_dir))
-    print(f"done in {time.perf_counter() - started:.1f}s; Dagster runs recorded in {home} "
-          "(`make dev` to browse)")
+    print(
+        f"done in {time.perf_counter() - started:.1f}s; Dagster runs recorded in {home} "
+        "(`make dev` to browse)"
+    )
     return 0 if all(ok for _, ok, _ in runs) else 1
 
 

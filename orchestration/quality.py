@@ -37,27 +37,44 @@ def suite_path(channel: str, entity: str) -> Path:
 def base_expectations(spec: EntitySpec) -> list[dict]:
     """The expectations every raw entity must have, from its schema alone."""
     columns = [f.name for f in spec.schema] + [f.name for f in META_FIELDS]
-    out: list[dict] = [{"type": "expect_table_columns_to_match_set",
-                        "kwargs": {"column_set": columns, "exact_match": True}}]
-    not_null = list(spec.key) + [f.name for f in spec.schema
-                                 if not f.nullable and f.name not in spec.key]
+    out: list[dict] = [
+        {
+            "type": "expect_table_columns_to_match_set",
+            "kwargs": {"column_set": columns, "exact_match": True},
+        }
+    ]
+    not_null = list(spec.key) + [
+        f.name for f in spec.schema if not f.nullable and f.name not in spec.key
+    ]
     if spec.partition_by and spec.partition_by not in not_null:
         not_null.append(spec.partition_by)
-    out += [{"type": "expect_column_values_to_not_be_null", "kwargs": {"column": c}}
-            for c in not_null]
+    out += [
+        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": c}} for c in not_null
+    ]
     if len(spec.key) == 1:
-        out.append({"type": "expect_column_values_to_be_unique",
-                    "kwargs": {"column": spec.key[0]}})
+        out.append({"type": "expect_column_values_to_be_unique", "kwargs": {"column": spec.key[0]}})
     else:
-        out.append({"type": "expect_compound_columns_to_be_unique",
-                    "kwargs": {"column_list": list(spec.key)}})
+        out.append(
+            {
+                "type": "expect_compound_columns_to_be_unique",
+                "kwargs": {"column_list": list(spec.key)},
+            }
+        )
     for f in spec.schema:
         if f.name == "currency" or f.name.endswith("_currency"):
-            out.append({"type": "expect_column_values_to_match_regex",
-                        "kwargs": {"column": f.name, "regex": "^[A-Z]{3}$"}})
+            out.append(
+                {
+                    "type": "expect_column_values_to_match_regex",
+                    "kwargs": {"column": f.name, "regex": "^[A-Z]{3}$"},
+                }
+            )
         elif pa.types.is_integer(f.type):
-            out.append({"type": "expect_column_values_to_be_between",
-                        "kwargs": {"column": f.name, "min_value": 0}})
+            out.append(
+                {
+                    "type": "expect_column_values_to_be_between",
+                    "kwargs": {"column": f.name, "min_value": 0},
+                }
+            )
     return out
 
 
@@ -70,11 +87,14 @@ def _batch_definition():
         ProgressBarsConfig,
     )
 
-    context = gx.get_context(mode="ephemeral", project_config=DataContextConfig(
-        store_backend_defaults=InMemoryStoreBackendDefaults(),
-        progress_bars=ProgressBarsConfig(globally=False),
-        analytics_enabled=False,
-    ))
+    context = gx.get_context(
+        mode="ephemeral",
+        project_config=DataContextConfig(
+            store_backend_defaults=InMemoryStoreBackendDefaults(),
+            progress_bars=ProgressBarsConfig(globally=False),
+            analytics_enabled=False,
+        ),
+    )
     asset = context.data_sources.add_pandas("raw_lake").add_dataframe_asset("partition")
     return asset.add_batch_definition_whole_dataframe("extraction")
 
@@ -102,32 +122,41 @@ def validate(channel: str, spec: EntitySpec, table: pa.Table) -> tuple[bool, lis
             continue
         config = item.expectation_config
         detail = item.result or {}
-        failures.append({
-            "expectation": config.type,
-            "kwargs": {k: v for k, v in config.kwargs.items() if k != "batch_id"},
-            "unexpected_count": detail.get("unexpected_count"),
-            "sample": [str(v) for v in (detail.get("partial_unexpected_list") or [])[:5]],
-            "observed": str(detail.get("observed_value", ""))[:200] or None,
-            "error": (item.exception_info or {}).get("exception_message"),
-        })
+        failures.append(
+            {
+                "expectation": config.type,
+                "kwargs": {k: v for k, v in config.kwargs.items() if k != "batch_id"},
+                "unexpected_count": detail.get("unexpected_count"),
+                "sample": [str(v) for v in (detail.get("partial_unexpected_list") or [])[:5]],
+                "observed": str(detail.get("observed_value", ""))[:200] or None,
+                "error": (item.exception_info or {}).get("exception_message"),
+            }
+        )
     return result.success, failures
 
 
-def run_suite(channel: str, spec: EntitySpec, files: list[Path],
-              asset_key: dg.AssetKey) -> dg.AssetCheckResult:
+def run_suite(
+    channel: str, spec: EntitySpec, files: list[Path], asset_key: dg.AssetKey
+) -> dg.AssetCheckResult:
     """Validate what an extraction just wrote; a failure blocks downstream assets."""
     if not suite_path(channel, spec.name).exists():
         return dg.AssetCheckResult(
-            check_name=CHECK_NAME, asset_key=asset_key, passed=False,
+            check_name=CHECK_NAME,
+            asset_key=asset_key,
+            passed=False,
             severity=dg.AssetCheckSeverity.ERROR,
-            metadata={"error": f"no suite at {suite_path(channel, spec.name)}; "
-                               "run `python -m orchestration.quality` to create one"},
+            metadata={
+                "error": f"no suite at {suite_path(channel, spec.name)}; "
+                "run `python -m orchestration.quality` to create one"
+            },
         )
     tables = [pq.read_table(f) for f in files]
     table = pa.concat_tables(tables) if tables else pa.table({})
     success, failures = validate(channel, spec, table)
-    metadata: dict[str, object] = {"rows_validated": table.num_rows,
-                                   "failed_expectations": len(failures)}
+    metadata: dict[str, object] = {
+        "rows_validated": table.num_rows,
+        "failed_expectations": len(failures),
+    }
     if failures:
         metadata["failures"] = dg.MetadataValue.json(failures)
         metadata["summary"] = "; ".join(
@@ -137,8 +166,11 @@ def run_suite(channel: str, spec: EntitySpec, files: list[Path],
             for f in failures
         )
     return dg.AssetCheckResult(
-        check_name=CHECK_NAME, asset_key=asset_key, passed=success,
-        severity=dg.AssetCheckSeverity.ERROR, metadata=metadata,
+        check_name=CHECK_NAME,
+        asset_key=asset_key,
+        passed=success,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata=metadata,
     )
 
 
@@ -154,10 +186,14 @@ def write_missing_suites() -> list[Path]:
                 if path.exists():
                     continue
                 path.parent.mkdir(parents=True, exist_ok=True)
-                suite = {"name": f"raw.{channel}.{spec.name}",
-                         "expectations": base_expectations(spec),
-                         "meta": {"notes": "Starting suite derived from the entity schema; "
-                                           "add value rules below the generated ones."}}
+                suite = {
+                    "name": f"raw.{channel}.{spec.name}",
+                    "expectations": base_expectations(spec),
+                    "meta": {
+                        "notes": "Starting suite derived from the entity schema; "
+                        "add value rules below the generated ones."
+                    },
+                }
                 path.write_text(json.dumps(suite, indent=2) + "\n")
                 written.append(path)
     return written

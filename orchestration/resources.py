@@ -37,8 +37,11 @@ class ConnectionResource(dg.ConfigurableResource):
     secret_values: list[str]
 
     def extractor(self, conn: AnyConnection, sandbox_url: str):
-        return build_extractor(conn, dict(zip(self.secret_names, self.secret_values, strict=True)),
-                               sandbox_url=sandbox_url)
+        return build_extractor(
+            conn,
+            dict(zip(self.secret_names, self.secret_values, strict=True)),
+            sandbox_url=sandbox_url,
+        )
 
 
 def connection_resource_key(connection: str) -> str:
@@ -46,7 +49,9 @@ def connection_resource_key(connection: str) -> str:
 
 
 def build_resources(config: ChannelHouseConfig) -> dict[str, dg.ConfigurableResource]:
-    resources: dict[str, dg.ConfigurableResource] = {"lake": LakeResource(data_dir=str(config.data_dir))}
+    resources: dict[str, dg.ConfigurableResource] = {
+        "lake": LakeResource(data_dir=str(config.data_dir))
+    }
     for conn in config.connections:
         names = sorted(conn.secrets)
         resources[connection_resource_key(conn.name)] = ConnectionResource(

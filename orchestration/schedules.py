@@ -6,7 +6,6 @@ run (late updates and refunds land in the partition of their update day, so the 
 guards against an API's own delay, e.g. Amazon's 48-hour finance lag).
 """
 
-
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -28,8 +27,12 @@ def partition_range_tags(first: str, last: str) -> dict[str, str]:
     return {RANGE_START: first, RANGE_END: last}
 
 
-def _stream_assets(config: ChannelHouseConfig, assets: list[dg.AssetsDefinition],
-                   incremental: bool, cadence: str | None = None) -> list[dg.AssetsDefinition]:
+def _stream_assets(
+    config: ChannelHouseConfig,
+    assets: list[dg.AssetsDefinition],
+    incremental: bool,
+    cadence: str | None = None,
+) -> list[dg.AssetsDefinition]:
     wanted = {
         f"{conn.name}__{stream.name}"
         for conn in config.connections
@@ -40,8 +43,13 @@ def _stream_assets(config: ChannelHouseConfig, assets: list[dg.AssetsDefinition]
 
 
 def _incremental_schedule(job, cron: str, lookback: int) -> dg.ScheduleDefinition:
-    @dg.schedule(job=job, cron_schedule=cron, name=f"{job.name}_schedule",
-                 execution_timezone="UTC", default_status=dg.DefaultScheduleStatus.STOPPED)
+    @dg.schedule(
+        job=job,
+        cron_schedule=cron,
+        name=f"{job.name}_schedule",
+        execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.STOPPED,
+    )
     def _schedule(context: dg.ScheduleEvaluationContext):
         moment = context.scheduled_execution_time or datetime.now(UTC)
         today = moment.astimezone(UTC).date()
@@ -54,8 +62,11 @@ def _incremental_schedule(job, cron: str, lookback: int) -> dg.ScheduleDefinitio
     return _schedule
 
 
-def ingest_jobs_and_schedules(config: ChannelHouseConfig, assets: list[dg.AssetsDefinition],
-                              partitions: dg.PartitionsDefinition):
+def ingest_jobs_and_schedules(
+    config: ChannelHouseConfig,
+    assets: list[dg.AssetsDefinition],
+    partitions: dg.PartitionsDefinition,
+):
     """One job per cadence with its schedule, plus the two jobs the demo runs."""
     jobs: list = []
     schedules: list = []
@@ -74,18 +85,27 @@ def ingest_jobs_and_schedules(config: ChannelHouseConfig, assets: list[dg.Assets
             if incremental:
                 schedules.append(_incremental_schedule(job, cron, config.sync.lookback_days))
             else:
-                schedules.append(dg.ScheduleDefinition(
-                    job=job, cron_schedule=cron, execution_timezone="UTC",
-                    default_status=dg.DefaultScheduleStatus.STOPPED))
-    jobs.append(dg.define_asset_job(
-        name="raw_backfill",
-        selection=dg.AssetSelection.assets(*_stream_assets(config, assets, True)),
-        partitions_def=partitions,
-        description="Every incremental raw stream over a partition range, in one run.",
-    ))
-    jobs.append(dg.define_asset_job(
-        name="raw_snapshots",
-        selection=dg.AssetSelection.assets(*_stream_assets(config, assets, False)),
-        description="Every snapshot raw stream (inventory, catalog) now.",
-    ))
+                schedules.append(
+                    dg.ScheduleDefinition(
+                        job=job,
+                        cron_schedule=cron,
+                        execution_timezone="UTC",
+                        default_status=dg.DefaultScheduleStatus.STOPPED,
+                    )
+                )
+    jobs.append(
+        dg.define_asset_job(
+            name="raw_backfill",
+            selection=dg.AssetSelection.assets(*_stream_assets(config, assets, True)),
+            partitions_def=partitions,
+            description="Every incremental raw stream over a partition range, in one run.",
+        )
+    )
+    jobs.append(
+        dg.define_asset_job(
+            name="raw_snapshots",
+            selection=dg.AssetSelection.assets(*_stream_assets(config, assets, False)),
+            description="Every snapshot raw stream (inventory, catalog) now.",
+        )
+    )
     return jobs, schedules

@@ -28,13 +28,15 @@ from extractors.runner import SAFETY_LAG, run_stream
 from extractors.sandbox import amazon_api
 from extractors.sandbox.server import SANDBOX_CREDENTIALS, Fault, SandboxServer
 
-FAST_RETRY = RetrySettings(max_attempts=6, backoff_base_s=0.05, backoff_max_s=0.5,
-                           read_timeout_s=10.0)
+FAST_RETRY = RetrySettings(
+    max_attempts=6, backoff_base_s=0.05, backoff_max_s=0.5, read_timeout_s=10.0
+)
 US, CA = "ATVPDKIKX0DER", "A2EUQ1WTGCTBG2"
 
 
-def make_extractor(config, sandbox, name: str = "amazon_na",
-                   retry: RetrySettings = FAST_RETRY) -> AmazonExtractor:
+def make_extractor(
+    config, sandbox, name: str = "amazon_na", retry: RetrySettings = FAST_RETRY
+) -> AmazonExtractor:
     conn = config.connection(name)
     return AmazonExtractor(conn, resolve_secrets(conn), sandbox_url=sandbox.url, retry=retry)
 
@@ -54,8 +56,11 @@ def last_days(n: int, end: date | None = None) -> list[date]:
 
 
 def lake(root: Path, connection: str, entity: str, area: str = "raw") -> pl.DataFrame:
-    files = sorted((root / area / "channel=amazon" / f"connection={connection}"
-                    / f"entity={entity}").glob("date=*/part-0.parquet"))
+    files = sorted(
+        (root / area / "channel=amazon" / f"connection={connection}" / f"entity={entity}").glob(
+            "date=*/part-0.parquet"
+        )
+    )
     frames = [pl.read_parquet(f, hive_partitioning=False) for f in files]
     return pl.concat(frames) if frames else pl.DataFrame()
 
@@ -63,26 +68,41 @@ def lake(root: Path, connection: str, entity: str, area: str = "raw") -> pl.Data
 def lake_totals(root: Path, connection: str) -> pl.DataFrame:
     """The latest version of each order (by update time) with its items, summed per
     marketplace and UTC purchase date, as the warehouse would."""
-    orders = (lake(root, connection, "orders").sort("last_updated_at")
-              .unique("amazon_order_id", keep="last"))
+    orders = (
+        lake(root, connection, "orders")
+        .sort("last_updated_at")
+        .unique("amazon_order_id", keep="last")
+    )
     items = lake(root, connection, "order_items").join(
-        orders.select("amazon_order_id", pl.col("last_updated_at").alias("order_last_updated_at"),
-                      "purchased_at", "order_status"),
-        on=["amazon_order_id", "order_last_updated_at"], how="inner")
-    per_order = orders.group_by("marketplace_id", pl.col("purchased_at").dt.date()
-                                .alias("purchase_date")).agg(
+        orders.select(
+            "amazon_order_id",
+            pl.col("last_updated_at").alias("order_last_updated_at"),
+            "purchased_at",
+            "order_status",
+        ),
+        on=["amazon_order_id", "order_last_updated_at"],
+        how="inner",
+    )
+    per_order = orders.group_by(
+        "marketplace_id", pl.col("purchased_at").dt.date().alias("purchase_date")
+    ).agg(
         pl.len().cast(pl.Int64).alias("orders"),
-        (pl.col("order_status") == "Pending").any().alias("has_pending"))
-    per_line = items.group_by(pl.col("purchased_at").dt.date().alias("purchase_date"),
-                              "marketplace_id").agg(
-        pl.len().cast(pl.Int64).alias("lines"), pl.col("quantity_ordered").sum().alias("units"),
-        pl.col("item_price").cast(pl.Float64).sum().round(2).alias("gross"))
+        (pl.col("order_status") == "Pending").any().alias("has_pending"),
+    )
+    per_line = items.group_by(
+        pl.col("purchased_at").dt.date().alias("purchase_date"), "marketplace_id"
+    ).agg(
+        pl.len().cast(pl.Int64).alias("lines"),
+        pl.col("quantity_ordered").sum().alias("units"),
+        pl.col("item_price").cast(pl.Float64).sum().round(2).alias("gross"),
+    )
     return per_order.join(per_line, on=["marketplace_id", "purchase_date"], how="left")
 
 
 def truth(sandbox: SandboxServer, at: datetime, account: str = "amazon_na") -> pl.DataFrame:
     return sandbox.state.business.ground_truth(at, account).select(
-        "marketplace_id", "purchase_date", "orders", "lines", "units", "gross")
+        "marketplace_id", "purchase_date", "orders", "lines", "units", "gross"
+    )
 
 
 def api_end(run) -> datetime:
@@ -94,11 +114,16 @@ def assert_matches_truth(root: Path, sandbox: SandboxServer, run, first_day: dat
                          account: str = "amazon_na") -> int:  # fmt: skip
     got = lake_totals(root, account).filter(pl.col("purchase_date") >= first_day)
     want = truth(sandbox, api_end(run), account).filter(pl.col("purchase_date") >= first_day)
-    joined = want.join(got, on=["marketplace_id", "purchase_date"], how="full", suffix="_lake",
-                       coalesce=True).sort("marketplace_id", "purchase_date")
+    joined = want.join(
+        got, on=["marketplace_id", "purchase_date"], how="full", suffix="_lake", coalesce=True
+    ).sort("marketplace_id", "purchase_date")
     for column in ("orders", "lines", "units"):
-        bad = joined.filter(pl.col(column) != pl.col(f"{column}_lake")
-                            | pl.col(f"{column}_lake").is_null() | pl.col(column).is_null())
+        bad = joined.filter(
+            pl.col(column)
+            != pl.col(f"{column}_lake")
+            | pl.col(f"{column}_lake").is_null()
+            | pl.col(column).is_null()
+        )
         assert bad.is_empty(), f"{column} differs from the business:\n{bad}"
     priced = joined.filter(~pl.col("has_pending"))  # pending orders have no prices yet
     bad = priced.filter((pl.col("gross") - pl.col("gross_lake")).abs() > 0.005)
@@ -117,11 +142,22 @@ def quiet_moment(sandbox: SandboxServer, account: str) -> datetime:
     """
     b = sandbox.state.business
     orders = b.orders.filter(pl.col("account") == account)
-    events = pl.concat([
-        orders.select(pl.col(c).alias("at")) for c in
-        ("purchased_at", "shipped_at", "delivered_at", "cancelled_at")
-    ] + [b.refunds.join(orders, on="order_key", how="semi").select(
-        pl.col("refunded_at").alias("at"))]).drop_nulls()["at"].sort().to_list()
+    events = (
+        pl.concat(
+            [
+                orders.select(pl.col(c).alias("at"))
+                for c in ("purchased_at", "shipped_at", "delivered_at", "cancelled_at")
+            ]
+            + [
+                b.refunds.join(orders, on="order_key", how="semi").select(
+                    pl.col("refunded_at").alias("at")
+                )
+            ]
+        )
+        .drop_nulls()["at"]
+        .sort()
+        .to_list()
+    )
     moment = datetime.now(UTC) - timedelta(seconds=5)
     while True:
         inside = [e for e in events if moment - SAFETY_LAG - timedelta(seconds=2) < e <= moment]
@@ -131,7 +167,8 @@ def quiet_moment(sandbox: SandboxServer, account: str) -> datetime:
 
 
 def test_orders_every_page_and_item_page_lands_and_matches_the_business(
-        na, sandbox, tmp_path, monkeypatch):
+    na, sandbox, tmp_path, monkeypatch
+):
     monkeypatch.setattr(amazon_api, "ORDER_ITEMS_PAGE_SIZE", 1)  # multi-line orders: 2+ pages
     frozen = quiet_moment(sandbox, "amazon_na")
     monkeypatch.setattr(sandbox.state, "clock", lambda: frozen)
@@ -155,8 +192,7 @@ def test_orders_every_page_and_item_page_lands_and_matches_the_business(
     assert orders.schema["order_total_amount"] == pl.Decimal(18, 4)
 
 
-def test_a_late_refund_of_an_old_order_is_picked_up_by_the_next_run_of_today(
-        na, sandbox, tmp_path):
+def test_a_late_refund_of_an_old_order_is_picked_up_by_the_next_run_of_today(na, sandbox, tmp_path):
     at = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
     days = last_days((today() - at.date()).days + 1)
     keys = sandbox.state.business.apply_late_update("amazon_na", 2, at)
@@ -164,31 +200,39 @@ def test_a_late_refund_of_an_old_order_is_picked_up_by_the_next_run_of_today(
     ids = sandbox.state.business.orders.filter(pl.col("order_key").is_in(keys))
     run_stream(na, "orders", tmp_path, days=days)
     orders = lake(tmp_path, "amazon_na", "orders").filter(
-        pl.col("amazon_order_id").is_in(ids["channel_order_id"].to_list()))
+        pl.col("amazon_order_id").is_in(ids["channel_order_id"].to_list())
+    )
     assert orders.height == 2
     assert (orders["last_updated_at"] == at).all()
     assert (orders["purchased_at"] < at - timedelta(days=60)).all()
     items = lake(tmp_path, "amazon_na", "order_items").filter(
-        pl.col("amazon_order_id").is_in(orders["amazon_order_id"].to_list()))
+        pl.col("amazon_order_id").is_in(orders["amazon_order_id"].to_list())
+    )
     assert items.height >= 2 and (items["order_last_updated_at"] == at).all()
     run_stream(na, "financial_events", tmp_path, days=days)
     refunds = lake(tmp_path, "amazon_na", "financial_events").filter(
-        (pl.col("event_type") == "Refund") & (pl.col("posted_at") == at))
+        (pl.col("event_type") == "Refund") & (pl.col("posted_at") == at)
+    )
     assert set(refunds["amazon_order_id"]) == set(orders["amazon_order_id"])
     assert (refunds["amount"] < 0).all()
 
 
 def test_a_pending_order_keeps_its_lines_with_null_money(na, sandbox, monkeypatch):
     monkeypatch.setattr(amazon_api, "PENDING_FOR", timedelta(days=3650))  # everything pending
-    result = na.extract("orders", Window.for_days(today() - timedelta(days=3), today())
-                        .clamp_end(datetime.now(UTC) - SAFETY_LAG))
+    result = na.extract(
+        "orders",
+        Window.for_days(today() - timedelta(days=3), today()).clamp_end(
+            datetime.now(UTC) - SAFETY_LAG
+        ),
+    )
     items = result.rows["order_items"]
     assert items and all(i["item_price"] is None and i["item_tax"] is None for i in items)
     assert all(i["quantity_ordered"] >= 1 and i["asin"] for i in items)
 
 
 def test_a_malformed_order_and_item_land_in_quarantine_with_the_field_named(
-        na, sandbox, tmp_path, monkeypatch):
+    na, sandbox, tmp_path, monkeypatch
+):
     serve_order, serve_item = amazon_api._order_json, amazon_api._order_item_json
     broken: dict[str, str] = {}
 
@@ -210,8 +254,9 @@ def test_a_malformed_order_and_item_land_in_quarantine_with_the_field_named(
     monkeypatch.setattr(amazon_api, "_order_item_json", bad_item)
     run = run_stream(na, "orders", tmp_path, days=last_days(3))
     assert run.quarantined == 2
-    quarantine = pl.concat([lake(tmp_path, "amazon_na", e, "quarantine")
-                            for e in ("orders", "order_items")])
+    quarantine = pl.concat(
+        [lake(tmp_path, "amazon_na", e, "quarantine") for e in ("orders", "order_items")]
+    )
     reasons = dict(zip(quarantine["entity"], quarantine["reason"], strict=True))
     assert "PurchaseDate" in reasons["orders"] and "QuantityOrdered" in reasons["order_items"]
     assert broken["order"] in quarantine.filter(pl.col("entity") == "orders")["record"][0]
@@ -224,7 +269,8 @@ def test_a_malformed_order_and_item_land_in_quarantine_with_the_field_named(
 # ---------------------------------------------------------------------------------------------
 def short_window() -> Window:
     return Window.for_days(today() - timedelta(days=2), today()).clamp_end(
-        datetime.now(UTC) - SAFETY_LAG)
+        datetime.now(UTC) - SAFETY_LAG
+    )
 
 
 def test_a_429_storm_is_waited_out(na, sandbox):
@@ -255,12 +301,14 @@ def test_an_expired_token_mid_run_is_refreshed(na, sandbox):
 
 
 def test_server_errors_are_retried(na, sandbox):
-    sandbox.state.faults.add(Fault("amazon", "server_error", count=2, status=503,
-                                   path="/orders/v0/orders$"))
+    sandbox.state.faults.add(
+        Fault("amazon", "server_error", count=2, status=503, path="/orders/v0/orders$")
+    )
     sandbox.state.faults.add(Fault("amazon", "server_error", count=2, path="/reports/"))
     assert na.extract("orders", short_window()).stats.retries >= 2
-    result = na.extract("sales_traffic", Window.for_days(today() - timedelta(days=2),
-                                                         today() - timedelta(days=1)))
+    result = na.extract(
+        "sales_traffic", Window.for_days(today() - timedelta(days=2), today() - timedelta(days=1))
+    )
     assert result.stats.retries >= 2 and len(result.rows["sales_traffic_by_date"]) == 4
 
 
@@ -283,7 +331,8 @@ def test_truncated_pages_and_documents_are_retried(na, sandbox):
 
 
 def test_an_exhausted_retry_budget_names_connection_and_endpoint_without_secrets(
-        config, sandbox, sandbox_env):
+    config, sandbox, sandbox_env
+):
     extractor = make_extractor(config, sandbox, retry=replace(FAST_RETRY, max_attempts=3))
     sandbox.state.faults.add(Fault("amazon", "server_error", count=50, path="/orders/v0/orders$"))
     with pytest.raises(ApiError) as caught:
@@ -306,8 +355,9 @@ def test_wrong_credentials_fail_with_the_lwa_error_and_no_secret(config, sandbox
 def test_another_accounts_marketplace_is_refused(config, sandbox, sandbox_env):
     eu = config.connection("amazon_eu")
     stolen = eu.model_copy(update={"secrets": config.connection("amazon_na").secrets})
-    extractor = AmazonExtractor(stolen, resolve_secrets(stolen), sandbox_url=sandbox.url,
-                                retry=FAST_RETRY)
+    extractor = AmazonExtractor(
+        stolen, resolve_secrets(stolen), sandbox_url=sandbox.url, retry=FAST_RETRY
+    )
     with pytest.raises(ApiError, match="InvalidInput") as caught:
         extractor.extract("orders", short_window())
     assert caught.value.status == 400
@@ -335,30 +385,33 @@ def test_financial_events_over_180_days_are_split_and_complete(na, sandbox, tmp_
     events = lake(tmp_path, "amazon_na", "financial_events")
     b = sandbox.state.business
     start, end = run.window.start, run.window.end
-    shipped = (b.orders.filter((pl.col("account") == "amazon_na")
-                               & pl.col("shipped_at").is_between(start, end, closed="left"))
-               .join(b.order_lines, on="order_key"))
-    principal = events.filter((pl.col("event_type") == "Shipment")
-                              & (pl.col("amount_name") == "Principal"))
+    shipped = b.orders.filter(
+        (pl.col("account") == "amazon_na")
+        & pl.col("shipped_at").is_between(start, end, closed="left")
+    ).join(b.order_lines, on="order_key")
+    principal = events.filter(
+        (pl.col("event_type") == "Shipment") & (pl.col("amount_name") == "Principal")
+    )
     assert principal.height == shipped.height
     assert float(principal["amount"].cast(pl.Float64).sum()) == pytest.approx(
-        float((shipped["unit_price"] * shipped["quantity"]).sum()), abs=0.01)
-    fees = b.fees.join(shipped.select("order_key", "line_number"), on=["order_key",
-                                                                       "line_number"])
+        float((shipped["unit_price"] * shipped["quantity"]).sum()), abs=0.01
+    )
+    fees = b.fees.join(shipped.select("order_key", "line_number"), on=["order_key", "line_number"])
     got_fees = events.filter(pl.col("amount_type") == "Fee")
     assert got_fees.height == fees.height
     assert set(got_fees["amount_name"]) == {"Commission", "FBAPerUnitFulfillmentFee"}
     refunds = b.refunds.filter(pl.col("refunded_at").is_between(start, end, closed="left")).join(
-        b.orders.filter(pl.col("account") == "amazon_na"), on="order_key", how="semi")
+        b.orders.filter(pl.col("account") == "amazon_na"), on="order_key", how="semi"
+    )
     got_refunds = events.filter(pl.col("event_type") == "Refund")
     assert got_refunds.height == refunds.height
     assert float(got_refunds["amount"].cast(pl.Float64).sum()) == pytest.approx(
-        -float(refunds["amount"].sum()), abs=0.01)
+        -float(refunds["amount"].sum()), abs=0.01
+    )
     assert events.select(amazon.FINANCIAL_EVENTS.key).is_unique().all()
 
 
-def test_sales_and_traffic_agree_with_the_orders_of_each_day(na, sandbox, tmp_path,
-                                                             monkeypatch):
+def test_sales_and_traffic_agree_with_the_orders_of_each_day(na, sandbox, tmp_path, monkeypatch):
     monkeypatch.setattr(amazon_api, "REPORT_QUEUE_S", 150.0)  # 0.15 s in the fast profile
     monkeypatch.setattr(amazon_api, "REPORT_PROCESSING_S", 150.0)
     days = last_days(3, today() - timedelta(days=1))
@@ -368,16 +421,20 @@ def test_sales_and_traffic_agree_with_the_orders_of_each_day(na, sandbox, tmp_pa
     by_date = lake(tmp_path, "amazon_na", "sales_traffic_by_date")
     assert by_date.height == 6
     want = truth(sandbox, datetime.now(UTC)).filter(pl.col("purchase_date").is_in(days))
-    joined = by_date.join(want, left_on=["marketplace_id", "date"],
-                          right_on=["marketplace_id", "purchase_date"], how="inner")
+    joined = by_date.join(
+        want,
+        left_on=["marketplace_id", "date"],
+        right_on=["marketplace_id", "purchase_date"],
+        how="inner",
+    )
     assert joined.height == 6
     assert (joined["units_ordered"] == joined["units"]).all()
     assert (joined["total_order_items"] == joined["lines"]).all()
-    assert ((joined["ordered_product_sales"].cast(pl.Float64) - joined["gross"]).abs()
-            < 0.01).all()
+    assert ((joined["ordered_product_sales"].cast(pl.Float64) - joined["gross"]).abs() < 0.01).all()
     by_sku = lake(tmp_path, "amazon_na", "sales_traffic_by_sku")
     sums = by_sku.group_by("marketplace_id", "date").agg(
-        pl.col("units_ordered").sum(), pl.col("sessions").sum())
+        pl.col("units_ordered").sum(), pl.col("sessions").sum()
+    )
     check = by_date.join(sums, on=["marketplace_id", "date"], suffix="_sku")
     assert (check["units_ordered"] == check["units_ordered_sku"]).all()
     assert (check["sessions"] == check["sessions_sku"]).all() and check["sessions"].sum() > 0
@@ -397,10 +454,12 @@ def test_inventory_is_the_fba_stock_of_every_afn_listing(na, sandbox):
     b = sandbox.state.business
     afn = b.listings.filter((pl.col("account") == "amazon_na") & (pl.col("fulfillment") == "AFN"))
     stock = b.inventory_at(datetime.now(UTC)).join(
-        afn.select("marketplace_id", "product_id"), on=["marketplace_id", "product_id"])
+        afn.select("marketplace_id", "product_id"), on=["marketplace_id", "product_id"]
+    )
     assert len(rows) == stock.height
-    want = {(r["marketplace_id"], r["channel_sku"]): r["available"]
-            for r in stock.iter_rows(named=True)}
+    want = {
+        (r["marketplace_id"], r["channel_sku"]): r["available"] for r in stock.iter_rows(named=True)
+    }
     got = {(r["marketplace_id"], r["seller_sku"]): r["fulfillable_quantity"] for r in rows}
     assert got == want
     assert all(r["total_quantity"] >= r["fulfillable_quantity"] for r in rows)
@@ -410,10 +469,12 @@ def test_listings_flat_file_parses_into_every_listing(na, sandbox):
     result = na.extract("listings", None)
     rows = result.rows["listings"]
     want = sandbox.state.business.current_prices(datetime.now(UTC)).filter(
-        pl.col("account") == "amazon_na")
+        pl.col("account") == "amazon_na"
+    )
     assert len(rows) == want.height and not result.quarantine
-    prices = {(r["marketplace_id"], r["channel_sku"]): r["price"]
-              for r in want.iter_rows(named=True)}
+    prices = {
+        (r["marketplace_id"], r["channel_sku"]): r["price"] for r in want.iter_rows(named=True)
+    }
     for row in rows:
         assert row["price"] == Decimal(f"{prices[(row['marketplace_id'], row['seller_sku'])]:.2f}")
         assert row["currency"] == ("USD" if row["marketplace_id"] == US else "CAD")
@@ -426,9 +487,11 @@ def test_listings_flat_file_parses_into_every_listing(na, sandbox):
 # The emulator's wire format
 # ---------------------------------------------------------------------------------------------
 def lwa(sandbox: SandboxServer, account: str = "amazon_na") -> str:
-    answer = requests.post(f"{sandbox.url}/amazon/auth/o2/token",
-                           data={"grant_type": "refresh_token", **SANDBOX_CREDENTIALS[account]},
-                           timeout=10)
+    answer = requests.post(
+        f"{sandbox.url}/amazon/auth/o2/token",
+        data={"grant_type": "refresh_token", **SANDBOX_CREDENTIALS[account]},
+        timeout=10,
+    )
     body = answer.json()
     assert answer.status_code == 200 and body["expires_in"] == 3600
     assert body["token_type"] == "bearer" and body["access_token"].startswith("Atza|")
@@ -448,8 +511,12 @@ def test_wire_auth_errors_headers_and_validation(sandbox):
     assert len(payload["Orders"]) == 5 and payload["NextToken"]
     assert isinstance(payload["Orders"][0]["OrderTotal"]["Amount"], str)
     too_recent = (datetime.now(UTC) - timedelta(seconds=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    for bad in ({"LastUpdatedBefore": too_recent}, {"MarketplaceIds": "A1PA6795UKMFR9"},
-                {"MaxResultsPerPage": 101}, {"CreatedAfter": "2025-01-01T00:00:00Z"}):
+    for bad in (
+        {"LastUpdatedBefore": too_recent},
+        {"MarketplaceIds": "A1PA6795UKMFR9"},
+        {"MaxResultsPerPage": 101},
+        {"CreatedAfter": "2025-01-01T00:00:00Z"},
+    ):
         answer = requests.get(url, params={**params, **bad}, headers=token, timeout=10)
         assert answer.status_code == 400, bad
         assert answer.json()["errors"][0]["code"] == "InvalidInput"
@@ -466,27 +533,40 @@ def test_wire_report_lifecycle_and_expiring_document_url(sandbox, monkeypatch):
     token = {"x-amz-access-token": lwa(sandbox)}
     base = f"{sandbox.url}/amazon/reports/2021-06-30"
     day = (today() - timedelta(days=2)).isoformat()
-    created = requests.post(f"{base}/reports", headers=token, timeout=10, json={
-        "reportType": "GET_SALES_AND_TRAFFIC_REPORT", "marketplaceIds": [US],
-        "dataStartTime": f"{day}T00:00:00Z", "dataEndTime": f"{day}T23:59:59Z",
-        "reportOptions": {"dateGranularity": "DAY", "asinGranularity": "SKU"}})
+    created = requests.post(
+        f"{base}/reports",
+        headers=token,
+        timeout=10,
+        json={
+            "reportType": "GET_SALES_AND_TRAFFIC_REPORT",
+            "marketplaceIds": [US],
+            "dataStartTime": f"{day}T00:00:00Z",
+            "dataEndTime": f"{day}T23:59:59Z",
+            "reportOptions": {"dateGranularity": "DAY", "asinGranularity": "SKU"},
+        },
+    )
     assert created.status_code == 202
     report_id = created.json()["reportId"]
     seen: list[str] = []
     while not seen or seen[-1] != "DONE":
-        seen.append(requests.get(f"{base}/reports/{report_id}", headers=token, timeout=10)
-                    .json()["processingStatus"])
+        seen.append(
+            requests.get(f"{base}/reports/{report_id}", headers=token, timeout=10).json()[
+                "processingStatus"
+            ]
+        )
         assert len(seen) < 100
         time.sleep(0.02)
     assert seen[0] == "IN_QUEUE" and "IN_PROGRESS" in seen
     report = requests.get(f"{base}/reports/{report_id}", headers=token, timeout=10).json()
-    document = requests.get(f"{base}/documents/{report['reportDocumentId']}", headers=token,
-                            timeout=10).json()
+    document = requests.get(
+        f"{base}/documents/{report['reportDocumentId']}", headers=token, timeout=10
+    ).json()
     assert document["compressionAlgorithm"] == "GZIP"
     body = json.loads(gzip.decompress(requests.get(document["url"], timeout=10).content))
     assert body["salesAndTrafficByDate"][0]["date"] == day
-    assert isinstance(body["salesAndTrafficByDate"][0]["salesByDate"]["orderedProductSales"]
-                      ["amount"], float)
+    assert isinstance(
+        body["salesAndTrafficByDate"][0]["salesByDate"]["orderedProductSales"]["amount"], float
+    )
     later = datetime.now(UTC) + timedelta(minutes=6)
     monkeypatch.setattr(sandbox.state, "clock", lambda: later)
     expired = requests.get(document["url"], timeout=10)

@@ -25,38 +25,59 @@ def test_demo_config_is_valid_and_has_two_connections_per_big_channel():
     assert all(c.uses_sandbox for c in config.connections)
     assert config.connection("amazon_eu").base_url("http://h:1") == "http://h:1/amazon"
     assert config.connection("shopify_eu").base_url("http://h:1") == (
-        "http://h:1/shopify/channelhouse-eu/admin/api/2025-10/graphql.json")
+        "http://h:1/shopify/channelhouse-eu/admin/api/2025-10/graphql.json"
+    )
 
 
 def test_env_example_lists_every_secret_the_demo_config_names():
     config = load_config(ROOT / "channelhouse.yml")
-    documented = {line.split("=", 1)[0] for line in (ROOT / ".env.example").read_text().splitlines()
-                  if line and not line.startswith("#")}
+    documented = {
+        line.split("=", 1)[0]
+        for line in (ROOT / ".env.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    }
     needed = {var for conn in config.connections for var in conn.secrets.values()}
     assert needed <= documented
 
 
-@pytest.mark.parametrize(("mutate", "expected"), [
-    (lambda r: r.update(base_currency="usd"), "base_currency: String should match pattern"),
-    (lambda r: r.update(reporting_timezone="Mars/Olympus"),
-     "reporting_timezone: unknown IANA time zone 'Mars/Olympus'"),
-    (lambda r: r["connections"][0].update(marketplaces=["ATVPDKIKX0DER", "NOPE"]),
-     "connections[0] (amazon_na).marketplaces[1]: unknown marketplace id 'NOPE'"),
-    (lambda r: r["connections"][0].update(marketplaces=["A1PA6795UKMFR9"]),
-     "is in region 'eu', not 'na'"),
-    (lambda r: r["connections"][2]["secrets"].pop("access_token"),
-     "connections[2] (shopify_us).secrets: shopify connection needs environment variable "
-     "names for access_token"),
-    (lambda r: r["connections"][4]["secrets"].update(client_secret="s3cr3t-value!"),
-     "is not an environment variable name"),
-    (lambda r: r["connections"][3].update(name="shopify_us"),
-     "connections[3].name: duplicate connection name 'shopify_us'"),
-    (lambda r: r["connections"][1].update(channel="ebay"), "connections[1] (amazon_eu)"),
-    (lambda r: r["connections"][0].update(endpoint="ftp://x"),
-     "connections[0] (amazon_na).endpoint: must be 'sandbox' or an http(s) URL"),
-    (lambda r: r.pop("sync"), "sync: Field required"),
-    (lambda r: r.update(colour="blue"), "colour: Extra inputs are not permitted"),
-])
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (lambda r: r.update(base_currency="usd"), "base_currency: String should match pattern"),
+        (
+            lambda r: r.update(reporting_timezone="Mars/Olympus"),
+            "reporting_timezone: unknown IANA time zone 'Mars/Olympus'",
+        ),
+        (
+            lambda r: r["connections"][0].update(marketplaces=["ATVPDKIKX0DER", "NOPE"]),
+            "connections[0] (amazon_na).marketplaces[1]: unknown marketplace id 'NOPE'",
+        ),
+        (
+            lambda r: r["connections"][0].update(marketplaces=["A1PA6795UKMFR9"]),
+            "is in region 'eu', not 'na'",
+        ),
+        (
+            lambda r: r["connections"][2]["secrets"].pop("access_token"),
+            "connections[2] (shopify_us).secrets: shopify connection needs environment variable "
+            "names for access_token",
+        ),
+        (
+            lambda r: r["connections"][4]["secrets"].update(client_secret="s3cr3t-value!"),
+            "is not an environment variable name",
+        ),
+        (
+            lambda r: r["connections"][3].update(name="shopify_us"),
+            "connections[3].name: duplicate connection name 'shopify_us'",
+        ),
+        (lambda r: r["connections"][1].update(channel="ebay"), "connections[1] (amazon_eu)"),
+        (
+            lambda r: r["connections"][0].update(endpoint="ftp://x"),
+            "connections[0] (amazon_na).endpoint: must be 'sandbox' or an http(s) URL",
+        ),
+        (lambda r: r.pop("sync"), "sync: Field required"),
+        (lambda r: r.update(colour="blue"), "colour: Extra inputs are not permitted"),
+    ],
+)
 def test_bad_config_names_the_field(mutate, expected):
     raw = sandbox_config_dict("data")
     mutate(raw)

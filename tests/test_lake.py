@@ -19,9 +19,13 @@ from extractors.base import EntitySpec, Quarantined, Window
 
 SPEC = EntitySpec(
     name="orders",
-    schema=pa.schema([pa.field("order_id", pa.string(), nullable=False),
-                      pa.field("updated_at", pa.timestamp("us", tz="UTC"), nullable=False),
-                      pa.field("units", pa.int64())]),
+    schema=pa.schema(
+        [
+            pa.field("order_id", pa.string(), nullable=False),
+            pa.field("updated_at", pa.timestamp("us", tz="UTC"), nullable=False),
+            pa.field("units", pa.int64()),
+        ]
+    ),
     key=("order_id",),
     partition_by="updated_at",
 )
@@ -33,8 +37,11 @@ def _stamp() -> lake.Stamp:
 
 
 def _row(order_id: str, day: int, hour: int = 12, units: int = 1) -> dict:
-    return {"order_id": order_id, "updated_at": datetime(2025, 3, day, hour, tzinfo=UTC),
-            "units": units}
+    return {
+        "order_id": order_id,
+        "updated_at": datetime(2025, 3, day, hour, tzinfo=UTC),
+        "units": units,
+    }
 
 
 def test_rows_land_in_their_day_sorted_with_stamps_and_empty_days_written(tmp_path):
@@ -42,8 +49,11 @@ def test_rows_land_in_their_day_sorted_with_stamps_and_empty_days_written(tmp_pa
     writes = lake.write_entity(tmp_path, SPEC, rows, _stamp(), DAYS)
     assert [(w.day, w.rows) for w in writes] == [(DAYS[0], 2), (DAYS[1], 0), (DAYS[2], 1)]
     first = pq.read_table(writes[0].path)
-    assert writes[0].path == (tmp_path / "raw/channel=shopify/connection=shop_a/entity=orders"
-                              / "date=2025-03-01/part-0.parquet")
+    assert writes[0].path == (
+        tmp_path
+        / "raw/channel=shopify/connection=shop_a/entity=orders"
+        / "date=2025-03-01/part-0.parquet"
+    )
     assert first.column("order_id").to_pylist() == ["a", "b"]
     assert set(first.column("_connection").to_pylist()) == {"shop_a"}
     assert first.schema == lake.lake_schema(SPEC)
@@ -69,8 +79,9 @@ def test_a_row_outside_the_owned_days_is_refused(tmp_path):
 
 
 def test_snapshot_entities_land_in_the_snapshot_day(tmp_path):
-    spec = EntitySpec("inventory", pa.schema([pa.field("sku", pa.string(), nullable=False)]),
-                      ("sku",), None)
+    spec = EntitySpec(
+        "inventory", pa.schema([pa.field("sku", pa.string(), nullable=False)]), ("sku",), None
+    )
     writes = lake.write_entity(tmp_path, spec, [{"sku": "x"}], _stamp(), [date(2025, 3, 9)])
     assert writes[0].path.parent.name == "date=2025-03-09"
 
@@ -104,9 +115,12 @@ WRITER = textwrap.dedent("""
 
 def test_a_killed_writer_leaves_the_old_partition_and_no_visible_partial_file(tmp_path):
     lake.write_entity(tmp_path, SPEC, [_row("old", 1)], _stamp(), DAYS[:1])
-    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path)],
-                            stdout=subprocess.PIPE, text=True,
-                            cwd=os.path.dirname(os.path.dirname(__file__)))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=os.path.dirname(os.path.dirname(__file__)),
+    )
     line = proc.stdout.readline()
     assert line.startswith("WRITTEN"), line
     proc.send_signal(signal.SIGKILL)

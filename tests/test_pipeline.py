@@ -42,10 +42,13 @@ def pipeline(tmp_path_factory, sandbox):
     today = datetime.now(UTC).date().isoformat()
     results = [
         defs.resolve_job_def("raw_backfill").execute_in_process(
-            instance=instance, raise_on_error=False,
-            tags=partition_range_tags(config.sync.history_start.isoformat(), today)),
+            instance=instance,
+            raise_on_error=False,
+            tags=partition_range_tags(config.sync.history_start.isoformat(), today),
+        ),
         defs.resolve_job_def("raw_snapshots").execute_in_process(
-            instance=instance, raise_on_error=False),
+            instance=instance, raise_on_error=False
+        ),
     ]
     yield config, defs, instance, results
     mp.undo()
@@ -65,8 +68,12 @@ def test_definitions_load_from_the_repo_config(monkeypatch):
     loaded = defs()
     dg.Definitions.validate_loadable(loaded)
     keys = {k.to_user_string() for k in loaded.resolve_asset_graph().get_all_asset_keys()}
-    assert {"raw/amazon_na/orders", "raw/amazon_eu/order_items", "raw/shopify_eu/orders",
-            "raw/walmart_us/inventory"} <= keys
+    assert {
+        "raw/amazon_na/orders",
+        "raw/amazon_eu/order_items",
+        "raw/shopify_eu/orders",
+        "raw/walmart_us/inventory",
+    } <= keys
     schedules = {s.name: s.cron_schedule for s in loaded.schedules}
     assert schedules["sync_hourly_schedule"] == "5 * * * *"
     assert any(c == "*/30 * * * *" for c in schedules.values())
@@ -76,12 +83,20 @@ def test_definitions_load_from_the_repo_config(monkeypatch):
 def test_every_raw_asset_materializes_with_metadata_and_passing_checks(pipeline):
     config, _defs, instance, results = pipeline
     assert all(r.success for r in results), [
-        e.step_failure_data.error.message for r in results for e in r.all_events
-        if e.is_step_failure]
-    checks = [e.asset_check_evaluation_data for r in results for e in r.all_events
-              if e.event_type_value == "ASSET_CHECK_EVALUATION"]
-    failed = [(c.asset_key.to_user_string(), c.metadata.get("summary")) for c in checks
-              if not c.passed]
+        e.step_failure_data.error.message
+        for r in results
+        for e in r.all_events
+        if e.is_step_failure
+    ]
+    checks = [
+        e.asset_check_evaluation_data
+        for r in results
+        for e in r.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    ]
+    failed = [
+        (c.asset_key.to_user_string(), c.metadata.get("summary")) for c in checks if not c.passed
+    ]
     assert not failed
     expected = {("raw", conn.name, spec.name) for conn, _, spec in _all_entities(config)}
     assert {tuple(c.asset_key.path) for c in checks} == expected
@@ -113,7 +128,8 @@ def test_rematerializing_a_partition_is_idempotent(pipeline):
     before = snapshot()
     assert before
     result = defs.resolve_job_def("raw_backfill").execute_in_process(
-        instance=instance, partition_key=day.isoformat())
+        instance=instance, partition_key=day.isoformat()
+    )
     assert result.success
     assert snapshot() == before
 
@@ -157,14 +173,19 @@ def test_every_raw_entity_has_a_suite_covering_the_schema_basics():
                     assert (needed["type"], needed["kwargs"]) in have, (path, needed)
 
 
-def test_a_failing_suite_fails_the_blocking_check_and_skips_downstream(pipeline, tmp_path,
-                                                                       monkeypatch):
+def test_a_failing_suite_fails_the_blocking_check_and_skips_downstream(
+    pipeline, tmp_path, monkeypatch
+):
     config, defs, instance, _ = pipeline
     conn = config.connection("shopify_us")
     spec = streams_for("shopify")["orders"].entities[0]
     suite = json.loads(quality.suite_path("shopify", spec.name).read_text())
-    suite["expectations"].append({"type": "expect_column_values_to_be_in_set",
-                                  "kwargs": {"column": "currency", "value_set": ["XXX"]}})
+    suite["expectations"].append(
+        {
+            "type": "expect_column_values_to_be_in_set",
+            "kwargs": {"column": "currency", "value_set": ["XXX"]},
+        }
+    )
     fake = tmp_path / "raw" / "shopify"
     fake.mkdir(parents=True)
     (fake / f"{spec.name}.json").write_text(json.dumps(suite))
@@ -182,13 +203,19 @@ def test_a_failing_suite_fails_the_blocking_check_and_skips_downstream(pipeline,
     assets = [a for a in defs.assets if upstream in getattr(a, "keys", set())]
     day = datetime.now(UTC).date() - timedelta(days=2)
     job = dg.define_asset_job(
-        "check_blocks", selection=[*(k for a in assets for k in a.keys), downstream_mart.key])
-    test_defs = dg.Definitions(assets=[*assets, downstream_mart], jobs=[job],
-                               resources=defs.resources)
+        "check_blocks", selection=[*(k for a in assets for k in a.keys), downstream_mart.key]
+    )
+    test_defs = dg.Definitions(
+        assets=[*assets, downstream_mart], jobs=[job], resources=defs.resources
+    )
     result = test_defs.resolve_job_def("check_blocks").execute_in_process(
-        instance=instance, partition_key=day.isoformat(), raise_on_error=False)
-    evaluations = [e.asset_check_evaluation_data for e in result.all_events
-                   if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+        instance=instance, partition_key=day.isoformat(), raise_on_error=False
+    )
+    evaluations = [
+        e.asset_check_evaluation_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    ]
     failed = [e for e in evaluations if not e.passed]
     assert [e.asset_key for e in failed] == [upstream]
     assert "expect_column_values_to_be_in_set(currency)" in failed[0].metadata["summary"].value
@@ -210,11 +237,17 @@ def test_hourly_schedule_requests_today_plus_lookback_in_one_ranged_run(pipeline
     assert len(requests) == 1
     lookback = config.sync.lookback_days
     assert requests[0].partition_key_range == dg.PartitionKeyRange(
-        (moment.date() - timedelta(days=lookback)).isoformat(), moment.date().isoformat())
+        (moment.date() - timedelta(days=lookback)).isoformat(), moment.date().isoformat()
+    )
     job = defs.resolve_job_def("sync_hourly")
     assert {n.name for n in job.nodes} == {
-        f"{c.name}__orders" for c in config.connections}  # orders of every connection
+        f"{c.name}__orders" for c in config.connections
+    }  # orders of every connection
     today = datetime.now(UTC).date()
-    result = job.execute_in_process(instance=instance, tags=partition_range_tags(
-        (today - timedelta(days=lookback)).isoformat(), today.isoformat()))
+    result = job.execute_in_process(
+        instance=instance,
+        tags=partition_range_tags(
+            (today - timedelta(days=lookback)).isoformat(), today.isoformat()
+        ),
+    )
     assert result.success

@@ -36,17 +36,22 @@ FAST_RETRY = {"backoff_base_s": 0.05, "backoff_max_s": 0.5}
 # --------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------
-def make_extractor(config: ChannelHouseConfig, url: str, name: str = "shopify_us",
-                   **retry: float) -> shop.ShopifyExtractor:
+def make_extractor(
+    config: ChannelHouseConfig, url: str, name: str = "shopify_us", **retry: float
+) -> shop.ShopifyExtractor:
     conn = config.connection(name)
     settings = RetrySettings(**{**conn.retry.model_dump(), **FAST_RETRY, **retry})
     return shop.ShopifyExtractor(conn, resolve_secrets(conn), sandbox_url=url, retry=settings)
 
 
-def lake(root: Path, entity: str, connection: str = "shopify_us",
-         area: str = "raw") -> pl.DataFrame:
-    files = sorted((root / area / "channel=shopify" / f"connection={connection}"
-                    / f"entity={entity}").glob("date=*/part-0.parquet"))
+def lake(
+    root: Path, entity: str, connection: str = "shopify_us", area: str = "raw"
+) -> pl.DataFrame:
+    files = sorted(
+        (root / area / "channel=shopify" / f"connection={connection}" / f"entity={entity}").glob(
+            "date=*/part-0.parquet"
+        )
+    )
     return pl.concat([pl.read_parquet(f) for f in files]) if files else pl.DataFrame()
 
 
@@ -55,17 +60,24 @@ def days_before(moment: datetime, first: int, last: int) -> list[date]:
     return [moment.date() - timedelta(days=n) for n in range(first, last - 1, -1)]
 
 
-def post(url: str, query: str, variables: dict | None = None,
-         token: str = US_TOKEN, path: str = US_PATH) -> requests.Response:
-    return requests.post(url + path, json={"query": query, "variables": variables or {}},
-                         headers={"X-Shopify-Access-Token": token}, timeout=30)
+def post(
+    url: str, query: str, variables: dict | None = None, token: str = US_TOKEN, path: str = US_PATH
+) -> requests.Response:
+    return requests.post(
+        url + path,
+        json={"query": query, "variables": variables or {}},
+        headers={"X-Shopify-Access-Token": token},
+        timeout=30,
+    )
 
 
 @pytest.fixture
 def freeze(sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> Callable[[datetime], None]:
     """Freeze the sandbox clock (restored after the test; the emulator rebuilds its views)."""
+
     def set_clock(moment: datetime) -> None:
         monkeypatch.setattr(sandbox.state, "clock", lambda: moment)
+
     return set_clock
 
 
@@ -81,10 +93,14 @@ def us(config: ChannelHouseConfig, sandbox: SandboxServer, sandbox_env) -> shop.
 
 def orders_in(business: Business, account: str, now: datetime, window: Window) -> set[str]:
     """The Shopify order ids whose last update (at second precision) falls in ``window``."""
-    view = business.orders_view(now).filter(pl.col("account") == account).with_columns(
-        pl.col("last_updated_at").dt.truncate("1s"))
-    inside = view.filter(pl.col("last_updated_at").is_between(window.start, window.end,
-                                                              closed="left"))
+    view = (
+        business.orders_view(now)
+        .filter(pl.col("account") == account)
+        .with_columns(pl.col("last_updated_at").dt.truncate("1s"))
+    )
+    inside = view.filter(
+        pl.col("last_updated_at").is_between(window.start, window.end, closed="left")
+    )
     return {f"gid://shopify/Order/{i}" for i in inside["channel_order_id"]}
 
 
@@ -99,29 +115,35 @@ def test_wrong_token_and_unknown_shop_get_shopifys_answers(sandbox: SandboxServe
     assert other_shops_token.status_code == 401
     unknown = post(sandbox.url, "{ shop { name } }", path=US_PATH.replace("demo", "nope"))
     assert unknown.status_code == 404
-    missing = requests.post(sandbox.url + US_PATH, json={"variables": {}}, timeout=10,
-                            headers={"X-Shopify-Access-Token": US_TOKEN})
+    missing = requests.post(
+        sandbox.url + US_PATH,
+        json={"variables": {}},
+        timeout=10,
+        headers={"X-Shopify-Access-Token": US_TOKEN},
+    )
     assert missing.status_code == 400
 
 
 def test_each_shop_serves_its_own_data_in_its_currency(sandbox: SandboxServer) -> None:
     query = "{ shop { currencyCode } orders(first: 5) { nodes { currencyCode } } }"
-    for token, path, currency in ((US_TOKEN, US_PATH, "USD"),
-                                  (EU_TOKEN, US_PATH.replace("demo", "eu"), "EUR")):
+    for token, path, currency in (
+        (US_TOKEN, US_PATH, "USD"),
+        (EU_TOKEN, US_PATH.replace("demo", "eu"), "EUR"),
+    ):
         data = post(sandbox.url, query, token=token, path=path).json()["data"]
         assert data["shop"]["currencyCode"] == currency
         assert {o["currencyCode"] for o in data["orders"]["nodes"]} == {currency}
 
 
 def test_cost_extension_matches_the_clients_estimate_and_opaque_cursors(
-        sandbox: SandboxServer) -> None:
+    sandbox: SandboxServer,
+) -> None:
     variables = {"query": "updated_at:>='2025-01-01T00:00:00Z'", "first": 7, "after": None}
     body = post(sandbox.url, shop.ORDERS_QUERY, variables).json()
     cost = body["extensions"]["cost"]
     assert cost["requestedQueryCost"] == shop.query_cost(shop.ORDERS_QUERY, variables)
     assert 0 < cost["actualQueryCost"] < cost["requestedQueryCost"]
-    assert set(cost["throttleStatus"]) == {"maximumAvailable", "currentlyAvailable",
-                                           "restoreRate"}
+    assert set(cost["throttleStatus"]) == {"maximumAvailable", "currentlyAvailable", "restoreRate"}
     page = body["data"]["orders"]
     cursor = json.loads(base64.b64decode(page["pageInfo"]["endCursor"]))
     assert cursor["last_id"] == int(page["nodes"][-1]["legacyResourceId"])
@@ -130,19 +152,29 @@ def test_cost_extension_matches_the_clients_estimate_and_opaque_cursors(
 
 
 def test_query_over_the_single_query_limit_is_refused(sandbox: SandboxServer) -> None:
-    body = post(sandbox.url, "{ orders(first: 250) { nodes { id lineItems(first: 10) { nodes "
-                             "{ id variant { id } } } } } }").json()
+    body = post(
+        sandbox.url,
+        "{ orders(first: 250) { nodes { id lineItems(first: 10) { nodes "
+        "{ id variant { id } } } } } }",
+    ).json()
     assert body["errors"][0]["message"] == (
-        "Query cost is 5752, which exceeds the single query max cost limit (1000).")
+        "Query cost is 5752, which exceeds the single query max cost limit (1000)."
+    )
     assert "data" not in body
 
 
-@pytest.mark.parametrize("search", ["updated_at:>2025-01-01 OR created_at:<2025-02-01",
-                                    "tag:vip", "updated_at:>='yesterday'"])
-def test_unsupported_search_syntax_is_an_error_not_ignored(sandbox: SandboxServer,
-                                                           search: str) -> None:
-    body = post(sandbox.url, "query($q: String) { orders(first: 1, query: $q) { nodes { id } } }",
-                {"q": search}).json()
+@pytest.mark.parametrize(
+    "search",
+    ["updated_at:>2025-01-01 OR created_at:<2025-02-01", "tag:vip", "updated_at:>='yesterday'"],
+)
+def test_unsupported_search_syntax_is_an_error_not_ignored(
+    sandbox: SandboxServer, search: str
+) -> None:
+    body = post(
+        sandbox.url,
+        "query($q: String) { orders(first: 1, query: $q) { nodes { id } } }",
+        {"q": search},
+    ).json()
     assert body["data"] is None
     assert body["errors"][0]["message"].startswith("Invalid search query")
 
@@ -151,15 +183,22 @@ def test_statuses_follow_the_business(sandbox: SandboxServer, freeze, midnight) 
     """Refunded, cancelled and fulfilled orders carry Shopify's display statuses."""
     now = midnight - timedelta(days=3)
     freeze(now)
-    view = (sandbox.state.business.orders_view(now).filter(pl.col("account") == "shopify_us")
-            .with_columns(pl.col("channel_order_id").alias("legacy")))
+    view = (
+        sandbox.state.business.orders_view(now)
+        .filter(pl.col("account") == "shopify_us")
+        .with_columns(pl.col("channel_order_id").alias("legacy"))
+    )
     wanted = {
         "REFUNDED": view.filter(pl.col("is_refunded") == "full"),
         "PARTIALLY_REFUNDED": view.filter(pl.col("is_refunded") == "partial"),
-        "VOIDED": view.filter((pl.col("status") == "cancelled") & (pl.col("is_refunded") == "none")),
+        "VOIDED": view.filter(
+            (pl.col("status") == "cancelled") & (pl.col("is_refunded") == "none")
+        ),
     }
-    query = "query($id: ID!) { order(id: $id) { displayFinancialStatus displayFulfillmentStatus " \
-            "cancelledAt refunds { id } } }"
+    query = (
+        "query($id: ID!) { order(id: $id) { displayFinancialStatus displayFulfillmentStatus "
+        "cancelledAt refunds { id } } }"
+    )
     for status, frame in wanted.items():
         legacy = frame["legacy"][0]
         order = post(sandbox.url, query, {"id": f"gid://shopify/Order/{legacy}"}).json()
@@ -174,8 +213,9 @@ def test_statuses_follow_the_business(sandbox: SandboxServer, freeze, midnight) 
 # --------------------------------------------------------------------------------------------
 # the extractor: pagination and ground truth
 # --------------------------------------------------------------------------------------------
-def test_orders_follow_every_page_and_match_the_sandbox(sandbox: SandboxServer, us, freeze,
-                                                        midnight, tmp_path: Path) -> None:
+def test_orders_follow_every_page_and_match_the_sandbox(
+    sandbox: SandboxServer, us, freeze, midnight, tmp_path: Path
+) -> None:
     now = midnight - timedelta(days=1)
     freeze(now)
     days = days_before(now, 10, 1)
@@ -187,64 +227,85 @@ def test_orders_follow_every_page_and_match_the_sandbox(sandbox: SandboxServer, 
     assert run.quarantined == 0
 
 
-def test_lake_equals_ground_truth_nothing_lost_nothing_doubled(sandbox: SandboxServer, us, freeze,
-                                                               midnight, tmp_path: Path) -> None:
+def test_lake_equals_ground_truth_nothing_lost_nothing_doubled(
+    sandbox: SandboxServer, us, freeze, midnight, tmp_path: Path
+) -> None:
     now = midnight - timedelta(days=20)
     freeze(now)
     days = days_before(now, 14, 1)
     # two overlapping runs: the second re-extracts days of the first, as scheduled runs do
     run_stream(us, "orders", tmp_path, days=days[:8])
     run_stream(us, "orders", tmp_path, days=days[5:])
-    orders = (lake(tmp_path, "orders").sort("updated_at")
-              .unique("shopify_order_id", keep="last"))
+    orders = lake(tmp_path, "orders").sort("updated_at").unique("shopify_order_id", keep="last")
     lines = lake(tmp_path, "order_lines").join(
-        orders.select("shopify_order_id", pl.col("updated_at").alias("order_updated_at"),
-                      pl.col("created_at").dt.date().alias("purchase_date")),
-        on=["shopify_order_id", "order_updated_at"])
-    got = (lines.group_by("purchase_date").agg(
-        pl.col("shopify_order_id").n_unique().alias("orders"), pl.len().alias("lines"),
-        pl.col("quantity").sum().alias("units"),
-        (pl.col("unit_price").cast(pl.Float64) * pl.col("quantity")).sum().alias("gross"))
-        .filter(pl.col("purchase_date").is_in(days)).sort("purchase_date"))
-    truth = (sandbox.state.business.ground_truth(now, "shopify_us")
-             .filter(pl.col("purchase_date").is_in(days)).sort("purchase_date"))
+        orders.select(
+            "shopify_order_id",
+            pl.col("updated_at").alias("order_updated_at"),
+            pl.col("created_at").dt.date().alias("purchase_date"),
+        ),
+        on=["shopify_order_id", "order_updated_at"],
+    )
+    got = (
+        lines.group_by("purchase_date")
+        .agg(
+            pl.col("shopify_order_id").n_unique().alias("orders"),
+            pl.len().alias("lines"),
+            pl.col("quantity").sum().alias("units"),
+            (pl.col("unit_price").cast(pl.Float64) * pl.col("quantity")).sum().alias("gross"),
+        )
+        .filter(pl.col("purchase_date").is_in(days))
+        .sort("purchase_date")
+    )
+    truth = (
+        sandbox.state.business.ground_truth(now, "shopify_us")
+        .filter(pl.col("purchase_date").is_in(days))
+        .sort("purchase_date")
+    )
     assert truth["marketplace_id"].unique().to_list() == ["channelhouse-demo"]
     assert got["purchase_date"].to_list() == truth["purchase_date"].to_list() == days
     for column in ("orders", "lines", "units"):
         assert got[column].cast(pl.Int64).to_list() == truth[column].to_list(), column
     assert got["gross"].to_list() == pytest.approx(truth["gross"].to_list(), abs=0.01)
-    assert orders.filter(pl.col("created_at").dt.date().is_in(days))["currency"].unique() \
-        .to_list() == ["USD"]
+    assert orders.filter(pl.col("created_at").dt.date().is_in(days))[
+        "currency"
+    ].unique().to_list() == ["USD"]
 
 
-def test_nested_pages_are_completed_by_follow_up_queries(sandbox: SandboxServer, us, freeze,
-                                                         midnight, monkeypatch) -> None:
+def test_nested_pages_are_completed_by_follow_up_queries(
+    sandbox: SandboxServer, us, freeze, midnight, monkeypatch
+) -> None:
     now = midnight - timedelta(days=2)
     freeze(now)
     window = Window.for_days(now.date() - timedelta(days=60), now.date() - timedelta(days=1))
     full = us.extract("orders", window)
-    small = shop.ORDERS_QUERY.replace(f"lineItems(first: {shop.LINE_PAGE})", "lineItems(first: 1)") \
-        .replace(f"refundLineItems(first: {shop.REFUND_LINE_PAGE})", "refundLineItems(first: 1)")
+    small = shop.ORDERS_QUERY.replace(
+        f"lineItems(first: {shop.LINE_PAGE})", "lineItems(first: 1)"
+    ).replace(f"refundLineItems(first: {shop.REFUND_LINE_PAGE})", "refundLineItems(first: 1)")
     assert small != shop.ORDERS_QUERY
     monkeypatch.setattr(shop, "ORDERS_QUERY", small)
     paged = us.extract("orders", window)
     assert paged.stats.pages > full.stats.pages  # follow-up queries were made
     for entity, key in (("order_lines", "line_item_id"), ("refund_lines", "line_item_id")):
-        assert sorted(r[key] for r in paged.rows[entity]) == sorted(r[key] for r in full.rows[entity])
+        assert sorted(r[key] for r in paged.rows[entity]) == sorted(
+            r[key] for r in full.rows[entity]
+        )
     assert paged.rows["refund_lines"]
 
 
-def test_products_and_inventory_snapshots(sandbox: SandboxServer, us, freeze, midnight,
-                                          tmp_path: Path) -> None:
+def test_products_and_inventory_snapshots(
+    sandbox: SandboxServer, us, freeze, midnight, tmp_path: Path
+) -> None:
     now = midnight - timedelta(hours=6)
     freeze(now)
     business = sandbox.state.business
-    listed = business.listings.filter((pl.col("account") == "shopify_us")
-                                      & (pl.col("listed_from") <= now.date()))
+    listed = business.listings.filter(
+        (pl.col("account") == "shopify_us") & (pl.col("listed_from") <= now.date())
+    )
     run_stream(us, "products", tmp_path)
     variants = lake(tmp_path, "product_variants")
     assert sorted(variants["variant_id"]) == sorted(
-        f"gid://shopify/ProductVariant/{i}" for i in listed["channel_item_id"])
+        f"gid://shopify/ProductVariant/{i}" for i in listed["channel_item_id"]
+    )
     assert variants["currency"].unique().to_list() == ["USD"]
     assert variants["barcode"].null_count() == 0 and variants["price"].null_count() == 0
     assert lake(tmp_path, "products").height == listed["channel_product_id"].n_unique()
@@ -274,8 +335,9 @@ def test_throttle_storm_is_recovered(sandbox: SandboxServer, us, freeze, midnigh
     assert len(result.rows["orders"]) == len(clean.rows["orders"]) > 0
 
 
-def test_realistic_bucket_is_exhausted_then_paced(sandbox: SandboxServer, config, sandbox_env,
-                                                  monkeypatch) -> None:
+def test_realistic_bucket_is_exhausted_then_paced(
+    sandbox: SandboxServer, config, sandbox_env, monkeypatch
+) -> None:
     """A cheap query against an empty 1000-point bucket (restoring 50/s) is THROTTLED with
     the cost arithmetic; the client waits (requested − available) / 50 and then paces itself."""
     slept: list[float] = []
@@ -302,8 +364,9 @@ def test_realistic_bucket_is_exhausted_then_paced(sandbox: SandboxServer, config
         assert client.stats.throttled == 1  # ... and so not throttled again
 
 
-def test_token_revoked_mid_run_is_retried_with_the_same_token(sandbox: SandboxServer, us, freeze,
-                                                              midnight) -> None:
+def test_token_revoked_mid_run_is_retried_with_the_same_token(
+    sandbox: SandboxServer, us, freeze, midnight
+) -> None:
     freeze(midnight)
     clean = us.extract("orders", small_window(midnight))
     calls = 0
@@ -322,13 +385,18 @@ def test_token_revoked_mid_run_is_retried_with_the_same_token(sandbox: SandboxSe
     assert len(result.rows["orders"]) == len(clean.rows["orders"])
 
 
-@pytest.mark.parametrize("fault, retry", [
-    (Fault("shopify", "server_error", count=2, status=503), {}),
-    (Fault("shopify", "slow", delay_s=1.5), {"read_timeout_s": 0.5}),
-    (Fault("shopify", "truncate", count=2), {}),
-], ids=["5xx", "slow", "truncated"])
-def test_transient_failures_are_retried(sandbox: SandboxServer, config, sandbox_env, freeze,
-                                        midnight, fault: Fault, retry: dict) -> None:
+@pytest.mark.parametrize(
+    "fault, retry",
+    [
+        (Fault("shopify", "server_error", count=2, status=503), {}),
+        (Fault("shopify", "slow", delay_s=1.5), {"read_timeout_s": 0.5}),
+        (Fault("shopify", "truncate", count=2), {}),
+    ],
+    ids=["5xx", "slow", "truncated"],
+)
+def test_transient_failures_are_retried(
+    sandbox: SandboxServer, config, sandbox_env, freeze, midnight, fault: Fault, retry: dict
+) -> None:
     freeze(midnight)
     extractor = make_extractor(config, sandbox.url, **retry)
     clean = extractor.extract("orders", small_window(midnight))
@@ -339,7 +407,8 @@ def test_transient_failures_are_retried(sandbox: SandboxServer, config, sandbox_
 
 
 def test_exhausted_retries_name_connection_and_endpoint_without_secrets(
-        sandbox: SandboxServer, config, sandbox_env, caplog, midnight) -> None:
+    sandbox: SandboxServer, config, sandbox_env, caplog, midnight
+) -> None:
     caplog.set_level(logging.DEBUG)
     extractor = make_extractor(config, sandbox.url, max_attempts=3)
     sandbox.state.faults.add(Fault("shopify", "server_error", count=10))
@@ -348,9 +417,12 @@ def test_exhausted_retries_name_connection_and_endpoint_without_secrets(
     sandbox.state.faults.clear()
     message = str(failure.value)
     assert "[shopify_us] orders failed" in message and "gave up after 3 attempts" in message
-    wrong = shop.ShopifyExtractor(config.connection("shopify_us"),
-                                  {"access_token": "shpat_not_the_right_token_123"},
-                                  sandbox_url=sandbox.url, retry=RetrySettings(**FAST_RETRY))
+    wrong = shop.ShopifyExtractor(
+        config.connection("shopify_us"),
+        {"access_token": "shpat_not_the_right_token_123"},
+        sandbox_url=sandbox.url,
+        retry=RetrySettings(**FAST_RETRY),
+    )
     with pytest.raises(ApiError, match="credentials refused after a token refresh") as refused:
         wrong.extract("inventory", None)
     assert refused.value.status == 401
@@ -367,8 +439,9 @@ def test_secrets_never_reach_the_logs(sandbox: SandboxServer, us, caplog, freeze
     assert caplog.text and US_TOKEN not in caplog.text
 
 
-def test_a_malformed_record_lands_in_quarantine(sandbox: SandboxServer, us, freeze, midnight,
-                                                monkeypatch, tmp_path: Path) -> None:
+def test_a_malformed_record_lands_in_quarantine(
+    sandbox: SandboxServer, us, freeze, midnight, monkeypatch, tmp_path: Path
+) -> None:
     now = midnight - timedelta(days=40)  # a moment no other test built the shop's view for
     freeze(now)
     real_payload = shopify_api._order_payload
@@ -400,9 +473,9 @@ def private_sandbox() -> Iterator[SandboxServer]:
         yield server
 
 
-def test_late_update_is_picked_up_by_the_next_run_of_today(private_sandbox: SandboxServer, config,
-                                                           sandbox_env, tmp_path: Path,
-                                                           monkeypatch) -> None:
+def test_late_update_is_picked_up_by_the_next_run_of_today(
+    private_sandbox: SandboxServer, config, sandbox_env, tmp_path: Path, monkeypatch
+) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     monkeypatch.setattr(private_sandbox.state, "clock", lambda: now)
     extractor = make_extractor(config, private_sandbox.url)

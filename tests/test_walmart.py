@@ -31,13 +31,22 @@ from extractors.sandbox.server import SANDBOX_CREDENTIALS, Fault, SandboxServer
 ACCOUNT = "walmart_us"
 CREDS = SANDBOX_CREDENTIALS[ACCOUNT]
 FAST_RETRY = {"backoff_base_s": 0.05, "backoff_max_s": 0.5}
-SERVICE_HEADERS = {"WM_SVC.NAME": "Walmart Marketplace", "WM_QOS.CORRELATION_ID": "test-1",
-                   "Accept": "application/json"}
-STATUS_OF = {"pending": "Created", "unshipped": "Acknowledged", "shipped": "Shipped",
-             "delivered": "Delivered", "cancelled": "Cancelled"}
+SERVICE_HEADERS = {
+    "WM_SVC.NAME": "Walmart Marketplace",
+    "WM_QOS.CORRELATION_ID": "test-1",
+    "Accept": "application/json",
+}
+STATUS_OF = {
+    "pending": "Created",
+    "unshipped": "Acknowledged",
+    "shipped": "Shipped",
+    "delivered": "Delivered",
+    "cancelled": "Cancelled",
+}
 
 
 # -- helpers --------------------------------------------------------------------------------
+
 
 def make_extractor(config: ChannelHouseConfig, url: str, **retry: float) -> wm.WalmartExtractor:
     conn = config.connection(ACCOUNT)
@@ -46,19 +55,26 @@ def make_extractor(config: ChannelHouseConfig, url: str, **retry: float) -> wm.W
 
 
 def read_lake(root: Path, entity: str, area: str = "raw") -> pl.DataFrame:
-    files = sorted((root / area / "channel=walmart" / f"connection={ACCOUNT}"
-                    / f"entity={entity}").glob("date=*/part-0.parquet"))
+    files = sorted(
+        (root / area / "channel=walmart" / f"connection={ACCOUNT}" / f"entity={entity}").glob(
+            "date=*/part-0.parquet"
+        )
+    )
     return pl.concat([pl.read_parquet(f) for f in files]) if files else pl.DataFrame()
 
 
 def latest_versions(root: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The lake's latest version of each order (by its update time) and that version's lines."""
-    orders = read_lake(root, "orders").sort("last_modified_at").unique(
-        "purchase_order_id", keep="last")
+    orders = (
+        read_lake(root, "orders").sort("last_modified_at").unique("purchase_order_id", keep="last")
+    )
     lines = read_lake(root, "order_lines").join(
-        orders.select("purchase_order_id",
-                      pl.col("last_modified_at").alias("order_last_modified_at")),
-        on=["purchase_order_id", "order_last_modified_at"], how="semi")
+        orders.select(
+            "purchase_order_id", pl.col("last_modified_at").alias("order_last_modified_at")
+        ),
+        on=["purchase_order_id", "order_last_modified_at"],
+        how="semi",
+    )
     return orders, lines
 
 
@@ -66,23 +82,34 @@ def lake_totals(root: Path) -> pl.DataFrame:
     """Orders, lines, units, gross and refunds per purchase date, from the latest versions."""
     orders, lines = latest_versions(root)
     per_order = lines.group_by("purchase_order_id").agg(
-        pl.len().alias("lines"), pl.col("quantity").sum().alias("units"),
+        pl.len().alias("lines"),
+        pl.col("quantity").sum().alias("units"),
         pl.col("item_price").cast(pl.Float64).sum().alias("gross"),
         pl.col("discount").cast(pl.Float64).sum().alias("discount"),
-        pl.col("refunded_amount").cast(pl.Float64).sum().alias("refunded"))
-    return (orders.join(per_order, on="purchase_order_id", how="left")
-            .group_by(pl.col("order_date_at").dt.date().alias("purchase_date"))
-            .agg(pl.len().cast(pl.Int64).alias("orders"), pl.col("lines").sum().cast(pl.Int64),
-                 pl.col("units").sum().cast(pl.Int64), pl.col("gross").sum().round(2),
-                 pl.col("discount").sum().round(2), pl.col("refunded").sum().round(2))
-            .sort("purchase_date"))
+        pl.col("refunded_amount").cast(pl.Float64).sum().alias("refunded"),
+    )
+    return (
+        orders.join(per_order, on="purchase_order_id", how="left")
+        .group_by(pl.col("order_date_at").dt.date().alias("purchase_date"))
+        .agg(
+            pl.len().cast(pl.Int64).alias("orders"),
+            pl.col("lines").sum().cast(pl.Int64),
+            pl.col("units").sum().cast(pl.Int64),
+            pl.col("gross").sum().round(2),
+            pl.col("discount").sum().round(2),
+            pl.col("refunded").sum().round(2),
+        )
+        .sort("purchase_date")
+    )
 
 
 def truth_totals(sandbox: SandboxServer, now: datetime, first: date) -> pl.DataFrame:
-    return (sandbox.state.business.ground_truth(now, ACCOUNT)
-            .filter(pl.col("purchase_date") >= first)
-            .select("purchase_date", "orders", "lines", "units", "gross", "discount", "refunded")
-            .with_columns(pl.col("orders", "lines", "units").cast(pl.Int64)))
+    return (
+        sandbox.state.business.ground_truth(now, ACCOUNT)
+        .filter(pl.col("purchase_date") >= first)
+        .select("purchase_date", "orders", "lines", "units", "gross", "discount", "refunded")
+        .with_columns(pl.col("orders", "lines", "units").cast(pl.Int64))
+    )
 
 
 def first_fully_visible_day(now: datetime) -> date:
@@ -100,9 +127,13 @@ def recent_window(days: int = 30) -> Window:
 
 
 def token(url: str) -> str:
-    response = requests.post(f"{url}/walmart/v3/token", auth=(CREDS["client_id"],
-                             CREDS["client_secret"]), data={"grant_type": "client_credentials"},
-                             headers=SERVICE_HEADERS, timeout=10)
+    response = requests.post(
+        f"{url}/walmart/v3/token",
+        auth=(CREDS["client_id"], CREDS["client_secret"]),
+        data={"grant_type": "client_credentials"},
+        headers=SERVICE_HEADERS,
+        timeout=10,
+    )
     assert response.status_code == 200, response.text
     return response.json()["access_token"]
 
@@ -110,10 +141,12 @@ def token(url: str) -> str:
 @pytest.fixture
 def freeze(sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> Callable[[], datetime]:
     """Freeze the sandbox clock three minutes ago (inside the extraction window); restored after."""
+
     def set_clock() -> datetime:
         moment = datetime.now(UTC) - timedelta(minutes=3)
         monkeypatch.setattr(sandbox.state, "clock", lambda: moment)
         return moment
+
     return set_clock
 
 
@@ -124,23 +157,35 @@ def walmart(config: ChannelHouseConfig, sandbox: SandboxServer, sandbox_env) -> 
 
 # -- the wire format ---------------------------------------------------------------------------
 
+
 def test_token_and_gateway_errors_look_like_walmart(sandbox: SandboxServer):
     url = sandbox.url
-    good = requests.post(f"{url}/walmart/v3/token", auth=(CREDS["client_id"],
-                         CREDS["client_secret"]), data={"grant_type": "client_credentials"},
-                         headers=SERVICE_HEADERS, timeout=10)
+    good = requests.post(
+        f"{url}/walmart/v3/token",
+        auth=(CREDS["client_id"], CREDS["client_secret"]),
+        data={"grant_type": "client_credentials"},
+        headers=SERVICE_HEADERS,
+        timeout=10,
+    )
     assert good.status_code == 200
     assert good.json()["token_type"] == "Bearer" and good.json()["expires_in"] == 900
-    wrong = requests.post(f"{url}/walmart/v3/token", auth=(CREDS["client_id"], "nope"),
-                          data={"grant_type": "client_credentials"}, headers=SERVICE_HEADERS,
-                          timeout=10)
+    wrong = requests.post(
+        f"{url}/walmart/v3/token",
+        auth=(CREDS["client_id"], "nope"),
+        data={"grant_type": "client_credentials"},
+        headers=SERVICE_HEADERS,
+        timeout=10,
+    )
     assert wrong.status_code == 401
     assert wrong.json()["errors"][0]["code"] == "UNAUTHORIZED.GMP_GATEWAY_API"
 
     access = good.json()["access_token"]
     headers = {**SERVICE_HEADERS, "WM_SEC.ACCESS_TOKEN": access}
-    missing = requests.get(f"{url}/walmart/v3/orders", timeout=10, headers={
-        k: v for k, v in headers.items() if k != "WM_SVC.NAME"})
+    missing = requests.get(
+        f"{url}/walmart/v3/orders",
+        timeout=10,
+        headers={k: v for k, v in headers.items() if k != "WM_SVC.NAME"},
+    )
     assert missing.status_code == 400
     error = missing.json()["errors"][0]
     assert (error["category"], error["field"]) == ("REQUEST", "WM_SVC.NAME")
@@ -148,9 +193,12 @@ def test_token_and_gateway_errors_look_like_walmart(sandbox: SandboxServer):
     assert no_token.status_code == 401
     assert no_token.json()["errors"][0]["code"] == "UNAUTHORIZED.GMP_GATEWAY_API"
 
-    ok = requests.get(f"{url}/walmart/v3/orders", headers=headers, timeout=10,
-                      params={"createdStartDate": (date.today() - timedelta(days=30)).isoformat(),
-                              "limit": 5})
+    ok = requests.get(
+        f"{url}/walmart/v3/orders",
+        headers=headers,
+        timeout=10,
+        params={"createdStartDate": (date.today() - timedelta(days=30)).isoformat(), "limit": 5},
+    )
     assert ok.status_code == 200
     assert int(ok.headers["x-current-token-count"]) >= 0
     assert int(ok.headers["x-next-replenishment-time"]) > 1_600_000_000_000  # epoch ms
@@ -160,32 +208,44 @@ def test_token_and_gateway_errors_look_like_walmart(sandbox: SandboxServer):
     assert isinstance(order["orderDate"], int)
     assert isinstance(order["orderLines"]["orderLine"][0]["orderLineQuantity"]["amount"], str)
 
-    bad_date = requests.get(f"{url}/walmart/v3/orders", headers=headers, timeout=10,
-                            params={"createdStartDate": "2026-01-01T10:00:00.123Z"})
+    bad_date = requests.get(
+        f"{url}/walmart/v3/orders",
+        headers=headers,
+        timeout=10,
+        params={"createdStartDate": "2026-01-01T10:00:00.123Z"},
+    )
     assert bad_date.status_code == 400
     assert bad_date.json()["errors"]["error"][0]["code"] == "INVALID_REQUEST.GMP_ORDER_API"
-    too_big = requests.get(f"{url}/walmart/v3/orders", headers=headers, timeout=10,
-                           params={"limit": 201})
+    too_big = requests.get(
+        f"{url}/walmart/v3/orders", headers=headers, timeout=10, params={"limit": 201}
+    )
     assert too_big.status_code == 400
-    nothing = requests.get(f"{url}/walmart/v3/orders", headers=headers, timeout=10,
-                           params={"createdStartDate": "2020-01-01",
-                                   "createdEndDate": "2020-01-02"})
+    nothing = requests.get(
+        f"{url}/walmart/v3/orders",
+        headers=headers,
+        timeout=10,
+        params={"createdStartDate": "2020-01-01", "createdEndDate": "2020-01-02"},
+    )
     assert nothing.status_code == 404
     assert nothing.json()["errors"]["error"][0]["code"] == "CONTENT_NOT_FOUND.GMP_ORDER_API"
 
 
 def test_only_the_last_180_days_are_visible_and_created_start_defaults_to_7_days(
-        sandbox: SandboxServer):
+    sandbox: SandboxServer,
+):
     headers = {**SERVICE_HEADERS, "WM_SEC.ACCESS_TOKEN": token(sandbox.url)}
     now = datetime.now(UTC)
 
     def order_dates(params: dict[str, Any]) -> list[datetime]:
         dates, path = [], "/walmart/v3/orders"
         while path:
-            body = requests.get(sandbox.url + path, headers=headers, params=params,
-                                timeout=10).json()
-            dates += [datetime.fromtimestamp(o["orderDate"] / 1000, UTC)
-                      for o in body["list"]["elements"]["order"]]
+            body = requests.get(
+                sandbox.url + path, headers=headers, params=params, timeout=10
+            ).json()
+            dates += [
+                datetime.fromtimestamp(o["orderDate"] / 1000, UTC)
+                for o in body["list"]["elements"]["order"]
+            ]
             cursor, params = body["list"]["meta"].get("nextCursor"), None
             path = "/walmart/v3/orders" + cursor if cursor else ""
         return dates
@@ -199,14 +259,18 @@ def test_only_the_last_180_days_are_visible_and_created_start_defaults_to_7_days
 
 # -- orders: completeness, the 180-day note, late updates ----------------------------------------
 
+
 def test_orders_match_the_ground_truth_inside_the_visibility_window(
-        walmart: wm.WalmartExtractor, sandbox: SandboxServer, tmp_path: Path, freeze):
+    walmart: wm.WalmartExtractor, sandbox: SandboxServer, tmp_path: Path, freeze
+):
     now = freeze()
     run = run_stream(walmart, "orders", tmp_path, days=window_days(now, 200))
 
     first = first_fully_visible_day(datetime.now(UTC))
-    assert run.notes == ["Walmart returns only orders from the last 180 days; days before "
-                         f"{(first - timedelta(days=1)).isoformat()} are empty"]
+    assert run.notes == [
+        "Walmart returns only orders from the last 180 days; days before "
+        f"{(first - timedelta(days=1)).isoformat()} are empty"
+    ]
     assert run.stats.pages > 1  # several getAllOrders pages were followed
     # Ground truth restricted to purchase dates inside Walmart's 180-day visibility window.
     truth = truth_totals(sandbox, now, first)
@@ -218,29 +282,34 @@ def test_orders_match_the_ground_truth_inside_the_visibility_window(
     # Line statuses follow the business status; refunded orders show a Refund line.
     orders = sandbox.state.business.orders_view(now).filter(pl.col("account") == ACCOUNT)
     lines = read_lake(tmp_path, "order_lines").join(
-        orders.select(pl.col("channel_order_id").alias("purchase_order_id"), "status",
-                      "refunded_amount"), on="purchase_order_id")
+        orders.select(
+            pl.col("channel_order_id").alias("purchase_order_id"), "status", "refunded_amount"
+        ),
+        on="purchase_order_id",
+    )
     plain = lines.filter(pl.col("refunded_amount_right") == 0)
     assert (plain["status"] == plain["status_right"].replace_strict(STATUS_OF)).all()
     refunded = lines.filter(pl.col("refunded_amount_right") > 0)
     assert refunded.height > 0
-    assert set(refunded.group_by("purchase_order_id").agg(
-        (pl.col("status") == "Refund").any())["status"]) == {True}
+    assert set(
+        refunded.group_by("purchase_order_id").agg((pl.col("status") == "Refund").any())["status"]
+    ) == {True}
 
 
 def test_a_window_older_than_180_days_is_empty_with_a_note(walmart: wm.WalmartExtractor):
     now = datetime.now(UTC)
-    result = walmart.extract("orders", Window(now - timedelta(days=400),
-                                              now - timedelta(days=300)))
+    result = walmart.extract("orders", Window(now - timedelta(days=400), now - timedelta(days=300)))
     cutoff = (now - timedelta(days=180)).date().isoformat()
-    assert result.notes == ["Walmart returns only orders from the last 180 days; days before "
-                            f"{cutoff} are empty"]
+    assert result.notes == [
+        f"Walmart returns only orders from the last 180 days; days before {cutoff} are empty"
+    ]
     assert result.rows == {} and result.stats.requests == 0
     assert walmart.extract("orders", recent_window(5)).notes == []
 
 
 def test_a_late_refund_to_an_old_order_lands_in_todays_partition(
-        walmart: wm.WalmartExtractor, sandbox: SandboxServer, tmp_path: Path, freeze):
+    walmart: wm.WalmartExtractor, sandbox: SandboxServer, tmp_path: Path, freeze
+):
     now = freeze()
     run_stream(walmart, "orders", tmp_path, days=window_days(now, 179))
     # The business refunds orders of any age over 60 days; only those placed in the last 180
@@ -249,8 +318,9 @@ def test_a_late_refund_to_an_old_order_lands_in_todays_partition(
     first = first_fully_visible_day(datetime.now(UTC))
     refunded = sandbox.state.business.orders.filter(pl.col("order_key").is_in(keys))
     visible = set(refunded.filter(pl.col("purchased_at").dt.date() >= first)["channel_order_id"])
-    hidden = set(refunded.filter(
-        pl.col("purchased_at") < now - wm.ORDER_VISIBILITY)["channel_order_id"])
+    hidden = set(
+        refunded.filter(pl.col("purchased_at") < now - wm.ORDER_VISIBILITY)["channel_order_id"]
+    )
     assert visible and hidden
 
     run = run_stream(walmart, "orders", tmp_path, days=[now.date()])
@@ -266,7 +336,8 @@ def test_a_late_refund_to_an_old_order_lands_in_todays_partition(
 
 
 def test_a_window_over_the_per_query_cap_is_split(
-        walmart: wm.WalmartExtractor, monkeypatch: pytest.MonkeyPatch):
+    walmart: wm.WalmartExtractor, monkeypatch: pytest.MonkeyPatch
+):
     window = recent_window(60)
     whole = walmart.extract("orders", window)
     monkeypatch.setattr(walmart_api, "MAX_ORDERS_PER_QUERY", 100)
@@ -275,11 +346,13 @@ def test_a_window_over_the_per_query_cap_is_split(
     assert len(whole.rows["orders"]) > 300
     assert split.stats.requests > whole.stats.requests
     assert sorted(r["purchase_order_id"] for r in split.rows["orders"]) == sorted(
-        r["purchase_order_id"] for r in whole.rows["orders"])
+        r["purchase_order_id"] for r in whole.rows["orders"]
+    )
 
 
 def test_a_malformed_order_is_quarantined_with_the_field_named(
-        walmart: wm.WalmartExtractor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    walmart: wm.WalmartExtractor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     real = walmart_api.order_document
     broken: list[str] = []
 
@@ -305,8 +378,10 @@ def test_a_malformed_order_is_quarantined_with_the_field_named(
 
 # -- throttling, token expiry, server faults --------------------------------------------------
 
+
 def test_a_429_storm_is_waited_out_as_the_replenish_header_says(
-        config: ChannelHouseConfig, sandbox: SandboxServer, sandbox_env):
+    config: ChannelHouseConfig, sandbox: SandboxServer, sandbox_env
+):
     # A long backoff: only x-next-replenishment-time (a fraction of a millisecond away in the
     # fast profile) keeps the waits short.
     walmart = make_extractor(config, sandbox.url, backoff_base_s=10, backoff_max_s=3)
@@ -319,19 +394,21 @@ def test_a_429_storm_is_waited_out_as_the_replenish_header_says(
 
 
 def test_real_bucket_exhaustion_in_the_realistic_profile(
-        config: ChannelHouseConfig, sandbox: SandboxServer, sandbox_env,
-        monkeypatch: pytest.MonkeyPatch):
+    config: ChannelHouseConfig, sandbox: SandboxServer, sandbox_env, monkeypatch: pytest.MonkeyPatch
+):
     monkeypatch.setattr(wm, "INVENTORY_PAGE_LIMIT", 8)  # ~19 pages against a burst of 10
     with SandboxServer(rate_limits="realistic", business=sandbox.state.business) as realistic:
         result = make_extractor(config, realistic.url).extract("inventory", None)
     expected = sandbox.state.business.inventory_at(datetime.now(UTC)).filter(
-        pl.col("account") == ACCOUNT)
+        pl.col("account") == ACCOUNT
+    )
     assert result.stats.throttled > 0 and result.stats.wait_seconds > 0
     assert len(result.rows["inventory"]) == expected.height
 
 
-def test_an_expired_token_mid_run_is_refreshed(walmart: wm.WalmartExtractor,
-                                               sandbox: SandboxServer):
+def test_an_expired_token_mid_run_is_refreshed(
+    walmart: wm.WalmartExtractor, sandbox: SandboxServer
+):
     window = recent_window(60)
     expected = len(walmart.extract("orders", window).rows["orders"])
     session, pages = walmart.client.session, []
@@ -353,7 +430,8 @@ def test_an_expired_token_mid_run_is_refreshed(walmart: wm.WalmartExtractor,
 
 @pytest.mark.parametrize(("kind", "count"), [("server_error", 3), ("truncate", 2)])
 def test_server_errors_and_truncated_pages_are_retried(
-        walmart: wm.WalmartExtractor, sandbox: SandboxServer, kind: str, count: int):
+    walmart: wm.WalmartExtractor, sandbox: SandboxServer, kind: str, count: int
+):
     window = recent_window(20)
     expected = len(walmart.extract("orders", window).rows["orders"])
     sandbox.state.faults.add(Fault("walmart", kind, count=count, status=503, path="/v3/orders"))
@@ -363,7 +441,8 @@ def test_server_errors_and_truncated_pages_are_retried(
 
 
 def test_a_slow_response_beyond_the_read_timeout_is_retried(
-        config: ChannelHouseConfig, sandbox: SandboxServer, sandbox_env):
+    config: ChannelHouseConfig, sandbox: SandboxServer, sandbox_env
+):
     walmart = make_extractor(config, sandbox.url, read_timeout_s=0.5)
     sandbox.state.faults.add(Fault("walmart", "slow", delay_s=1.5, path="/v3/items"))
     result = walmart.extract("items", None)
@@ -372,8 +451,11 @@ def test_a_slow_response_beyond_the_read_timeout_is_retried(
 
 
 def test_an_exhausted_retry_budget_names_connection_and_endpoint_without_secrets(
-        config: ChannelHouseConfig, sandbox: SandboxServer, sandbox_env,
-        caplog: pytest.LogCaptureFixture):
+    config: ChannelHouseConfig,
+    sandbox: SandboxServer,
+    sandbox_env,
+    caplog: pytest.LogCaptureFixture,
+):
     caplog.set_level(logging.DEBUG)
     walmart = make_extractor(config, sandbox.url, max_attempts=3)
     sandbox.state.faults.add(Fault("walmart", "server_error", count=10, path="/v3/orders"))
@@ -393,23 +475,28 @@ def secrets_of(walmart: wm.WalmartExtractor) -> list[str]:
 
 
 def test_wrong_credentials_fail_clearly_without_leaking_them(
-        config: ChannelHouseConfig, sandbox: SandboxServer, caplog: pytest.LogCaptureFixture):
+    config: ChannelHouseConfig, sandbox: SandboxServer, caplog: pytest.LogCaptureFixture
+):
     caplog.set_level(logging.DEBUG)
     conn = config.connection(ACCOUNT)
     wrong = {"client_id": CREDS["client_id"], "client_secret": "wrong-secret-value-123"}
-    walmart = wm.WalmartExtractor(conn, wrong, sandbox_url=sandbox.url,
-                                  retry=RetrySettings(**FAST_RETRY))
+    walmart = wm.WalmartExtractor(
+        conn, wrong, sandbox_url=sandbox.url, retry=RetrySettings(**FAST_RETRY)
+    )
     with pytest.raises(ApiError) as raised:
         walmart.extract("items", None)
     assert raised.value.status == 401 and "UNAUTHORIZED.GMP_GATEWAY_API" in str(raised.value)
     assert "[walmart_us] token" in str(raised.value)
-    for secret in (*wrong.values(), base64.b64encode(
-            f"{wrong['client_id']}:{wrong['client_secret']}".encode()).decode()):
+    for secret in (
+        *wrong.values(),
+        base64.b64encode(f"{wrong['client_id']}:{wrong['client_secret']}".encode()).decode(),
+    ):
         assert secret not in str(raised.value) and secret not in caplog.text
 
 
 def test_secrets_never_reach_the_logs_during_a_troubled_run(
-        walmart: wm.WalmartExtractor, sandbox: SandboxServer, caplog: pytest.LogCaptureFixture):
+    walmart: wm.WalmartExtractor, sandbox: SandboxServer, caplog: pytest.LogCaptureFixture
+):
     caplog.set_level(logging.DEBUG)
     sandbox.state.faults.add(Fault("walmart", "expire_tokens", path="/v3/orders"))
     sandbox.state.faults.add(Fault("walmart", "server_error", count=2, path="/v3/orders"))
@@ -422,13 +509,18 @@ def test_secrets_never_reach_the_logs_during_a_troubled_run(
 
 # -- snapshots: items and inventory ----------------------------------------------------------
 
+
 def test_items_page_by_offset_and_match_the_listings(
-        walmart: wm.WalmartExtractor, sandbox: SandboxServer, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch):
+    walmart: wm.WalmartExtractor,
+    sandbox: SandboxServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+):
     monkeypatch.setattr(wm, "ITEMS_PAGE_LIMIT", 50)
     run = run_stream(walmart, "items", tmp_path)
     listings = sandbox.state.business.current_prices(datetime.now(UTC)).filter(
-        pl.col("account") == ACCOUNT)
+        pl.col("account") == ACCOUNT
+    )
     items = read_lake(tmp_path, "items")
     assert run.stats.pages == -(-listings.height // 50)  # every offset page, no extra call
     assert items.height == listings.height == items["sku"].n_unique()
@@ -438,10 +530,12 @@ def test_items_page_by_offset_and_match_the_listings(
 
 
 def test_inventory_follows_the_changing_cursor_and_matches_stock(
-        walmart: wm.WalmartExtractor, sandbox: SandboxServer, tmp_path: Path):
+    walmart: wm.WalmartExtractor, sandbox: SandboxServer, tmp_path: Path
+):
     run = run_stream(walmart, "inventory", tmp_path)
     stock = sandbox.state.business.inventory_at(datetime.now(UTC)).filter(
-        pl.col("account") == ACCOUNT)
+        pl.col("account") == ACCOUNT
+    )
     inventory = read_lake(tmp_path, "inventory")
     skus = stock["channel_sku"].n_unique()
     assert run.stats.pages == -(-skus // wm.INVENTORY_PAGE_LIMIT) > 1

@@ -20,10 +20,18 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     started = time.perf_counter()
-    server = SandboxServer(host=args.host, port=args.port, seed=args.seed, scale=args.scale,
-                           rate_limits=args.rate_limits).start()
-    print(f"sandbox serving {server.url} (seed {args.seed}, scale {args.scale}, "
-          f"ready in {time.perf_counter() - started:.1f}s)", flush=True)
+    server = SandboxServer(
+        host=args.host,
+        port=args.port,
+        seed=args.seed,
+        scale=args.scale,
+        rate_limits=args.rate_limits,
+    ).start()
+    print(
+        f"sandbox serving {server.url} (seed {args.seed}, scale {args.scale}, "
+        f"ready in {time.perf_counter() - started:.1f}s)",
+        flush=True,
+    )
     signal.signal(signal.SIGTERM, lambda *_: (server.stop(), exit(0)))
     try:
         while True:

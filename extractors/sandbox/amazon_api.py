@@ -85,17 +85,44 @@ OPERATIONS: dict[str, tuple[float, float]] = {
     "getReportDocument": (0.0167, 15),
     "getInventorySummaries": (2.0, 2),
 }
-ORDER_STATUS = {"pending": "Pending", "unshipped": "Unshipped", "shipped": "Shipped",
-                "delivered": "Shipped", "cancelled": "Canceled"}
-ORDER_STATUSES = ("PendingAvailability", "Pending", "Unshipped", "PartiallyShipped", "Shipped",
-                  "InvoiceUnconfirmed", "Canceled", "Unfulfillable")
-SALES_CHANNEL = {"ATVPDKIKX0DER": "Amazon.com", "A2EUQ1WTGCTBG2": "Amazon.ca",
-                 "A1F83G8C2ARO7P": "Amazon.co.uk", "A1PA6795UKMFR9": "Amazon.de",
-                 "A13V1IB3VIYZZH": "Amazon.fr"}
-REGION = {"ATVPDKIKX0DER": "NA", "A2EUQ1WTGCTBG2": "NA", "A1F83G8C2ARO7P": "EU",
-          "A1PA6795UKMFR9": "EU", "A13V1IB3VIYZZH": "EU"}
-LOCAL_ZONE = {"US": "America/Los_Angeles", "CA": "America/Los_Angeles", "GB": "Europe/London",
-              "DE": "Europe/Berlin", "FR": "Europe/Paris"}
+ORDER_STATUS = {
+    "pending": "Pending",
+    "unshipped": "Unshipped",
+    "shipped": "Shipped",
+    "delivered": "Shipped",
+    "cancelled": "Canceled",
+}
+ORDER_STATUSES = (
+    "PendingAvailability",
+    "Pending",
+    "Unshipped",
+    "PartiallyShipped",
+    "Shipped",
+    "InvoiceUnconfirmed",
+    "Canceled",
+    "Unfulfillable",
+)
+SALES_CHANNEL = {
+    "ATVPDKIKX0DER": "Amazon.com",
+    "A2EUQ1WTGCTBG2": "Amazon.ca",
+    "A1F83G8C2ARO7P": "Amazon.co.uk",
+    "A1PA6795UKMFR9": "Amazon.de",
+    "A13V1IB3VIYZZH": "Amazon.fr",
+}
+REGION = {
+    "ATVPDKIKX0DER": "NA",
+    "A2EUQ1WTGCTBG2": "NA",
+    "A1F83G8C2ARO7P": "EU",
+    "A1PA6795UKMFR9": "EU",
+    "A13V1IB3VIYZZH": "EU",
+}
+LOCAL_ZONE = {
+    "US": "America/Los_Angeles",
+    "CA": "America/Los_Angeles",
+    "GB": "Europe/London",
+    "DE": "Europe/Berlin",
+    "FR": "Europe/Paris",
+}
 # (city, state or region, postal code prefix) per country; the rest of the code is derived.
 ADDRESSES: dict[str, tuple[tuple[str, str, str], ...]] = {
     "US": (("Seattle", "WA", "981"), ("Austin", "TX", "787"), ("Brooklyn", "NY", "112"),
@@ -125,8 +152,16 @@ LISTINGS_COLUMNS = (
 SALES_TRAFFIC = "GET_SALES_AND_TRAFFIC_REPORT"
 MERCHANT_LISTINGS = "GET_MERCHANT_LISTINGS_ALL_DATA"
 ORDER_ID = re.compile(r"^\d{3}-\d{7}-\d{7}$")
-MONEY_FIELDS = ("ItemPrice", "ItemTax", "ShippingPrice", "ShippingTax", "ShippingDiscount",
-                "PromotionDiscount", "PromotionDiscountTax", "PromotionIds")
+MONEY_FIELDS = (
+    "ItemPrice",
+    "ItemTax",
+    "ShippingPrice",
+    "ShippingTax",
+    "ShippingDiscount",
+    "PromotionDiscount",
+    "PromotionDiscountTax",
+    "PromotionIds",
+)
 US = 1_000_000  # microseconds per second
 
 
@@ -143,8 +178,11 @@ def _invalid(message: str, details: str = "") -> SpApiError:
 
 
 def _json(body: object, status: int = 200) -> Response:
-    return Response(json.dumps(body, separators=(",", ":"), ensure_ascii=False), status,
-                    mimetype="application/json")
+    return Response(
+        json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+        status,
+        mimetype="application/json",
+    )
 
 
 def _errors(status: int, code: str, message: str, details: str = "") -> Response:
@@ -185,8 +223,9 @@ def _untoken(text: str, name: str = "NextToken") -> dict:
     try:
         data = json.loads(base64.urlsafe_b64decode(text.encode()))
     except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise _invalid(f"Invalid {name}.", f"{name} {text[:40]!r} was not issued by this API") \
-            from None
+        raise _invalid(
+            f"Invalid {name}.", f"{name} {text[:40]!r} was not issued by this API"
+        ) from None
     if not isinstance(data, dict):
         raise _invalid(f"Invalid {name}.")
     return data
@@ -254,10 +293,12 @@ class _Account:
         self.business, self.account = business, account
         stores = business.storefronts.filter(pl.col("account") == account)
         self.marketplaces: list[str] = stores["marketplace_id"].to_list()
-        self.currency: dict[str, str] = dict(zip(stores["marketplace_id"], stores["currency"],
-                                                 strict=True))
-        self.country: dict[str, str] = dict(zip(stores["marketplace_id"], stores["country"],
-                                                strict=True))
+        self.currency: dict[str, str] = dict(
+            zip(stores["marketplace_id"], stores["currency"], strict=True)
+        )
+        self.country: dict[str, str] = dict(
+            zip(stores["marketplace_id"], stores["country"], strict=True)
+        )
         self._lock = threading.RLock()  # builders use each other
         self._built: dict[str, Any] = {}
 
@@ -280,7 +321,8 @@ class _Account:
         totals = lines.group_by("order_key").agg(
             pl.col("quantity").sum().cast(pl.Int64).alias("units"),
             (pl.col("unit_price") * pl.col("quantity") - pl.col("discount") + pl.col("tax"))
-            .sum().alias("goods"),
+            .sum()
+            .alias("goods"),
         )
         h = _mix(pl.col("order_key"), 7)
         c = _mix(pl.col("customer_id"), 11)
@@ -289,11 +331,14 @@ class _Account:
             .join(b.customers.select("customer_id", "email"), on="customer_id", how="left")
             .with_columns(
                 (pl.col("goods") + pl.col("shipping_price") + pl.col("shipping_tax"))
-                .round(2).alias("order_total"),
+                .round(2)
+                .alias("order_total"),
                 ((pl.col("fulfillment") == "AFN") & (h % 100 < 72)).alias("is_prime"),
                 (h % 100 >= 96).alias("is_business"),
-                pl.when((pl.col("fulfillment") == "AFN") & (h % 7 == 0)).then(pl.lit("Expedited"))
-                .otherwise(pl.lit("Standard")).alias("service_level"),
+                pl.when((pl.col("fulfillment") == "AFN") & (h % 7 == 0))
+                .then(pl.lit("Expedited"))
+                .otherwise(pl.lit("Standard"))
+                .alias("service_level"),
                 pl.col("marketplace_id").replace_strict(self.country).alias("country"),
                 c.alias("_c"),
             )
@@ -304,7 +349,8 @@ class _Account:
         """The account's orders as an API shows them at ``now``: status, last update, ..."""
         view = self.business.orders_view(now).filter(pl.col("account") == self.account)
         return view.select("order_key", "status", "last_updated_at").join(
-            self.orders, on="order_key", how="inner")
+            self.orders, on="order_key", how="inner"
+        )
 
     @property
     def items(self) -> dict[str, _OrderItems]:
@@ -313,14 +359,23 @@ class _Account:
 
     def _build_items(self) -> dict[str, _OrderItems]:
         b = self.business
-        orders = self.orders.select("order_key", "channel_order_id", "marketplace_id", "currency",
-                                    "purchased_at", "shipped_at", "shipping_price",
-                                    "shipping_tax")
+        orders = self.orders.select(
+            "order_key",
+            "channel_order_id",
+            "marketplace_id",
+            "currency",
+            "purchased_at",
+            "shipped_at",
+            "shipping_price",
+            "shipping_tax",
+        )
         rows = (
             b.order_lines.join(orders, on="order_key", how="inner")
-            .join(self.listings.select("marketplace_id", "product_id", "channel_item_id",
-                                       "title"),
-                  on=["marketplace_id", "product_id"], how="left")
+            .join(
+                self.listings.select("marketplace_id", "product_id", "channel_item_id", "title"),
+                on=["marketplace_id", "product_id"],
+                how="left",
+            )
             .sort("order_key", "line_number")
         )
         index: dict[str, _OrderItems] = {}
@@ -329,12 +384,16 @@ class _Account:
             if entry is None:
                 shipped = r["shipped_at"]
                 entry = index[r["channel_order_id"]] = _OrderItems(
-                    _us(r["purchased_at"]), _us(shipped) if shipped else None, [])
+                    _us(r["purchased_at"]), _us(shipped) if shipped else None, []
+                )
             cur, first = r["currency"], r["line_number"] == 1
             item = {
-                "ASIN": r["channel_item_id"], "SellerSKU": r["channel_sku"],
-                "OrderItemId": r["line_id"], "Title": r["title"],
-                "QuantityOrdered": int(r["quantity"]), "QuantityShipped": 0,
+                "ASIN": r["channel_item_id"],
+                "SellerSKU": r["channel_sku"],
+                "OrderItemId": r["line_id"],
+                "Title": r["title"],
+                "QuantityOrdered": int(r["quantity"]),
+                "QuantityShipped": 0,
                 "ProductInfo": {"NumberOfItems": "1"},
                 "ItemPrice": _money(r["unit_price"] * r["quantity"], cur),
                 "ItemTax": _money(r["tax"], cur),
@@ -343,20 +402,25 @@ class _Account:
                 "ShippingDiscount": _money(0.0, cur),
                 "PromotionDiscount": _money(r["discount"], cur),
                 "PromotionDiscountTax": _money(0.0, cur),
-                "IsGift": "false", "ConditionId": "New", "ConditionSubtypeId": "New",
-                "IsTransparency": False, "SerialNumberRequired": False,
+                "IsGift": "false",
+                "ConditionId": "New",
+                "ConditionSubtypeId": "New",
+                "IsTransparency": False,
+                "SerialNumberRequired": False,
             }
             if r["discount"] > 0:
-                item["PromotionIds"] = [f"PLM-{r['marketplace_id'][-4:]}-{r['product_id']:05d}"
-                                        f"-{r['purchased_at']:%Y%m}"]
+                item["PromotionIds"] = [
+                    f"PLM-{r['marketplace_id'][-4:]}-{r['product_id']:05d}-{r['purchased_at']:%Y%m}"
+                ]
             entry.items.append(item)
         return index
 
     # -- listings ----------------------------------------------------------------------------
     @property
     def listings(self) -> pl.DataFrame:
-        return self._once("listings", lambda: self.business.listings.filter(
-            pl.col("account") == self.account))
+        return self._once(
+            "listings", lambda: self.business.listings.filter(pl.col("account") == self.account)
+        )
 
     # -- finances ----------------------------------------------------------------------------
     @property
@@ -366,27 +430,47 @@ class _Account:
     def _build_shipment_events(self) -> tuple[np.ndarray, list[_Event]]:
         b = self.business
         orders = self.orders.filter(pl.col("shipped_at").is_not_null()).select(
-            "order_key", "channel_order_id", "marketplace_id", "currency", "shipped_at",
-            "shipping_price", "shipping_tax")
+            "order_key",
+            "channel_order_id",
+            "marketplace_id",
+            "currency",
+            "shipped_at",
+            "shipping_price",
+            "shipping_tax",
+        )
         lines = b.order_lines.join(orders, on="order_key", how="inner").sort(
-            "shipped_at", "order_key", "line_number")
+            "shipped_at", "order_key", "line_number"
+        )
         fees: dict[tuple[int, int], list[tuple[str, float]]] = defaultdict(list)
-        for key, line, fee_type, amount in b.fees.join(
-                orders.select("order_key"), on="order_key", how="semi").select(
-                "order_key", "line_number", "fee_type", "amount").iter_rows():
+        for key, line, fee_type, amount in (
+            b.fees.join(orders.select("order_key"), on="order_key", how="semi")
+            .select("order_key", "line_number", "fee_type", "amount")
+            .iter_rows()
+        ):
             fees[(key, line)].append((fee_type, amount))
         events: list[_Event] = []
         for (_, order_id), group in itertools.groupby(
-                lines.iter_rows(named=True), key=lambda r: (r["order_key"], r["channel_order_id"])):
+            lines.iter_rows(named=True), key=lambda r: (r["order_key"], r["channel_order_id"])
+        ):
             group = list(group)
             first, cur = group[0], group[0]["currency"]
-            items = [_shipment_item(r, fees[(r["order_key"], r["line_number"])], cur)
-                     for r in group]
+            items = [
+                _shipment_item(r, fees[(r["order_key"], r["line_number"])], cur) for r in group
+            ]
             posted = _us(first["shipped_at"])
-            events.append(_Event(posted, "ShipmentEventList", {
-                "AmazonOrderId": order_id, "SellerOrderId": order_id,
-                "MarketplaceName": SALES_CHANNEL[first["marketplace_id"]],
-                "PostedDate": _z(posted), "ShipmentItemList": items}))
+            events.append(
+                _Event(
+                    posted,
+                    "ShipmentEventList",
+                    {
+                        "AmazonOrderId": order_id,
+                        "SellerOrderId": order_id,
+                        "MarketplaceName": SALES_CHANNEL[first["marketplace_id"]],
+                        "PostedDate": _z(posted),
+                        "ShipmentItemList": items,
+                    },
+                )
+            )
         events.sort(key=lambda e: e.posted_us)
         return np.array([e.posted_us for e in events], dtype=np.int64), events
 
@@ -398,41 +482,66 @@ class _Account:
         orders = self.orders.select("order_key", "channel_order_id", "marketplace_id", "currency")
         rows = (
             refunds.join(orders, on="order_key", how="inner")
-            .join(self.business.order_lines.select("order_key", "line_number", "line_id",
-                                                   "channel_sku"),
-                  on=["order_key", "line_number"], how="left")
+            .join(
+                self.business.order_lines.select(
+                    "order_key", "line_number", "line_id", "channel_sku"
+                ),
+                on=["order_key", "line_number"],
+                how="left",
+            )
             .sort("refunded_at", "order_key", "line_number")
         )
         events: list[_Event] = []
         for (_, order_id, at), group in itertools.groupby(
-                rows.iter_rows(named=True),
-                key=lambda r: (r["order_key"], r["channel_order_id"], r["refunded_at"])):
+            rows.iter_rows(named=True),
+            key=lambda r: (r["order_key"], r["channel_order_id"], r["refunded_at"]),
+        ):
             group = list(group)
             cur, posted = group[0]["currency"], _us(at)
-            events.append(_Event(posted, "RefundEventList", {
-                "AmazonOrderId": order_id, "SellerOrderId": order_id,
-                "MarketplaceName": SALES_CHANNEL[group[0]["marketplace_id"]],
-                "PostedDate": _z(posted),
-                "ShipmentItemAdjustmentList": [{
-                    "SellerSKU": r["channel_sku"], "OrderItemId": r["line_id"],
-                    "OrderAdjustmentItemId": f"{r['line_id']}{r['refund_id'][-2:]}".replace("-", "0"),
-                    "QuantityShipped": int(r["quantity"]),
-                    "ItemChargeAdjustmentList": [{"ChargeType": "Principal", "ChargeAmount":
-                                                  _finance_money(-r["amount"], cur)}],
-                } for r in group]}))
+            events.append(
+                _Event(
+                    posted,
+                    "RefundEventList",
+                    {
+                        "AmazonOrderId": order_id,
+                        "SellerOrderId": order_id,
+                        "MarketplaceName": SALES_CHANNEL[group[0]["marketplace_id"]],
+                        "PostedDate": _z(posted),
+                        "ShipmentItemAdjustmentList": [
+                            {
+                                "SellerSKU": r["channel_sku"],
+                                "OrderItemId": r["line_id"],
+                                "OrderAdjustmentItemId": f"{r['line_id']}{r['refund_id'][-2:]}".replace(
+                                    "-", "0"
+                                ),
+                                "QuantityShipped": int(r["quantity"]),
+                                "ItemChargeAdjustmentList": [
+                                    {
+                                        "ChargeType": "Principal",
+                                        "ChargeAmount": _finance_money(-r["amount"], cur),
+                                    }
+                                ],
+                            }
+                            for r in group
+                        ],
+                    },
+                )
+            )
         return np.array([e.posted_us for e in events], dtype=np.int64), events
 
     def refunds_by_day(self) -> dict[tuple[str, date], list[tuple[int, int]]]:
         """(refunded at, units) per (marketplace, refund day)."""
         refunds = self.business.refunds
-        return self._once(f"refund-days@{refunds.height}",
-                          lambda: self._build_refunds_by_day(refunds))
+        return self._once(
+            f"refund-days@{refunds.height}", lambda: self._build_refunds_by_day(refunds)
+        )
 
     def _build_refunds_by_day(self, refunds: pl.DataFrame
                               ) -> dict[tuple[str, date], list[tuple[int, int]]]:  # fmt: skip
         index: dict[tuple[str, date], list[tuple[int, int]]] = defaultdict(list)
-        rows = refunds.join(self.orders.select("order_key", "marketplace_id"), on="order_key",
-                            how="inner")
+        rows = refunds.join(
+            self.orders.select("order_key", "marketplace_id"), on="order_key", how="inner"
+        )
         for m, at, qty in rows.select("marketplace_id", "refunded_at", "quantity").iter_rows():
             index[(m, at.date())].append((_us(at), int(qty)))
         return index
@@ -473,21 +582,29 @@ def _shipment_item(line: dict, fees: list[tuple[str, float]], cur: str) -> dict:
     first = line["line_number"] == 1
     charges = [("Principal", line["unit_price"] * line["quantity"]), ("Tax", line["tax"])]
     if first and line["shipping_price"] > 0:
-        charges += [("ShippingCharge", line["shipping_price"]),
-                    ("ShippingTax", line["shipping_tax"])]
+        charges += [
+            ("ShippingCharge", line["shipping_price"]),
+            ("ShippingTax", line["shipping_tax"]),
+        ]
     item = {
-        "SellerSKU": line["channel_sku"], "OrderItemId": line["line_id"],
+        "SellerSKU": line["channel_sku"],
+        "OrderItemId": line["line_id"],
         "QuantityShipped": int(line["quantity"]),
-        "ItemChargeList": [{"ChargeType": t, "ChargeAmount": _finance_money(a, cur)}
-                           for t, a in charges],
-        "ItemFeeList": [{"FeeType": t, "FeeAmount": _finance_money(a, cur)}
-                        for t, a in sorted(fees)],
+        "ItemChargeList": [
+            {"ChargeType": t, "ChargeAmount": _finance_money(a, cur)} for t, a in charges
+        ],
+        "ItemFeeList": [
+            {"FeeType": t, "FeeAmount": _finance_money(a, cur)} for t, a in sorted(fees)
+        ],
     }
     if line["discount"] > 0:
-        item["PromotionList"] = [{
-            "PromotionType": "PromotionMetaDataDefinitionValue",
-            "PromotionId": f"PLM-{line['marketplace_id'][-4:]}-{line['product_id']:05d}",
-            "PromotionAmount": _finance_money(-line["discount"], cur)}]
+        item["PromotionList"] = [
+            {
+                "PromotionType": "PromotionMetaDataDefinitionValue",
+                "PromotionId": f"PLM-{line['marketplace_id'][-4:]}-{line['product_id']:05d}",
+                "PromotionAmount": _finance_money(-line["discount"], cur),
+            }
+        ]
     return item
 
 
@@ -505,26 +622,48 @@ class _SalesIndex:
         b = acct.business
         index = cls()
         for m, pid, sku, asin, parent in acct.listings.select(
-                "marketplace_id", "product_id", "channel_sku", "channel_item_id",
-                "channel_product_id").iter_rows():
+            "marketplace_id", "product_id", "channel_sku", "channel_item_id", "channel_product_id"
+        ).iter_rows():
             index.listing[(m, pid)] = (sku, asin, parent)
         lines = b.order_lines.join(
             acct.orders.select("order_key", "marketplace_id", "purchased_at", "shipped_at"),
-            on="order_key", how="inner")
+            on="order_key",
+            how="inner",
+        )
         for key, m, pid, qty, price, purchased, shipped in lines.select(
-                "order_key", "marketplace_id", "product_id", "quantity", "unit_price",
-                "purchased_at", "shipped_at").iter_rows():
-            line = (key, pid, int(qty), float(price), _us(purchased),
-                    _us(shipped) if shipped else None)
+            "order_key",
+            "marketplace_id",
+            "product_id",
+            "quantity",
+            "unit_price",
+            "purchased_at",
+            "shipped_at",
+        ).iter_rows():
+            line = (
+                key,
+                pid,
+                int(qty),
+                float(price),
+                _us(purchased),
+                _us(shipped) if shipped else None,
+            )
             index.ordered.setdefault((m, purchased.date()), []).append(line)
             if shipped is not None:
                 index.shipped.setdefault((m, shipped.date()), []).append(line)
         traffic = b.traffic_daily.filter(pl.col("account") == acct.account)
         for day, m, pid, sessions, views, browser, mobile, buy_box in traffic.select(
-                "date", "marketplace_id", "product_id", "sessions", "page_views",
-                "browser_sessions", "mobile_sessions", "buy_box_pct").iter_rows():
+            "date",
+            "marketplace_id",
+            "product_id",
+            "sessions",
+            "page_views",
+            "browser_sessions",
+            "mobile_sessions",
+            "buy_box_pct",
+        ).iter_rows():
             index.traffic.setdefault((m, day), []).append(
-                (pid, sessions, views, browser, mobile, buy_box))
+                (pid, sessions, views, browser, mobile, buy_box)
+            )
         return index
 
 
@@ -594,11 +733,17 @@ def _sales_traffic_document(acct: _Account, report: _Report) -> dict:
     granularity = report.options.get("asinGranularity", "PARENT")
     for day in _days(report.start, report.end):
         ordered = [ln for ln in index.ordered.get((marketplace, day), []) if ln[4] <= as_of]
-        shipped = [ln for ln in index.shipped.get((marketplace, day), [])
-                   if ln[5] is not None and ln[5] <= as_of]
+        shipped = [
+            ln
+            for ln in index.shipped.get((marketplace, day), [])
+            if ln[5] is not None and ln[5] <= as_of
+        ]
         traffic = index.traffic.get((marketplace, day), []) if day < _as_of_date(as_of) else []
-        by_date.append(_by_date_entry(day, ordered, shipped, traffic,
-                                      _refunded_units(acct, marketplace, day, as_of), cur))
+        by_date.append(
+            _by_date_entry(
+                day, ordered, shipped, traffic, _refunded_units(acct, marketplace, day, as_of), cur
+            )
+        )
         for ln in ordered:
             by_asin[_asin_key(index, marketplace, ln[1], granularity)].add_sale(ln)
         for t in traffic:
@@ -607,12 +752,16 @@ def _sales_traffic_document(acct: _Account, report: _Report) -> dict:
     total_views = sum(t.page_views for t in by_asin.values()) or 1
     return {
         "reportSpecification": {
-            "reportType": SALES_TRAFFIC, "reportOptions": report.options,
+            "reportType": SALES_TRAFFIC,
+            "reportOptions": report.options,
             "dataStartTime": report.start.date().isoformat(),
-            "dataEndTime": report.end.date().isoformat(), "marketplaceIds": [marketplace]},
+            "dataEndTime": report.end.date().isoformat(),
+            "marketplaceIds": [marketplace],
+        },
         "salesAndTrafficByDate": by_date,
-        "salesAndTrafficByAsin": [t.entry(key, cur, total_sessions, total_views)
-                                  for key, t in sorted(by_asin.items())],
+        "salesAndTrafficByAsin": [
+            t.entry(key, cur, total_sessions, total_views) for key, t in sorted(by_asin.items())
+        ],
     }
 
 
@@ -628,8 +777,7 @@ def _days(start: datetime, end: datetime) -> list[date]:
 
 def _refunded_units(acct: _Account, marketplace: str, day: date, as_of: int) -> int:
     """Units refunded on ``day`` in ``marketplace``, counting refunds visible at ``as_of``."""
-    return sum(qty for at, qty in acct.refunds_by_day().get((marketplace, day), ())
-               if at <= as_of)
+    return sum(qty for at, qty in acct.refunds_by_day().get((marketplace, day), ()) if at <= as_of)
 
 
 def _asin_key(index: _SalesIndex, marketplace: str, product_id: int,
@@ -675,12 +823,16 @@ class _AsinTotals:
         if sku is not None:
             entry["sku"] = sku
         entry["salesByAsin"] = {
-            "unitsOrdered": self.units, "unitsOrderedB2B": 0,
+            "unitsOrdered": self.units,
+            "unitsOrderedB2B": 0,
             "orderedProductSales": {"amount": round(self.sales, 2), "currencyCode": cur},
             "orderedProductSalesB2B": {"amount": 0.0, "currencyCode": cur},
-            "totalOrderItems": self.items, "totalOrderItemsB2B": 0}
+            "totalOrderItems": self.items,
+            "totalOrderItemsB2B": 0,
+        }
         entry["trafficByAsin"] = {
-            "browserSessions": self.browser_sessions, "mobileAppSessions": self.mobile_sessions,
+            "browserSessions": self.browser_sessions,
+            "mobileAppSessions": self.mobile_sessions,
             "sessions": self.sessions,
             "browserSessionPercentage": _pct(self.browser_sessions, total_sessions),
             "mobileAppSessionPercentage": _pct(self.mobile_sessions, total_sessions),
@@ -692,7 +844,8 @@ class _AsinTotals:
             "mobileAppPageViewsPercentage": _pct(self.page_views - browser_views, total_views),
             "pageViewsPercentage": _pct(self.page_views, total_views),
             "buyBoxPercentage": round(self.buy_box_weighted / self.page_views, 2)
-            if self.page_views else 0.0,
+            if self.page_views
+            else 0.0,
             "unitSessionPercentage": _pct(self.units, self.sessions),
         }
         return entry
@@ -722,26 +875,36 @@ def _by_date_entry(day: date, ordered: list[tuple], shipped: list[tuple], traffi
     return {
         "date": day.isoformat(),
         "salesByDate": {
-            "orderedProductSales": money(sales), "unitsOrdered": units, "totalOrderItems": items,
+            "orderedProductSales": money(sales),
+            "unitsOrdered": units,
+            "totalOrderItems": items,
             "averageSalesPerOrderItem": money(sales / items if items else 0.0),
             "averageUnitsPerOrderItem": round(units / items, 2) if items else 0.0,
             "averageSellingPrice": money(sales / units if units else 0.0),
-            "unitsRefunded": units_refunded, "refundRate": _pct(units_refunded, units),
-            "claimsGranted": 0, "claimsAmount": money(0.0),
+            "unitsRefunded": units_refunded,
+            "refundRate": _pct(units_refunded, units),
+            "claimsGranted": 0,
+            "claimsAmount": money(0.0),
             "shippedProductSales": money(sum(ln[2] * ln[3] for ln in shipped)),
             "unitsShipped": sum(ln[2] for ln in shipped),
             "ordersShipped": len({ln[0] for ln in shipped}),
         },
         "trafficByDate": {
-            "browserPageViews": browser_views, "mobileAppPageViews": views - browser_views,
-            "pageViews": views, "browserSessions": browser, "mobileAppSessions": sessions - browser,
+            "browserPageViews": browser_views,
+            "mobileAppPageViews": views - browser_views,
+            "pageViews": views,
+            "browserSessions": browser,
+            "mobileAppSessions": sessions - browser,
             "sessions": sessions,
             "buyBoxPercentage": round(sum(t[5] * t[2] for t in traffic) / views, 2)
-            if views else 0.0,
+            if views
+            else 0.0,
             "orderItemSessionPercentage": _pct(items, sessions),
             "unitSessionPercentage": _pct(units, sessions),
-            "averageOfferCount": len(traffic), "averageParentItems": len(traffic),
-            "feedbackReceived": 0, "negativeFeedbackReceived": 0,
+            "averageOfferCount": len(traffic),
+            "averageParentItems": len(traffic),
+            "feedbackReceived": 0,
+            "negativeFeedbackReceived": 0,
             "receivedNegativeFeedbackRate": 0.0,
         },
     }
@@ -754,10 +917,16 @@ def _listings_document(acct: _Account, report: _Report) -> bytes:
     listings = (
         b.current_prices(now)
         .filter((pl.col("account") == acct.account) & (pl.col("marketplace_id") == marketplace))
-        .join(b.products.select("product_id", "upc", "brand", "category"), on="product_id",
-              how="left")
-        .join(b.inventory_at(now).filter(pl.col("location_id") == marketplace)
-              .select("product_id", "available"), on="product_id", how="left")
+        .join(
+            b.products.select("product_id", "upc", "brand", "category"), on="product_id", how="left"
+        )
+        .join(
+            b.inventory_at(now)
+            .filter(pl.col("location_id") == marketplace)
+            .select("product_id", "available"),
+            on="product_id",
+            how="left",
+        )
         .sort("channel_sku")
     )
     zone = ZoneInfo(LOCAL_ZONE[acct.country[marketplace]])
@@ -767,18 +936,21 @@ def _listings_document(acct: _Account, report: _Report) -> bytes:
     for r in listings.iter_rows(named=True):
         afn = r["fulfillment"] == "AFN"
         opened = datetime.combine(r["listed_from"], datetime.min.time(), UTC) + timedelta(
-            seconds=(r["product_id"] * 7919) % 86_400)
+            seconds=(r["product_id"] * 7919) % 86_400
+        )
         local = opened.astimezone(zone)
         values = {
             "item-name": r["title"],
             "item-description": f"{r['title']} from {r['brand']} ({r['category']}).",
             "listing-id": f"{r['listed_from']:%m%d}{_hex_id(marketplace, r['product_id'], 7)}",
-            "seller-sku": r["channel_sku"], "price": f"{r['price']:.2f}",
+            "seller-sku": r["channel_sku"],
+            "price": f"{r['price']:.2f}",
             "quantity": "" if afn else str(int(r["available"] or 0)),
             "open-date": f"{local:%Y-%m-%d %H:%M:%S} {local.tzname()}",
             "item-is-marketplace": "y",
             "product-id-type": "3" if north_america else "4",
-            "item-condition": "11", "asin1": r["channel_item_id"],
+            "item-condition": "11",
+            "asin1": r["channel_item_id"],
             "product-id": r["upc"] if north_america else "0" + r["upc"],
             "pending-quantity": "0",
             "fulfillment-channel": f"AMAZON_{REGION[marketplace]}" if afn else "DEFAULT",
@@ -811,8 +983,9 @@ def create_blueprint(state: SandboxState) -> tuple[Blueprint, ChannelWire]:
     reports = _Reports()
     url_key = secrets.token_bytes(16)
     operation_of_view: dict[str, str] = {}
-    by_client_id = {c["client_id"]: (a, c) for a, c in SANDBOX_CREDENTIALS.items()
-                    if a.startswith(API)}
+    by_client_id = {
+        c["client_id"]: (a, c) for a, c in SANDBOX_CREDENTIALS.items() if a.startswith(API)
+    }
 
     def account_data(account: str) -> _Account:
         with accounts_lock:
@@ -824,8 +997,9 @@ def create_blueprint(state: SandboxState) -> tuple[Blueprint, ChannelWire]:
         return state.limits.multiplier
 
     def quota_exceeded(limit: float) -> Response:
-        response = _errors(429, "QuotaExceeded",
-                           "You exceeded your quota for the requested resource.")
+        response = _errors(
+            429, "QuotaExceeded", "You exceeded your quota for the requested resource."
+        )
         response.headers["x-amzn-RateLimit-Limit"] = _rate_header(limit)
         return response
 
@@ -838,8 +1012,9 @@ def create_blueprint(state: SandboxState) -> tuple[Blueprint, ChannelWire]:
     def server_error(status: int) -> Response:
         if status == 503:
             return _errors(503, "ServiceUnavailable", "Service is temporarily unavailable.")
-        return _errors(status, "InternalFailure",
-                       "We encountered an internal error. Please try again.")
+        return _errors(
+            status, "InternalFailure", "We encountered an internal error. Please try again."
+        )
 
     @blueprint.after_request
     def request_id(response: Response) -> Response:
@@ -858,10 +1033,14 @@ def create_blueprint(state: SandboxState) -> tuple[Blueprint, ChannelWire]:
                 token = request.headers.get("x-amz-access-token")
                 account = state.tokens.account_for(API, token)
                 if account is None:
-                    return _errors(403, "Unauthorized", "Access to requested resource is denied.",
-                                   "Access token is missing in the request header." if not token
-                                   else "The access token you provided is revoked, malformed or "
-                                        "invalid.")
+                    return _errors(
+                        403,
+                        "Unauthorized",
+                        "Access to requested resource is denied.",
+                        "Access token is missing in the request header."
+                        if not token
+                        else "The access token you provided is revoked, malformed or invalid.",
+                    )
                 decision: Decision = state.limits.take(API, account, name, rate, burst)
                 if not decision.ok:
                     return quota_exceeded(decision.limit)
@@ -888,8 +1067,11 @@ def create_blueprint(state: SandboxState) -> tuple[Blueprint, ChannelWire]:
     def check_marketplaces(acct: _Account, ids: list[str], name: str) -> list[str]:
         foreign = [m for m in ids if m not in acct.marketplaces]
         if foreign:
-            raise _invalid("Invalid Input", f"{name}: {', '.join(foreign)} is not a marketplace "
-                                            "of this selling partner in this region")
+            raise _invalid(
+                "Invalid Input",
+                f"{name}: {', '.join(foreign)} is not a marketplace "
+                "of this selling partner in this region",
+            )
         return ids
 
     def latest_before() -> datetime:
@@ -901,23 +1083,40 @@ def create_blueprint(state: SandboxState) -> tuple[Blueprint, ChannelWire]:
         form = request.form if request.form else (request.get_json(silent=True) or {})
         grant = form.get("grant_type")
         if grant is None or not form.get("client_id") or not form.get("client_secret"):
-            return _json({"error": "invalid_request", "error_description":
-                          "The request is missing a required parameter : grant_type, "
-                          "client_id or client_secret"}, 400)
+            return _json(
+                {
+                    "error": "invalid_request",
+                    "error_description": "The request is missing a required parameter : grant_type, "
+                    "client_id or client_secret",
+                },
+                400,
+            )
         if grant != "refresh_token":
-            return _json({"error": "unsupported_grant_type", "error_description":
-                          f"The authorization grant type {grant} is not supported here"}, 400)
+            return _json(
+                {
+                    "error": "unsupported_grant_type",
+                    "error_description": f"The authorization grant type {grant} is not supported here",
+                },
+                400,
+            )
         account, creds = by_client_id.get(str(form["client_id"]), (None, None))
-        if creds is None or not hmac.compare_digest(creds["client_secret"],
-                                                    str(form["client_secret"])):
-            return _json({"error": "invalid_client",
-                          "error_description": "Client authentication failed"}, 401)
+        if creds is None or not hmac.compare_digest(
+            creds["client_secret"], str(form["client_secret"])
+        ):
+            return _json(
+                {"error": "invalid_client", "error_description": "Client authentication failed"},
+                401,
+            )
         if not hmac.compare_digest(creds["refresh_token"], str(form.get("refresh_token", ""))):
-            return _json({"error": "invalid_grant", "error_description":
-                          "The request has an invalid grant parameter : refresh_token"}, 400)
+            return _json(
+                {
+                    "error": "invalid_grant",
+                    "error_description": "The request has an invalid grant parameter : refresh_token",
+                },
+                400,
+            )
         token = state.tokens.issue(API, account, TOKEN_TTL_S, prefix="Atza|")
-        return _json({"access_token": token, "token_type": "bearer",
-                      "expires_in": TOKEN_TTL_S})
+        return _json({"access_token": token, "token_type": "bearer", "expires_in": TOKEN_TTL_S})
 
     # -- Orders v0 ---------------------------------------------------------------------------
     @blueprint.get("/orders/v0/orders")
@@ -928,8 +1127,10 @@ def create_blueprint(state: SandboxState) -> tuple[Blueprint, ChannelWire]:
         query = _untoken(token) if token else new_orders_query(acct, marketplaces)
         if query.get("account") != acct.account or query.get("m") != marketplaces:
             raise _invalid("Invalid NextToken.", "NextToken does not match MarketplaceIds")
-        matching = pages.get(("orders", json.dumps(query | {"o": 0}, sort_keys=True)),
-                             lambda: select_orders(acct, query))
+        matching = pages.get(
+            ("orders", json.dumps(query | {"o": 0}, sort_keys=True)),
+            lambda: select_orders(acct, query),
+        )
         offset, size = int(query["o"]), int(query["n"])
         page = matching.slice(offset, size)
         payload: dict[str, Any] = {"Orders": [_order_json(r) for r in page.iter_rows(named=True)]}
@@ -942,8 +1143,10 @@ def create_blueprint(state: SandboxState) -> tuple[Blueprint, ChannelWire]:
         created = _iso_param("CreatedAfter"), _iso_param("CreatedBefore")
         updated = _iso_param("LastUpdatedAfter"), _iso_param("LastUpdatedBefore")
         if any(created) and any(updated):
-            raise _invalid("CreatedAfter/CreatedBefore cannot be combined with "
-                           "LastUpdatedAfter/LastUpdatedBefore.")
+            raise _invalid(
+                "CreatedAfter/CreatedBefore cannot be combined with "
+                "LastUpdatedAfter/LastUpdatedBefore."
+            )
         by, (after, before) = ("Created", created) if any(created) else ("LastUpdated", updated)
         if after is None:
             raise _invalid("Either CreatedAfter or LastUpdatedAfter must be specified.")
@@ -951,8 +1154,9 @@ def create_blueprint(state: SandboxState) -> tuple[Blueprint, ChannelWire]:
         if before is None:
             before = latest
         elif before > latest:
-            raise _invalid(f"{by}Before must be a date at least 2 minutes before the time of "
-                           "the request.")
+            raise _invalid(
+                f"{by}Before must be a date at least 2 minutes before the time of the request."
+            )
         if before < after:
             raise _invalid(f"{by}Before must be later than or equal to {by}After.")
         try:
@@ -965,11 +1169,22 @@ def create_blueprint(state: SandboxState) -> tuple[Blueprint, ChannelWire]:
         unknown = [s for s in statuses if s not in ORDER_STATUSES]
         channels = [c for c in request.args.get("FulfillmentChannels", "").split(",") if c]
         if unknown or any(c not in ("AFN", "MFN") for c in channels):
-            raise _invalid("Invalid OrderStatuses or FulfillmentChannels value.",
-                           ", ".join(unknown + [c for c in channels if c not in ("AFN", "MFN")]))
-        return {"account": acct.account, "m": marketplaces, "by": by, "after": _us(after),
-                "before": _us(before), "as_of": _us(state.now()), "s": statuses,
-                "f": channels, "n": size, "o": 0}
+            raise _invalid(
+                "Invalid OrderStatuses or FulfillmentChannels value.",
+                ", ".join(unknown + [c for c in channels if c not in ("AFN", "MFN")]),
+            )
+        return {
+            "account": acct.account,
+            "m": marketplaces,
+            "by": by,
+            "after": _us(after),
+            "before": _us(before),
+            "as_of": _us(state.now()),
+            "s": statuses,
+            "f": channels,
+            "n": size,
+            "o": 0,
+        }
 
     def select_orders(acct: _Account, query: dict) -> pl.DataFrame:
         """The orders a query matches, as of the time of its first page, in a stable order."""
@@ -1008,8 +1223,10 @@ def create_blueprint(state: SandboxState) -> tuple[Blueprint, ChannelWire]:
             offset = int(data.get("o", 0))
         pending = now_us - entry.purchased_us < PENDING_FOR // timedelta(microseconds=1)
         shipped = entry.shipped_us is not None and entry.shipped_us <= now_us
-        items = [_order_item_json(item, pending, shipped)
-                 for item in entry.items[offset:offset + ORDER_ITEMS_PAGE_SIZE]]
+        items = [
+            _order_item_json(item, pending, shipped)
+            for item in entry.items[offset : offset + ORDER_ITEMS_PAGE_SIZE]
+        ]
         payload: dict[str, Any] = {"AmazonOrderId": order_id, "OrderItems": items}
         if offset + ORDER_ITEMS_PAGE_SIZE < len(entry.items):
             payload["NextToken"] = _token({"order": order_id, "o": offset + ORDER_ITEMS_PAGE_SIZE})
@@ -1023,14 +1240,26 @@ def create_blueprint(state: SandboxState) -> tuple[Blueprint, ChannelWire]:
         query = _untoken(token) if token else new_finances_query(acct)
         if query.get("account") != acct.account:
             raise _invalid("Invalid NextToken.")
-        posted, events = pages.get(("finances", acct.account, query["after"], query["before"],
-                                    query["as_of"], acct.business.refunds.height),
-                                   lambda: select_events(acct, query))
+        posted, events = pages.get(
+            (
+                "finances",
+                acct.account,
+                query["after"],
+                query["before"],
+                query["as_of"],
+                acct.business.refunds.height,
+            ),
+            lambda: select_events(acct, query),
+        )
         start, span_end, size = int(query["i"]), int(query["span_end"]), int(query["n"])
         stop = min(start + size, int(np.searchsorted(posted, span_end, side="left")))
         page = events[start:stop]
-        lists: dict[str, list[dict]] = {"ShipmentEventList": [], "RefundEventList": [],
-                                        "ServiceFeeEventList": [], "AdjustmentEventList": []}
+        lists: dict[str, list[dict]] = {
+            "ShipmentEventList": [],
+            "RefundEventList": [],
+            "ServiceFeeEventList": [],
+            "AdjustmentEventList": [],
+        }
         for event in page:
             lists[event.kind].append(event.body)
         payload: dict[str, Any] = {"FinancialEvents": lists}
@@ -1038,7 +1267,8 @@ def create_blueprint(state: SandboxState) -> tuple[Blueprint, ChannelWire]:
             payload["NextToken"] = _token(query | {"i": stop})
         elif span_end < query["before"]:
             payload["NextToken"] = _token(
-                query | {"i": stop, "span_end": min(span_end + _span_us(), query["before"])})
+                query | {"i": stop, "span_end": min(span_end + _span_us(), query["before"])}
+            )
         return _json({"payload": payload})
 
     def new_finances_query(acct: _Account) -> dict:
@@ -1046,8 +1276,10 @@ def create_blueprint(state: SandboxState) -> tuple[Blueprint, ChannelWire]:
         before = _iso_param("PostedBefore") or latest_before()
         assert after is not None
         if before > latest_before() or after > latest_before():
-            raise _invalid("Date range is invalid.", "PostedAfter and PostedBefore must be at "
-                                                     "least 2 minutes before the request time")
+            raise _invalid(
+                "Date range is invalid.",
+                "PostedAfter and PostedBefore must be at least 2 minutes before the request time",
+            )
         if before <= after:
             raise _invalid("PostedBefore must be later than PostedAfter.")
         try:
@@ -1057,8 +1289,15 @@ def create_blueprint(state: SandboxState) -> tuple[Blueprint, ChannelWire]:
         if not 1 <= size <= FINANCES_MAX_PAGE:
             raise _invalid(f"MaxResultsPerPage must be between 1 and {FINANCES_MAX_PAGE}.")
         a, b = _us(after), _us(before)
-        return {"account": acct.account, "after": a, "before": b, "as_of": _us(state.now()),
-                "n": size, "i": 0, "span_end": min(a + _span_us(), b)}
+        return {
+            "account": acct.account,
+            "after": a,
+            "before": b,
+            "as_of": _us(state.now()),
+            "n": size,
+            "i": 0,
+            "span_end": min(a + _span_us(), b),
+        }
 
     def select_events(acct: _Account, query: dict) -> tuple[np.ndarray, list[_Event]]:
         """Shipments and refunds posted in [after, before), oldest first; nothing at all for
@@ -1082,8 +1321,9 @@ def create_blueprint(state: SandboxState) -> tuple[Blueprint, ChannelWire]:
             raise _invalid("The request body must be a JSON object.")
         report_type = body.get("reportType")
         if report_type not in (SALES_TRAFFIC, MERCHANT_LISTINGS):
-            raise _invalid("Invalid Input", f"reportType {report_type!r} is not supported by "
-                                            "the sandbox")
+            raise _invalid(
+                "Invalid Input", f"reportType {report_type!r} is not supported by the sandbox"
+            )
         ids = body.get("marketplaceIds")
         if not isinstance(ids, list) or not ids or not all(isinstance(m, str) for m in ids):
             raise _invalid("marketplaceIds must be a non-empty list of marketplace ids.")
@@ -1102,10 +1342,21 @@ def create_blueprint(state: SandboxState) -> tuple[Blueprint, ChannelWire]:
             has_data = start < end and sales_data_exists(acct, ids[0], start, end, now)
         else:
             has_data = True
-        report = _Report(reports.new_id(), acct.account, report_type, ids, start, end, options,
-                         now, time.monotonic(), has_data)
-        report.document_id = (f"amzn1.spdoc.1.4.{REGION[ids[0]].lower()}."
-                              f"{uuid.uuid4()}.T{secrets.randbelow(10**14)}")
+        report = _Report(
+            reports.new_id(),
+            acct.account,
+            report_type,
+            ids,
+            start,
+            end,
+            options,
+            now,
+            time.monotonic(),
+            has_data,
+        )
+        report.document_id = (
+            f"amzn1.spdoc.1.4.{REGION[ids[0]].lower()}.{uuid.uuid4()}.T{secrets.randbelow(10**14)}"
+        )
         reports.add(report)
         return _json({"reportId": report.report_id}, 202)
 
@@ -1141,13 +1392,17 @@ def create_blueprint(state: SandboxState) -> tuple[Blueprint, ChannelWire]:
             return _z(_us(report.created_at) + int((mono - report.created_mono) * US))
 
         body: dict[str, Any] = {
-            "reportId": report.report_id, "reportType": report.report_type,
-            "marketplaceIds": report.marketplaces, "createdTime": _z(_us(report.created_at)),
+            "reportId": report.report_id,
+            "reportType": report.report_type,
+            "marketplaceIds": report.marketplaces,
+            "createdTime": _z(_us(report.created_at)),
             "processingStatus": status,
         }
         if report.start is not None and report.end is not None:
-            body["dataStartTime"], body["dataEndTime"] = (_z(_us(report.start)),
-                                                          _z(_us(report.end)))
+            body["dataStartTime"], body["dataEndTime"] = (
+                _z(_us(report.start)),
+                _z(_us(report.end)),
+            )
         if started is not None:
             body["processingStartTime"] = wall(started)
         if finished is not None:
@@ -1160,17 +1415,22 @@ def create_blueprint(state: SandboxState) -> tuple[Blueprint, ChannelWire]:
     @operation("getReportDocument")
     def get_report_document(acct: _Account, document_id: str) -> Response:
         report = reports.by_document(document_id)
-        if report is None or report.account != acct.account or \
-                report.status(multiplier())[0] != "DONE":
-            raise SpApiError(404, "NotFound", "Report document not found.",
-                             f"reportDocumentId {document_id}")
+        if (
+            report is None
+            or report.account != acct.account
+            or report.status(multiplier())[0] != "DONE"
+        ):
+            raise SpApiError(
+                404, "NotFound", "Report document not found.", f"reportDocumentId {document_id}"
+            )
         issued = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(state.now().timestamp()))
         signature = sign(document_id, issued)
-        url = (f"{request.host_url}{API}/_documents/{document_id}?X-Amz-Algorithm="
-               f"AWS4-HMAC-SHA256&X-Amz-Date={issued}&X-Amz-Expires={DOCUMENT_URL_TTL_S}"
-               f"&X-Amz-SignedHeaders=host&X-Amz-Signature={signature}")
-        return _json({"reportDocumentId": document_id, "url": url,
-                      "compressionAlgorithm": "GZIP"})
+        url = (
+            f"{request.host_url}{API}/_documents/{document_id}?X-Amz-Algorithm="
+            f"AWS4-HMAC-SHA256&X-Amz-Date={issued}&X-Amz-Expires={DOCUMENT_URL_TTL_S}"
+            f"&X-Amz-SignedHeaders=host&X-Amz-Signature={signature}"
+        )
+        return _json({"reportDocumentId": document_id, "url": url, "compressionAlgorithm": "GZIP"})
 
     def sign(document_id: str, issued: str) -> str:
         return hmac.new(url_key, f"{document_id}|{issued}".encode(), hashlib.sha256).hexdigest()
@@ -1182,19 +1442,23 @@ def create_blueprint(state: SandboxState) -> tuple[Blueprint, ChannelWire]:
         given = request.args.get("X-Amz-Signature", "")
         report = reports.by_document(document_id)
         if report is None or not hmac.compare_digest(sign(document_id, issued), given):
-            return _s3_error("SignatureDoesNotMatch", "The request signature we calculated "
-                                                      "does not match the signature you provided.")
+            return _s3_error(
+                "SignatureDoesNotMatch",
+                "The request signature we calculated does not match the signature you provided.",
+            )
         issued_at = datetime.strptime(issued, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
         if state.now() > issued_at + timedelta(seconds=DOCUMENT_URL_TTL_S):
             return _s3_error("AccessDenied", "Request has expired")
         acct = account_data(report.account)
         if report.report_type == SALES_TRAFFIC:
-            content = json.dumps(_sales_traffic_document(acct, report),
-                                 separators=(",", ":")).encode()
+            content = json.dumps(
+                _sales_traffic_document(acct, report), separators=(",", ":")
+            ).encode()
         else:
             content = _listings_document(acct, report)
-        return Response(gzip.compress(content, compresslevel=5), 200,
-                        mimetype="application/octet-stream")
+        return Response(
+            gzip.compress(content, compresslevel=5), 200, mimetype="application/octet-stream"
+        )
 
     # -- FBA Inventory v1 --------------------------------------------------------------------
     @blueprint.get("/fba/inventory/v1/summaries")
@@ -1217,27 +1481,38 @@ def create_blueprint(state: SandboxState) -> tuple[Blueprint, ChannelWire]:
             if data.get("m") != marketplace or data.get("account") != acct.account:
                 raise _invalid("Invalid nextToken.")
             if now.timestamp() - float(data.get("issued", 0)) > INVENTORY_TOKEN_TTL_S:
-                raise _invalid("Invalid Input", "The nextToken has expired; start again "
-                                                "without it.")
+                raise _invalid(
+                    "Invalid Input", "The nextToken has expired; start again without it."
+                )
             offset = int(data.get("o", 0))
         summaries = fba_inventory(acct, marketplace, now)
-        page = summaries[offset:offset + INVENTORY_PAGE_SIZE]
+        page = summaries[offset : offset + INVENTORY_PAGE_SIZE]
         body: dict[str, Any] = {}
         if offset + INVENTORY_PAGE_SIZE < len(summaries):
-            body["pagination"] = {"nextToken": _token({
-                "account": acct.account, "m": marketplace, "o": offset + INVENTORY_PAGE_SIZE,
-                "issued": now.timestamp()})}
+            body["pagination"] = {
+                "nextToken": _token(
+                    {
+                        "account": acct.account,
+                        "m": marketplace,
+                        "o": offset + INVENTORY_PAGE_SIZE,
+                        "issued": now.timestamp(),
+                    }
+                )
+            }
         body["payload"] = {
             "granularity": {"granularityType": "Marketplace", "granularityId": marketplace},
-            "inventorySummaries": [s if details else
-                                   {k: v for k, v in s.items() if k != "inventoryDetails"}
-                                   for s in page],
+            "inventorySummaries": [
+                s if details else {k: v for k, v in s.items() if k != "inventoryDetails"}
+                for s in page
+            ],
         }
         return _json(body)
 
     def fba_inventory(acct: _Account, marketplace: str, now: datetime) -> list[dict]:
-        return pages.get(("inventory", acct.account, marketplace, now.date()),
-                         lambda: _inventory_summaries(acct, marketplace, now))
+        return pages.get(
+            ("inventory", acct.account, marketplace, now.date()),
+            lambda: _inventory_summaries(acct, marketplace, now),
+        )
 
     return blueprint, ChannelWire(throttled=throttled, server_error=server_error)
 
@@ -1259,17 +1534,20 @@ def _report_range(body: dict, report_type: str) -> tuple[datetime | None, dateti
             moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             raise _invalid(f"{name}: {value!r} is not an ISO 8601 date-time.") from None
-        bounds.append(moment.replace(tzinfo=UTC) if moment.tzinfo is None
-                      else moment.astimezone(UTC))
+        bounds.append(
+            moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        )
     if bounds[1] < bounds[0]:
         raise _invalid("dataEndTime must not be before dataStartTime.")
     return bounds[0], bounds[1]
 
 
 def _s3_error(code: str, message: str) -> Response:
-    body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
-            f"<Message>{message}</Message><RequestId>{uuid.uuid4().hex[:16].upper()}"
-            "</RequestId></Error>")
+    body = (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
+        f"<Message>{message}</Message><RequestId>{uuid.uuid4().hex[:16].upper()}"
+        "</RequestId></Error>"
+    )
     return Response(body, 403, mimetype="application/xml")
 
 
@@ -1281,32 +1559,47 @@ def _order_json(row: dict) -> dict:
     units = int(row["units"] or 0)
     shipped = status == "Shipped"
     order: dict[str, Any] = {
-        "AmazonOrderId": row["channel_order_id"], "SellerOrderId": row["channel_order_id"],
-        "PurchaseDate": _z(purchased), "LastUpdateDate": _z(row["_updated_us"]),
-        "OrderStatus": status, "FulfillmentChannel": row["fulfillment"],
+        "AmazonOrderId": row["channel_order_id"],
+        "SellerOrderId": row["channel_order_id"],
+        "PurchaseDate": _z(purchased),
+        "LastUpdateDate": _z(row["_updated_us"]),
+        "OrderStatus": status,
+        "FulfillmentChannel": row["fulfillment"],
         "SalesChannel": SALES_CHANNEL[row["marketplace_id"]],
         "ShipServiceLevel": f"{row['service_level']}Shipping" if afn else "Std Dom",
         "ShipmentServiceLevelCategory": row["service_level"],
     }
     if status != "Pending":
         order["OrderTotal"] = _money(row["order_total"], cur)
-    order.update({
-        "NumberOfItemsShipped": units if shipped else 0,
-        "NumberOfItemsUnshipped": units if status in ("Pending", "Unshipped") else 0,
-        "PaymentMethod": "Other", "PaymentMethodDetails": ["Standard"],
-        "MarketplaceId": row["marketplace_id"], "OrderType": "StandardOrder",
-        "EarliestShipDate": _z(purchased),
-        "LatestShipDate": _z(purchased + (1 if afn else 2) * 86_400 * US),
-        "IsBusinessOrder": row["is_business"], "IsPrime": row["is_prime"],
-        "IsPremiumOrder": False, "IsGlobalExpressEnabled": False, "IsReplacementOrder": False,
-        "IsSoldByAB": False, "IsISPU": False, "IsAccessPointOrder": False,
-        "HasRegulatedItems": False,
-    })
+    order.update(
+        {
+            "NumberOfItemsShipped": units if shipped else 0,
+            "NumberOfItemsUnshipped": units if status in ("Pending", "Unshipped") else 0,
+            "PaymentMethod": "Other",
+            "PaymentMethodDetails": ["Standard"],
+            "MarketplaceId": row["marketplace_id"],
+            "OrderType": "StandardOrder",
+            "EarliestShipDate": _z(purchased),
+            "LatestShipDate": _z(purchased + (1 if afn else 2) * 86_400 * US),
+            "IsBusinessOrder": row["is_business"],
+            "IsPrime": row["is_prime"],
+            "IsPremiumOrder": False,
+            "IsGlobalExpressEnabled": False,
+            "IsReplacementOrder": False,
+            "IsSoldByAB": False,
+            "IsISPU": False,
+            "IsAccessPointOrder": False,
+            "HasRegulatedItems": False,
+        }
+    )
     if status != "Pending":
         order["BuyerInfo"] = {"BuyerEmail": row["email"]}
         order["ShippingAddress"] = {
-            "City": row["ship_city"], "StateOrRegion": row["ship_state"],
-            "PostalCode": row["ship_postal_code"], "CountryCode": row["country"]}
+            "City": row["ship_city"],
+            "StateOrRegion": row["ship_state"],
+            "PostalCode": row["ship_postal_code"],
+            "CountryCode": row["country"],
+        }
     return order
 
 
@@ -1320,36 +1613,54 @@ def _order_item_json(item: dict, pending: bool, shipped: bool) -> dict:
 def _inventory_summaries(acct: _Account, marketplace: str, now: datetime) -> list[dict]:
     """FBA stock of the AFN listings of ``marketplace`` on ``now``'s day, by seller SKU."""
     listings = acct.listings.filter(
-        (pl.col("marketplace_id") == marketplace) & (pl.col("fulfillment") == "AFN"))
+        (pl.col("marketplace_id") == marketplace) & (pl.col("fulfillment") == "AFN")
+    )
     stock = (
         acct.business.inventory_at(now)
         .filter((pl.col("account") == acct.account) & (pl.col("location_id") == marketplace))
-        .join(listings.select("product_id", "channel_item_id", "title"), on="product_id",
-              how="inner")
+        .join(
+            listings.select("product_id", "channel_item_id", "title"), on="product_id", how="inner"
+        )
         .sort("channel_sku")
     )
     summaries = []
     for r in stock.iter_rows(named=True):
         fulfillable, reserved, inbound = int(r["available"]), int(r["reserved"]), int(r["inbound"])
-        summaries.append({
-            "asin": r["channel_item_id"], "fnSku": "X00" + _hex_id(marketplace, r["product_id"], 7),
-            "sellerSku": r["channel_sku"], "condition": "NewItem",
-            "inventoryDetails": {
-                "fulfillableQuantity": fulfillable, "inboundWorkingQuantity": 0,
-                "inboundShippedQuantity": inbound, "inboundReceivingQuantity": 0,
-                "reservedQuantity": {"totalReservedQuantity": reserved,
-                                     "pendingCustomerOrderQuantity": reserved,
-                                     "pendingTransshipmentQuantity": 0,
-                                     "fcProcessingQuantity": 0},
-                "researchingQuantity": {"totalResearchingQuantity": 0,
-                                        "researchingQuantityBreakdown": []},
-                "unfulfillableQuantity": {
-                    "totalUnfulfillableQuantity": 0, "customerDamagedQuantity": 0,
-                    "warehouseDamagedQuantity": 0, "distributorDamagedQuantity": 0,
-                    "carrierDamagedQuantity": 0, "defectiveQuantity": 0, "expiredQuantity": 0},
-            },
-            "lastUpdatedTime": _z(_us(r["last_updated_at"])),
-            "productName": r["title"], "totalQuantity": fulfillable + reserved + inbound,
-            "stores": [],
-        })
+        summaries.append(
+            {
+                "asin": r["channel_item_id"],
+                "fnSku": "X00" + _hex_id(marketplace, r["product_id"], 7),
+                "sellerSku": r["channel_sku"],
+                "condition": "NewItem",
+                "inventoryDetails": {
+                    "fulfillableQuantity": fulfillable,
+                    "inboundWorkingQuantity": 0,
+                    "inboundShippedQuantity": inbound,
+                    "inboundReceivingQuantity": 0,
+                    "reservedQuantity": {
+                        "totalReservedQuantity": reserved,
+                        "pendingCustomerOrderQuantity": reserved,
+                        "pendingTransshipmentQuantity": 0,
+                        "fcProcessingQuantity": 0,
+                    },
+                    "researchingQuantity": {
+                        "totalResearchingQuantity": 0,
+                        "researchingQuantityBreakdown": [],
+                    },
+                    "unfulfillableQuantity": {
+                        "totalUnfulfillableQuantity": 0,
+                        "customerDamagedQuantity": 0,
+                        "warehouseDamagedQuantity": 0,
+                        "distributorDamagedQuantity": 0,
+                        "carrierDamagedQuantity": 0,
+                        "defectiveQuantity": 0,
+                        "expiredQuantity": 0,
+                    },
+                },
+                "lastUpdatedTime": _z(_us(r["last_updated_at"])),
+                "productName": r["title"],
+                "totalQuantity": fulfillable + reserved + inbound,
+                "stores": [],
+            }
+        )
     return summaries

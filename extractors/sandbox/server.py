@@ -112,8 +112,9 @@ class TokenBucket:
             if cost <= self.tokens:
                 self.tokens -= cost
                 return Decision(True, self.tokens, self.rate, self.capacity, 0.0)
-            return Decision(False, self.tokens, self.rate, self.capacity,
-                            (cost - self.tokens) / self.rate)
+            return Decision(
+                False, self.tokens, self.rate, self.capacity, (cost - self.tokens) / self.rate
+            )
 
     def refund(self, amount: float) -> None:
         with self._lock:
@@ -128,8 +129,9 @@ class RateLimits:
         self._buckets: dict[tuple[str, str, str], TokenBucket] = {}
         self._lock = threading.Lock()
 
-    def bucket(self, api: str, account: str, operation: str, rate: float,
-               burst: float) -> TokenBucket:
+    def bucket(
+        self, api: str, account: str, operation: str, rate: float, burst: float
+    ) -> TokenBucket:
         key = (api, account, operation)
         with self._lock:
             if key not in self._buckets:
@@ -137,8 +139,9 @@ class RateLimits:
                 self._buckets[key] = TokenBucket(rate * m, burst * (m if m > 1 else 1))
             return self._buckets[key]
 
-    def take(self, api: str, account: str, operation: str, rate: float, burst: float,
-             cost: float = 1.0) -> Decision:
+    def take(
+        self, api: str, account: str, operation: str, rate: float, burst: float, cost: float = 1.0
+    ) -> Decision:
         return self.bucket(api, account, operation, rate, burst).take(cost)
 
     def reset(self) -> None:
@@ -201,16 +204,22 @@ class SandboxState:
 # Demo credentials of the sandbox's seller accounts. They are not secrets (anyone with the
 # code has them) but travel exactly like real ones: through environment variables.
 SANDBOX_CREDENTIALS: dict[str, dict[str, str]] = {
-    "amazon_na": {"client_id": "amzn1.application-oa2-client.sandboxna",
-                  "client_secret": "sandbox-na-client-secret-5d1f0c",
-                  "refresh_token": "Atzr|sandbox-na-refresh-token-8b2e41"},
-    "amazon_eu": {"client_id": "amzn1.application-oa2-client.sandboxeu",
-                  "client_secret": "sandbox-eu-client-secret-a94c17",
-                  "refresh_token": "Atzr|sandbox-eu-refresh-token-33d9f0"},
+    "amazon_na": {
+        "client_id": "amzn1.application-oa2-client.sandboxna",
+        "client_secret": "sandbox-na-client-secret-5d1f0c",
+        "refresh_token": "Atzr|sandbox-na-refresh-token-8b2e41",
+    },
+    "amazon_eu": {
+        "client_id": "amzn1.application-oa2-client.sandboxeu",
+        "client_secret": "sandbox-eu-client-secret-a94c17",
+        "refresh_token": "Atzr|sandbox-eu-refresh-token-33d9f0",
+    },
     "shopify_us": {"access_token": "shpat_sandbox_us_1f7c9e2d4b6a8c0e"},
     "shopify_eu": {"access_token": "shpat_sandbox_eu_9a2b4c6d8e0f1a3b"},
-    "walmart_us": {"client_id": "sandbox-walmart-client-id-6e21",
-                   "client_secret": "sandbox-walmart-client-secret-0b7d93"},
+    "walmart_us": {
+        "client_id": "sandbox-walmart-client-id-6e21",
+        "client_secret": "sandbox-walmart-client-secret-0b7d93",
+    },
 }
 SHOPIFY_SHOPS = {"channelhouse-demo": "shopify_us", "channelhouse-eu": "shopify_eu"}
 
@@ -276,7 +285,9 @@ def create_app(state: SandboxState) -> Flask:
     def late_updates():
         body = request.get_json(force=True)
         keys = state.business.apply_late_update(
-            body["account"], int(body.get("n", 1)), state.now(),
+            body["account"],
+            int(body.get("n", 1)),
+            state.now(),
             int(body.get("min_age_days", 60)),
         )
         return jsonify(order_keys=keys)
@@ -284,13 +295,17 @@ def create_app(state: SandboxState) -> Flask:
     @app.get("/_sandbox/truth")
     def truth():
         frame = state.business.ground_truth(state.now(), request.args.get("account"))
-        return Response(json.dumps(frame.to_dicts(), default=_json_default),
-                        mimetype="application/json")
+        return Response(
+            json.dumps(frame.to_dicts(), default=_json_default), mimetype="application/json"
+        )
 
     @app.get("/_sandbox/stats")
     def stats():
-        return jsonify(requests=dict(state.requests), faults_fired=dict(state.faults.fired),
-                       faults_pending=len(state.faults.pending))
+        return jsonify(
+            requests=dict(state.requests),
+            faults_fired=dict(state.faults.fired),
+            faults_pending=len(state.faults.pending),
+        )
 
     @app.get("/_sandbox/health")
     def health():
@@ -311,27 +326,37 @@ RATE_MULTIPLIERS = {"realistic": 1.0, "fast": 1000.0}
 class SandboxServer:
     """The sandbox in a background thread of this process (tests, ``python -m extractors.sandbox``)."""
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, seed: int = 42,
-                 scale: float = 1.0, rate_limits: str = "fast",
-                 business: Business | None = None, end: date | None = None):
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        seed: int = 42,
+        scale: float = 1.0,
+        rate_limits: str = "fast",
+        business: Business | None = None,
+        end: date | None = None,
+    ):
         from extractors.sandbox.business import Business
 
         self.state = SandboxState(
             # the business runs until tomorrow, so today's orders appear as the clock passes them
-            business=business or Business(seed=seed, scale=scale,
-                                          end=end or datetime.now(UTC).date() + timedelta(days=1)),
+            business=business
+            or Business(
+                seed=seed, scale=scale, end=end or datetime.now(UTC).date() + timedelta(days=1)
+            ),
             limits=RateLimits(RATE_MULTIPLIERS[rate_limits]),
         )
         self.app = create_app(self.state)
         # cheroot: keep-alive HTTP/1.1 and a thread pool; unlike werkzeug's dev server it
         # passes headers with underscores, which every Walmart header has (WM_SEC.…).
-        self._server = wsgi.Server((host, port), self.app, numthreads=16,
-                                   server_name="channelhouse-sandbox")
+        self._server = wsgi.Server(
+            (host, port), self.app, numthreads=16, server_name="channelhouse-sandbox"
+        )
         self._server.prepare()
         self.port = self._server.bind_addr[1]
         self.url = f"http://{host}:{self.port}"
-        self._thread = threading.Thread(target=self._server.serve, daemon=True,
-                                        name="sandbox")
+        self._thread = threading.Thread(target=self._server.serve, daemon=True, name="sandbox")
 
     def start(self) -> SandboxServer:
         self._thread.start()

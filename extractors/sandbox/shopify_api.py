@@ -85,11 +85,27 @@ INVENTORY_ITEM_OFFSET = 40_000_000_000_000  # inventory item ids live in their o
 CUSTOMER_ID_BASE = 6_800_000_000_000  # business customer n -> Shopify customer id base + n
 REFUND_ID_BASE = 9_100_000_000_000  # refund id = base + order key * 100 + first line number
 REFUND_LINE_FACTOR = 10  # refund line item id = refund number * factor + line number
-QUANTITY_NAMES = ("available", "on_hand", "committed", "incoming", "reserved", "damaged",
-                  "safety_stock", "quality_control")
+QUANTITY_NAMES = (
+    "available",
+    "on_hand",
+    "committed",
+    "incoming",
+    "reserved",
+    "damaged",
+    "safety_stock",
+    "quality_control",
+)
 
-_CONNECTIONS = ("Order", "LineItem", "RefundLineItem", "Product", "ProductVariant",
-                "InventoryItem", "InventoryLevel", "Location")
+_CONNECTIONS = (
+    "Order",
+    "LineItem",
+    "RefundLineItem",
+    "Product",
+    "ProductVariant",
+    "InventoryItem",
+    "InventoryLevel",
+    "Location",
+)
 
 SDL = """
 schema { query: QueryRoot }
@@ -243,9 +259,12 @@ def connection(nodes: list[dict], cursors: list[str], has_next: bool, has_previo
     return {
         "edges": [{"cursor": c, "node": n} for n, c in zip(nodes, cursors, strict=True)],
         "nodes": nodes,
-        "pageInfo": {"hasNextPage": has_next, "hasPreviousPage": has_previous,
-                     "startCursor": cursors[0] if cursors else None,
-                     "endCursor": cursors[-1] if cursors else None},
+        "pageInfo": {
+            "hasNextPage": has_next,
+            "hasPreviousPage": has_previous,
+            "startCursor": cursors[0] if cursors else None,
+            "endCursor": cursors[-1] if cursors else None,
+        },
     }
 
 
@@ -257,7 +276,7 @@ def list_page(items: list[dict], first: int | None, after: str | None) -> dict:
         last_id, _ = decode_cursor(after)
         numbers = [gid_number(item["id"]) for item in items]
         start = numbers.index(last_id) + 1 if last_id in numbers else len(items)
-    chosen = items[start:start + first]
+    chosen = items[start : start + first]
     cursors = [encode_cursor(n, n) for n in (gid_number(i["id"]) for i in chosen)]
     return connection(chosen, cursors, start + first < len(items), start > 0)
 
@@ -265,7 +284,9 @@ def list_page(items: list[dict], first: int | None, after: str | None) -> dict:
 # ----------------------------------------------------------------------------------------
 # search syntax
 # ----------------------------------------------------------------------------------------
-_CLAUSE = re.compile(r"""^(?P<field>[a-z_]+):(?P<op><=|>=|<|>)?(?P<value>'[^']*'|"[^"]*"|[^\s'"]+)$""")
+_CLAUSE = re.compile(
+    r"""^(?P<field>[a-z_]+):(?P<op><=|>=|<|>)?(?P<value>'[^']*'|"[^"]*"|[^\s'"]+)$"""
+)
 
 
 @dataclass(frozen=True)
@@ -283,7 +304,11 @@ class Clause:
                 return (column >= self.value) & (column < self.value + 86400)
             return column == self.value
         ops: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
-            "<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal}
+            "<": np.less,
+            "<=": np.less_equal,
+            ">": np.greater,
+            ">=": np.greater_equal,
+        }
         return ops[self.op](column, self.value)
 
 
@@ -300,21 +325,26 @@ def parse_search(text: str | None, fields: tuple[str, ...]) -> list[Clause]:
         if not match:
             raise GraphQLError(
                 f"Invalid search query '{text}': cannot parse '{part}' (the sandbox supports "
-                "field:[<|<=|>|>=]value clauses joined by AND)")
+                "field:[<|<=|>|>=]value clauses joined by AND)"
+            )
         if match["field"] not in fields:
-            raise GraphQLError(f"Invalid search query '{text}': unsupported field "
-                               f"'{match['field']}' (supported: {', '.join(fields)})")
+            raise GraphQLError(
+                f"Invalid search query '{text}': unsupported field "
+                f"'{match['field']}' (supported: {', '.join(fields)})"
+            )
         raw = match["value"].strip("'\"")
         try:
             moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
         except ValueError:
-            raise GraphQLError(f"Invalid search query '{text}': '{raw}' is not a date "
-                               "or an ISO 8601 timestamp") from None
+            raise GraphQLError(
+                f"Invalid search query '{text}': '{raw}' is not a date or an ISO 8601 timestamp"
+            ) from None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
         whole_day = len(raw) == 10
-        clauses.append(Clause(match["field"], match["op"] or "=", int(moment.timestamp()),
-                              whole_day))
+        clauses.append(
+            Clause(match["field"], match["op"] or "=", int(moment.timestamp()), whole_day)
+        )
     return clauses
 
 
@@ -336,8 +366,14 @@ class Collection:
             self._orders[column] = np.lexsort((self.ids, keys))
         return self._orders[column]
 
-    def page(self, first: int | None, after: str | None, clauses: list[Clause],
-             sort_column: str | None, reverse: bool) -> dict:
+    def page(
+        self,
+        first: int | None,
+        after: str | None,
+        clauses: list[Clause],
+        sort_column: str | None,
+        reverse: bool,
+    ) -> dict:
         first = check_page_size(first)
         order = self._sorted(sort_column)
         if clauses:
@@ -357,11 +393,15 @@ class Collection:
             lo = int(np.searchsorted(keys, sign * value, "left"))
             hi = int(np.searchsorted(keys, sign * value, "right"))
             start = lo + int(np.searchsorted(ids[lo:hi], sign * last_id, "right"))
-        chosen = order[start:start + first]
+        chosen = order[start : start + first]
         nodes = [self.nodes[i] for i in chosen]
         cursors = [
-            encode_cursor(int(self.ids[i]), int(self.ids[i]) if sort_column is None
-                          else _cursor_value(int(self.columns[sort_column][i])))
+            encode_cursor(
+                int(self.ids[i]),
+                int(self.ids[i])
+                if sort_column is None
+                else _cursor_value(int(self.columns[sort_column][i])),
+            )
             for i in chosen
         ]
         return connection(nodes, cursors, start + first < len(order), start > 0)
@@ -373,8 +413,9 @@ def _cursor_value(epoch: int) -> str:
 
 def _cursor_epoch(value: object) -> int:
     try:
-        return int(datetime.strptime(str(value), "%Y-%m-%d %H:%M:%S.%f")
-                   .replace(tzinfo=UTC).timestamp())
+        return int(
+            datetime.strptime(str(value), "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=UTC).timestamp()
+        )
     except ValueError:
         raise GraphQLError("Invalid cursor for current pagination") from None
 
@@ -406,30 +447,46 @@ class ShopView:
     @cached_property
     def shop(self) -> dict:
         domain = next(name for name, acct in SHOPIFY_SHOPS.items() if acct == self.account)
-        return {"id": gid("Shop", 60_000_000 + sorted(SHOPIFY_SHOPS).index(domain)),
-                "name": domain, "myshopifyDomain": f"{domain}.myshopify.com",
-                "currencyCode": self.currency, "ianaTimezone": "Etc/UTC"}
+        return {
+            "id": gid("Shop", 60_000_000 + sorted(SHOPIFY_SHOPS).index(domain)),
+            "name": domain,
+            "myshopifyDomain": f"{domain}.myshopify.com",
+            "currencyCode": self.currency,
+            "ianaTimezone": "Etc/UTC",
+        }
 
     # -- catalog ---------------------------------------------------------------------------
     @cached_property
     def listings(self) -> pl.DataFrame:
         """The shop's listings visible now, with product facts and current price."""
-        prices = (self.business.current_prices(self.now)
-                  .filter(pl.col("account") == self.account)
-                  .select("product_id", "price"))
-        changed = (self.business.prices
-                   .filter((pl.col("account") == self.account)
-                           & (pl.col("valid_from") <= self.now.date()))
-                   .group_by("product_id").agg(pl.col("valid_from").max().alias("price_from")))
-        return (self.business.listings
-                .filter((pl.col("account") == self.account)
-                        & (pl.col("listed_from") <= self.now.date()))
-                .join(self.business.products.select("product_id", "title", "brand", "category",
-                                                    "gtin", "upc"),
-                      on="product_id", how="left", suffix="_product")
-                .join(prices, on="product_id", how="inner")  # no variant without a price
-                .join(changed, on="product_id", how="left")
-                .sort("channel_product_id", "channel_item_id"))
+        prices = (
+            self.business.current_prices(self.now)
+            .filter(pl.col("account") == self.account)
+            .select("product_id", "price")
+        )
+        changed = (
+            self.business.prices.filter(
+                (pl.col("account") == self.account) & (pl.col("valid_from") <= self.now.date())
+            )
+            .group_by("product_id")
+            .agg(pl.col("valid_from").max().alias("price_from"))
+        )
+        return (
+            self.business.listings.filter(
+                (pl.col("account") == self.account) & (pl.col("listed_from") <= self.now.date())
+            )
+            .join(
+                self.business.products.select(
+                    "product_id", "title", "brand", "category", "gtin", "upc"
+                ),
+                on="product_id",
+                how="left",
+                suffix="_product",
+            )
+            .join(prices, on="product_id", how="inner")  # no variant without a price
+            .join(changed, on="product_id", how="left")
+            .sort("channel_product_id", "channel_item_id")
+        )
 
     @cached_property
     def catalog(self) -> tuple[Collection, dict[str, dict], dict[str, dict]]:
@@ -444,15 +501,20 @@ class ShopView:
             product = products.get(product_gid)
             if product is None:
                 product = products[product_gid] = {
-                    "id": product_gid, "legacyResourceId": row["channel_product_id"],
+                    "id": product_gid,
+                    "legacyResourceId": row["channel_product_id"],
                     "title": row.get("title_product") or row["title"],
                     "handle": _handle(row.get("title_product") or row["title"]),
-                    "vendor": row["brand"], "productType": row["category"],
-                    "status": "ACTIVE" if row["listed_until"] is None
-                    or row["listed_until"] > self.now.date() else "ARCHIVED",
-                    "createdAt": iso(created), "updatedAt": iso(updated), "_variants": []}
-                product_epochs[product_gid] = [int(created.timestamp()),
-                                               int(updated.timestamp())]
+                    "vendor": row["brand"],
+                    "productType": row["category"],
+                    "status": "ACTIVE"
+                    if row["listed_until"] is None or row["listed_until"] > self.now.date()
+                    else "ARCHIVED",
+                    "createdAt": iso(created),
+                    "updatedAt": iso(updated),
+                    "_variants": [],
+                }
+                product_epochs[product_gid] = [int(created.timestamp()), int(updated.timestamp())]
             elif int(updated.timestamp()) > product_epochs[product_gid][1]:
                 product["updatedAt"] = iso(updated)
                 product_epochs[product_gid][1] = int(updated.timestamp())
@@ -460,42 +522,60 @@ class ShopView:
             variants[variant["id"]] = variant
             product["_variants"].append(variant)
         nodes = list(products.values())
-        collection = Collection(nodes, {
-            "created_at": np.array([product_epochs[n["id"]][0] for n in nodes], np.int64),
-            "updated_at": np.array([product_epochs[n["id"]][1] for n in nodes], np.int64),
-        })
+        collection = Collection(
+            nodes,
+            {
+                "created_at": np.array([product_epochs[n["id"]][0] for n in nodes], np.int64),
+                "updated_at": np.array([product_epochs[n["id"]][1] for n in nodes], np.int64),
+            },
+        )
         return collection, products, variants
 
     def _variant(self, row: dict, created: datetime, updated: datetime, product_gid: str) -> dict:
         return {
             "id": gid("ProductVariant", row["channel_item_id"]),
             "legacyResourceId": row["channel_item_id"],
-            "sku": row["channel_sku"], "title": "Default Title", "price": f"{row['price']:.2f}",
+            "sku": row["channel_sku"],
+            "title": "Default Title",
+            "price": f"{row['price']:.2f}",
             # US shops keep the 12-digit UPC in the barcode field, EU shops the EAN-13 (GTIN)
             "barcode": row["upc"] if self.country == "US" else row["gtin"],
-            "createdAt": iso(created), "updatedAt": iso(updated), "_product": product_gid,
-            "_inventory_item": gid("InventoryItem",
-                                   INVENTORY_ITEM_OFFSET + int(row["channel_item_id"])),
+            "createdAt": iso(created),
+            "updatedAt": iso(updated),
+            "_product": product_gid,
+            "_inventory_item": gid(
+                "InventoryItem", INVENTORY_ITEM_OFFSET + int(row["channel_item_id"])
+            ),
         }
 
     # -- inventory -------------------------------------------------------------------------
     @cached_property
     def locations(self) -> dict[str, dict]:
         frame = self.business.locations.filter(pl.col("account") == self.account)
-        return {row["location_id"]: {"id": row["location_id"],
-                                     "legacyResourceId": str(gid_number(row["location_id"])),
-                                     "name": row["location_name"], "isActive": True}
-                for row in frame.sort("location_id").iter_rows(named=True)}
+        return {
+            row["location_id"]: {
+                "id": row["location_id"],
+                "legacyResourceId": str(gid_number(row["location_id"])),
+                "name": row["location_name"],
+                "isActive": True,
+            }
+            for row in frame.sort("location_id").iter_rows(named=True)
+        }
 
     @cached_property
     def inventory(self) -> tuple[Collection, dict[str, dict]]:
         """(inventory items collection, items by gid); one item per listed variant."""
-        levels = (self.business.inventory_at(self.now)
-                  .filter(pl.col("account") == self.account)
-                  .join(self.listings.select("product_id", "channel_item_id", "channel_sku",
-                                             "listed_from"), on="product_id", how="inner")
-                  .with_columns(_utc("last_updated_at").alias("updated"))
-                  .sort("channel_item_id", "location_id"))
+        levels = (
+            self.business.inventory_at(self.now)
+            .filter(pl.col("account") == self.account)
+            .join(
+                self.listings.select("product_id", "channel_item_id", "channel_sku", "listed_from"),
+                on="product_id",
+                how="inner",
+            )
+            .with_columns(_utc("last_updated_at").alias("updated"))
+            .sort("channel_item_id", "location_id")
+        )
         items: dict[str, dict] = {}
         epochs: dict[str, int] = {}
         for row in levels.iter_rows(named=True):
@@ -505,18 +585,24 @@ class ShopView:
             item = items.get(item_gid)
             if item is None:
                 item = items[item_gid] = {
-                    "id": item_gid, "legacyResourceId": str(number), "sku": row["channel_sku"],
-                    "tracked": True, "createdAt": iso(_start_of(row["listed_from"])),
+                    "id": item_gid,
+                    "legacyResourceId": str(number),
+                    "sku": row["channel_sku"],
+                    "tracked": True,
+                    "createdAt": iso(_start_of(row["listed_from"])),
                     "updatedAt": iso(updated),
-                    "_variant": gid("ProductVariant", row["channel_item_id"]), "_levels": []}
+                    "_variant": gid("ProductVariant", row["channel_item_id"]),
+                    "_levels": [],
+                }
                 epochs[item_gid] = int(updated.timestamp())
             elif int(updated.timestamp()) > epochs[item_gid]:
                 item["updatedAt"] = iso(updated)
                 epochs[item_gid] = int(updated.timestamp())
             item["_levels"].append(self._level(row, item_gid, number, updated))
         nodes = list(items.values())
-        collection = Collection(nodes, {
-            "updated_at": np.array([epochs[n["id"]] for n in nodes], np.int64)})
+        collection = Collection(
+            nodes, {"updated_at": np.array([epochs[n["id"]] for n in nodes], np.int64)}
+        )
         return collection, items
 
     def _level(self, row: dict, item_gid: str, item_number: int, updated: datetime) -> dict:
@@ -525,12 +611,20 @@ class ShopView:
         location = self.locations[row["location_id"]]
         return {
             "id": f"gid://shopify/InventoryLevel/{gid_number(location['id'])}"
-                  f"?inventory_item_id={item_number}",
-            "location": location, "_item": item_gid, "updatedAt": iso(updated),
-            "_quantities": {"available": int(row["available"]), "on_hand": int(row["on_hand"]),
-                            "committed": int(row["reserved"]), "incoming": int(row["inbound"]),
-                            "reserved": 0, "damaged": 0, "safety_stock": 0,
-                            "quality_control": 0},
+            f"?inventory_item_id={item_number}",
+            "location": location,
+            "_item": item_gid,
+            "updatedAt": iso(updated),
+            "_quantities": {
+                "available": int(row["available"]),
+                "on_hand": int(row["on_hand"]),
+                "committed": int(row["reserved"]),
+                "incoming": int(row["inbound"]),
+                "reserved": 0,
+                "damaged": 0,
+                "safety_stock": 0,
+                "quality_control": 0,
+            },
         }
 
     # -- orders ----------------------------------------------------------------------------
@@ -539,17 +633,26 @@ class ShopView:
         """(orders collection, orders by gid, refunds by gid)."""
         frames = order_frames(self.business, self.account, self.now)
         lines_by_order = _line_payloads(frames["lines"], self.currency)
-        refunds_by_order, refunds = _refund_payloads(frames["refunds"], lines_by_order,
-                                                     self.currency)
+        refunds_by_order, refunds = _refund_payloads(
+            frames["refunds"], lines_by_order, self.currency
+        )
         nodes = [
-            _order_payload(row, lines_by_order.get(row["order_key"], []),
-                           refunds_by_order.get(row["order_key"], []))
+            _order_payload(
+                row,
+                lines_by_order.get(row["order_key"], []),
+                refunds_by_order.get(row["order_key"], []),
+            )
             for row in frames["orders"].iter_rows(named=True)
         ]
         orders = frames["orders"]
-        collection = Collection(nodes, {
-            "created_at": _epochs(orders, "purchased"), "processed_at": _epochs(orders, "purchased"),
-            "updated_at": _epochs(orders, "updated")})
+        collection = Collection(
+            nodes,
+            {
+                "created_at": _epochs(orders, "purchased"),
+                "processed_at": _epochs(orders, "purchased"),
+                "updated_at": _epochs(orders, "updated"),
+            },
+        )
         return collection, {n["id"]: n for n in nodes}, refunds
 
 
@@ -567,28 +670,43 @@ def order_frames(business: Any, account: str, now: datetime) -> dict[str, pl.Dat
     """The shop's orders (with totals), lines and refunds as of ``now``, as polars frames."""
     orders = business.orders_view(now).filter(pl.col("account") == account)
     keys = orders.select("order_key")
-    listings = (business.listings.filter(pl.col("account") == account)
-                .select("product_id", "channel_item_id", "channel_product_id"))
-    lines = (business.lines_view(now).join(keys, on="order_key", how="semi")
-             .join(listings, on="product_id", how="left")
-             .sort("order_key", "line_number"))
-    refunds = (business.refunds_view(now).join(keys, on="order_key", how="semi")
-               .join(lines.select("order_key", "line_number", "line_id", "unit_price"),
-                     on=["order_key", "line_number"], how="left")
-               .with_columns(_utc("refunded_at").alias("refunded"))
-               .sort("order_key", "refunded_at", "refund_id", "line_number"))
+    listings = business.listings.filter(pl.col("account") == account).select(
+        "product_id", "channel_item_id", "channel_product_id"
+    )
+    lines = (
+        business.lines_view(now)
+        .join(keys, on="order_key", how="semi")
+        .join(listings, on="product_id", how="left")
+        .sort("order_key", "line_number")
+    )
+    refunds = (
+        business.refunds_view(now)
+        .join(keys, on="order_key", how="semi")
+        .join(
+            lines.select("order_key", "line_number", "line_id", "unit_price"),
+            on=["order_key", "line_number"],
+            how="left",
+        )
+        .with_columns(_utc("refunded_at").alias("refunded"))
+        .sort("order_key", "refunded_at", "refund_id", "line_number")
+    )
     totals = lines.group_by("order_key").agg(
         (pl.col("unit_price") * pl.col("quantity")).sum().alias("gross"),
         pl.col("discount").sum().alias("discounts"),
-        pl.col("tax").sum().alias("line_tax"))
+        pl.col("tax").sum().alias("line_tax"),
+    )
     customers = business.customers.select("customer_id", "email")
-    orders = (orders.join(totals, on="order_key", how="left")
-              .join(customers, on="customer_id", how="left")
-              .with_columns(_utc("purchased_at").alias("purchased"),
-                            _utc("last_updated_at").alias("updated"),
-                            _utc("cancelled_at").alias("cancelled"),
-                            pl.col("gross", "discounts", "line_tax").fill_null(0.0))
-              .sort("updated", "channel_order_id"))
+    orders = (
+        orders.join(totals, on="order_key", how="left")
+        .join(customers, on="customer_id", how="left")
+        .with_columns(
+            _utc("purchased_at").alias("purchased"),
+            _utc("last_updated_at").alias("updated"),
+            _utc("cancelled_at").alias("cancelled"),
+            pl.col("gross", "discounts", "line_tax").fill_null(0.0),
+        )
+        .sort("updated", "channel_order_id")
+    )
     return {"orders": orders, "lines": lines, "refunds": refunds}
 
 
@@ -613,17 +731,25 @@ def _order_payload(row: dict, lines: list[dict], refunds: list[dict]) -> dict:
     customer = None
     if row["customer_id"] is not None:
         number = CUSTOMER_ID_BASE + int(row["customer_id"])
-        customer = {"id": gid("Customer", number), "legacyResourceId": str(number),
-                    "email": row["email"]}
+        customer = {
+            "id": gid("Customer", number),
+            "legacyResourceId": str(number),
+            "email": row["email"],
+        }
     return {
         "id": gid("Order", row["channel_order_id"]),
         "legacyResourceId": str(row["channel_order_id"]),
-        "name": row["channel_order_name"], "email": row["email"],
-        "createdAt": iso(row["purchased"]), "updatedAt": iso(row["updated"]),
-        "processedAt": iso(row["purchased"]), "cancelledAt": iso(row["cancelled"]),
-        "currencyCode": currency, "presentmentCurrencyCode": currency,
+        "name": row["channel_order_name"],
+        "email": row["email"],
+        "createdAt": iso(row["purchased"]),
+        "updatedAt": iso(row["updated"]),
+        "processedAt": iso(row["purchased"]),
+        "cancelledAt": iso(row["cancelled"]),
+        "currencyCode": currency,
+        "presentmentCurrencyCode": currency,
         "displayFinancialStatus": _financial_status(row),
-        "displayFulfillmentStatus": "FULFILLED" if row["status"] in ("shipped", "delivered")
+        "displayFulfillmentStatus": "FULFILLED"
+        if row["status"] in ("shipped", "delivered")
         else "UNFULFILLED",
         "subtotalPriceSet": money(subtotal, currency),
         "totalPriceSet": money(total, currency),
@@ -641,22 +767,29 @@ def _order_payload(row: dict, lines: list[dict], refunds: list[dict]) -> dict:
 def _line_payloads(lines: pl.DataFrame, currency: str) -> dict[str, list[dict]]:
     by_order: dict[str, list[dict]] = defaultdict(list)
     for row in lines.iter_rows(named=True):
-        by_order[row["order_key"]].append({
-            "id": gid("LineItem", row["line_id"]), "sku": row["channel_sku"],
-            "name": row["channel_sku"], "quantity": int(row["quantity"]),
-            "originalUnitPriceSet": money(row["unit_price"], currency),
-            "totalDiscountSet": money(row["discount"] or 0.0, currency),
-            "_line_number": row["line_number"],
-            "_variant": None if row["channel_item_id"] is None
-            else gid("ProductVariant", row["channel_item_id"]),
-            "_product": None if row["channel_product_id"] is None
-            else gid("Product", row["channel_product_id"]),
-        })
+        by_order[row["order_key"]].append(
+            {
+                "id": gid("LineItem", row["line_id"]),
+                "sku": row["channel_sku"],
+                "name": row["channel_sku"],
+                "quantity": int(row["quantity"]),
+                "originalUnitPriceSet": money(row["unit_price"], currency),
+                "totalDiscountSet": money(row["discount"] or 0.0, currency),
+                "_line_number": row["line_number"],
+                "_variant": None
+                if row["channel_item_id"] is None
+                else gid("ProductVariant", row["channel_item_id"]),
+                "_product": None
+                if row["channel_product_id"] is None
+                else gid("Product", row["channel_product_id"]),
+            }
+        )
     return by_order
 
 
-def _refund_payloads(refunds: pl.DataFrame, lines_by_order: dict[str, list[dict]],
-                     currency: str) -> tuple[dict[str, list[dict]], dict[str, dict]]:
+def _refund_payloads(
+    refunds: pl.DataFrame, lines_by_order: dict[str, list[dict]], currency: str
+) -> tuple[dict[str, list[dict]], dict[str, dict]]:
     """Refund rows (one per refunded line) grouped into Shopify refunds: the lines of one
     order refunded at the same moment form one refund, numbered after its first line."""
     by_order: dict[str, list[dict]] = defaultdict(list)
@@ -668,20 +801,37 @@ def _refund_payloads(refunds: pl.DataFrame, lines_by_order: dict[str, list[dict]
         if refund is None:
             number = REFUND_ID_BASE + int(row["order_key"]) * 100 + int(row["line_number"])
             refund = current[group] = by_gid[gid("Refund", number)] = {
-                "id": gid("Refund", number), "legacyResourceId": str(number),
-                "createdAt": iso(row["refunded"]), "updatedAt": iso(row["refunded"]),
-                "note": row["reason"], "_number": number, "_amount": 0.0, "_lines": []}
+                "id": gid("Refund", number),
+                "legacyResourceId": str(number),
+                "createdAt": iso(row["refunded"]),
+                "updatedAt": iso(row["refunded"]),
+                "note": row["reason"],
+                "_number": number,
+                "_amount": 0.0,
+                "_lines": [],
+            }
             by_order[row["order_key"]].append(refund)
         refund["_amount"] += row["amount"]
-        line = next((item for item in lines_by_order.get(row["order_key"], [])
-                     if item["_line_number"] == row["line_number"]), None)
+        line = next(
+            (
+                item
+                for item in lines_by_order.get(row["order_key"], [])
+                if item["_line_number"] == row["line_number"]
+            ),
+            None,
+        )
         if line is not None:
             line_number = refund["_number"] * REFUND_LINE_FACTOR + int(row["line_number"])
-            refund["_lines"].append({
-                "id": gid("RefundLineItem", line_number),
-                "quantity": int(row["quantity"]), "restocked": False, "lineItem": line,
-                "subtotalSet": money(row["amount"], currency),
-                "priceSet": money(row["unit_price"] or 0.0, currency)})
+            refund["_lines"].append(
+                {
+                    "id": gid("RefundLineItem", line_number),
+                    "quantity": int(row["quantity"]),
+                    "restocked": False,
+                    "lineItem": line,
+                    "subtotalSet": money(row["amount"], currency),
+                    "priceSet": money(row["unit_price"] or 0.0, currency),
+                }
+            )
     for refund in by_gid.values():
         refund["totalRefundedSet"] = money(refund.pop("_amount"), currency)
         del refund["_number"]
@@ -691,43 +841,67 @@ def _refund_payloads(refunds: pl.DataFrame, lines_by_order: dict[str, list[dict]
 # ----------------------------------------------------------------------------------------
 # resolvers (the ShopView is the execution context)
 # ----------------------------------------------------------------------------------------
-ORDER_SORT_COLUMNS = {"ID": None, "UPDATED_AT": "updated_at", "CREATED_AT": "created_at",
-                      "PROCESSED_AT": "processed_at"}
+ORDER_SORT_COLUMNS = {
+    "ID": None,
+    "UPDATED_AT": "updated_at",
+    "CREATED_AT": "created_at",
+    "PROCESSED_AT": "processed_at",
+}
 PRODUCT_SORT_COLUMNS = {"ID": None, "UPDATED_AT": "updated_at", "CREATED_AT": "created_at"}
 
 
 def _sort_column(sort_key: str, supported: dict[str, str | None]) -> str | None:
     if sort_key not in supported:
-        raise GraphQLError(f"sortKey {sort_key} is not supported by the sandbox "
-                           f"(supported: {', '.join(supported)})")
+        raise GraphQLError(
+            f"sortKey {sort_key} is not supported by the sandbox "
+            f"(supported: {', '.join(supported)})"
+        )
     return supported[sort_key]
 
 
-def resolve_orders(_root: None, info: Any, first: int | None = None, after: str | None = None,
-                   query: str | None = None, sortKey: str = "ID",
-                   reverse: bool = False) -> dict:
+def resolve_orders(
+    _root: None,
+    info: Any,
+    first: int | None = None,
+    after: str | None = None,
+    query: str | None = None,
+    sortKey: str = "ID",
+    reverse: bool = False,
+) -> dict:
     clauses = parse_search(query, ("updated_at", "created_at", "processed_at"))
     column = _sort_column(sortKey, ORDER_SORT_COLUMNS)
     return info.context.order_data[0].page(first, after, clauses, column, reverse)
 
 
-def resolve_products(_root: None, info: Any, first: int | None = None, after: str | None = None,
-                     query: str | None = None, sortKey: str = "ID",
-                     reverse: bool = False) -> dict:
+def resolve_products(
+    _root: None,
+    info: Any,
+    first: int | None = None,
+    after: str | None = None,
+    query: str | None = None,
+    sortKey: str = "ID",
+    reverse: bool = False,
+) -> dict:
     clauses = parse_search(query, ("updated_at", "created_at"))
     column = _sort_column(sortKey, PRODUCT_SORT_COLUMNS)
     return info.context.catalog[0].page(first, after, clauses, column, reverse)
 
 
-def resolve_inventory_items(_root: None, info: Any, first: int | None = None,
-                            after: str | None = None, query: str | None = None,
-                            reverse: bool = False) -> dict:
+def resolve_inventory_items(
+    _root: None,
+    info: Any,
+    first: int | None = None,
+    after: str | None = None,
+    query: str | None = None,
+    reverse: bool = False,
+) -> dict:
     clauses = parse_search(query, ("updated_at",))
     return info.context.inventory[0].page(first, after, clauses, None, reverse)
 
 
-def resolve_locations(_root: None, info: Any, first: int | None = None,
-                      after: str | None = None) -> dict:
+def resolve_locations(
+    _root: None, info: Any, first: int | None = None, after: str | None = None
+) -> dict:
     return list_page(list(info.context.locations.values()), first, after)
 
 
@@ -735,19 +909,23 @@ def _by_id(index: Callable[[ShopView], dict[str, dict]]) -> Callable[..., dict |
     def resolve(_root: None, info: Any, id: str) -> dict | None:
         gid_number(id)  # a malformed id is an error, an unknown one is null
         return index(info.context).get(id)
+
     return resolve
 
 
 def _nested(key: str) -> Callable[..., dict]:
-    def resolve(source: dict, _info: Any, first: int | None = None,
-                after: str | None = None) -> dict:
+    def resolve(
+        source: dict, _info: Any, first: int | None = None, after: str | None = None
+    ) -> dict:
         return list_page(source[key], first, after)
+
     return resolve
 
 
 def _lookup(key: str, index: Callable[[ShopView], dict[str, dict]]) -> Callable[..., dict | None]:
     def resolve(source: dict, info: Any) -> dict | None:
         return index(info.context).get(source[key]) if source.get(key) else None
+
     return resolve
 
 
@@ -758,10 +936,18 @@ def resolve_refunds(source: dict, _info: Any, first: int | None = None) -> list[
 def resolve_quantities(source: dict, _info: Any, names: list[str]) -> list[dict]:
     unknown = [n for n in names if n not in QUANTITY_NAMES]
     if unknown:
-        raise GraphQLError(f"Invalid quantity names: {', '.join(unknown)} "
-                           f"(valid: {', '.join(QUANTITY_NAMES)})")
-    return [{"id": f"{source['id']}&name={n}", "name": n, "quantity": source["_quantities"][n],
-             "updatedAt": source["updatedAt"]} for n in names]
+        raise GraphQLError(
+            f"Invalid quantity names: {', '.join(unknown)} (valid: {', '.join(QUANTITY_NAMES)})"
+        )
+    return [
+        {
+            "id": f"{source['id']}&name={n}",
+            "name": n,
+            "quantity": source["_quantities"][n],
+            "updatedAt": source["updatedAt"],
+        }
+        for n in names
+    ]
 
 
 def build_shopify_schema() -> GraphQLSchema:
@@ -816,21 +1002,26 @@ def _is_connection(type_: Any) -> bool:
     return getattr(type_, "name", "").endswith("Connection")
 
 
-def _fields(selection_set: SelectionSetNode | None, parent: Any,
-            ctx: _CostContext) -> list[tuple[FieldNode, Any]]:
+def _fields(
+    selection_set: SelectionSetNode | None, parent: Any, ctx: _CostContext
+) -> list[tuple[FieldNode, Any]]:
     """The field nodes of a selection set with their parent type, fragments flattened."""
     found: list[tuple[FieldNode, Any]] = []
     for selection in selection_set.selections if selection_set else ():
         if isinstance(selection, FieldNode):
             found.append((selection, parent))
         elif isinstance(selection, InlineFragmentNode):
-            inner = (ctx.schema.get_type(selection.type_condition.name.value)
-                     if selection.type_condition else parent)
+            inner = (
+                ctx.schema.get_type(selection.type_condition.name.value)
+                if selection.type_condition
+                else parent
+            )
             found += _fields(selection.selection_set, inner, ctx)
         elif isinstance(selection, FragmentSpreadNode):
             fragment = ctx.fragments[selection.name.value]
-            found += _fields(fragment.selection_set,
-                             ctx.schema.get_type(fragment.type_condition.name.value), ctx)
+            found += _fields(
+                fragment.selection_set, ctx.schema.get_type(fragment.type_condition.name.value), ctx
+            )
     return found
 
 
@@ -841,8 +1032,9 @@ def _first(node: FieldNode, field_def: Any, ctx: _CostContext, default: int) -> 
     return default if value is None else max(0, int(value))
 
 
-def _item_nodes(node: FieldNode, connection_type: Any,
-                ctx: _CostContext) -> list[tuple[FieldNode, Any]]:
+def _item_nodes(
+    node: FieldNode, connection_type: Any, ctx: _CostContext
+) -> list[tuple[FieldNode, Any]]:
     """The ``edges { node }`` and ``nodes`` selections of a connection field."""
     item_type = get_named_type(connection_type.fields["nodes"].type)
     items = []
@@ -850,13 +1042,15 @@ def _item_nodes(node: FieldNode, connection_type: Any,
         if child.name.value == "nodes":
             items.append((child, item_type))
         elif child.name.value == "edges":
-            items += [(grand, item_type) for grand, _ in _fields(child.selection_set, None, ctx)
-                      if grand.name.value == "node"]
+            items += [
+                (grand, item_type)
+                for grand, _ in _fields(child.selection_set, None, ctx)
+                if grand.name.value == "node"
+            ]
     return items
 
 
-def requested_cost(selection_set: SelectionSetNode | None, parent: Any,
-                   ctx: _CostContext) -> int:
+def requested_cost(selection_set: SelectionSetNode | None, parent: Any, ctx: _CostContext) -> int:
     """Shopify's up-front estimate: scalars 0, objects 1, connections 2 + first x item."""
     total = 0
     for node, parent_type in _fields(selection_set, parent, ctx):
@@ -868,12 +1062,18 @@ def requested_cost(selection_set: SelectionSetNode | None, parent: Any,
         if is_leaf_type(named):
             continue
         if _is_connection(named):
-            item = max((1 + requested_cost(child.selection_set, item_type, ctx)
-                        for child, item_type in _item_nodes(node, named, ctx)), default=0)
+            item = max(
+                (
+                    1 + requested_cost(child.selection_set, item_type, ctx)
+                    for child, item_type in _item_nodes(node, named, ctx)
+                ),
+                default=0,
+            )
             total += 2 + _first(node, field_def, ctx, 0) * item
         elif is_list_type(get_nullable_type(field_def.type)):
             total += _first(node, field_def, ctx, 1) * (
-                1 + requested_cost(node.selection_set, named, ctx))
+                1 + requested_cost(node.selection_set, named, ctx)
+            )
         else:
             total += 1 + requested_cost(node.selection_set, named, ctx)
     return total
@@ -889,8 +1089,9 @@ class Charge:
     children: tuple[Charge, ...]
 
 
-def cost_plan(selection_set: SelectionSetNode | None, parent: Any,
-              ctx: _CostContext) -> tuple[Charge, ...]:
+def cost_plan(
+    selection_set: SelectionSetNode | None, parent: Any, ctx: _CostContext
+) -> tuple[Charge, ...]:
     """The query's non-leaf fields as a tree, to price a response without the AST."""
     plan = []
     for node, parent_type in _fields(selection_set, parent, ctx):
@@ -912,8 +1113,9 @@ def cost_plan(selection_set: SelectionSetNode | None, parent: Any,
     return tuple(plan)
 
 
-def _item_path(node: FieldNode, connection_type: Any,
-               ctx: _CostContext) -> tuple[tuple[str, ...], tuple[Charge, ...]]:
+def _item_path(
+    node: FieldNode, connection_type: Any, ctx: _CostContext
+) -> tuple[tuple[str, ...], tuple[Charge, ...]]:
     item_type = get_named_type(connection_type.fields["nodes"].type)
     for child, _ in _fields(node.selection_set, connection_type, ctx):
         key = child.alias.value if child.alias else child.name.value
@@ -922,8 +1124,10 @@ def _item_path(node: FieldNode, connection_type: Any,
         if child.name.value == "edges":
             for grand, _ in _fields(child.selection_set, None, ctx):
                 if grand.name.value == "node":
-                    return ((key, grand.alias.value if grand.alias else "node"),
-                            cost_plan(grand.selection_set, item_type, ctx))
+                    return (
+                        (key, grand.alias.value if grand.alias else "node"),
+                        cost_plan(grand.selection_set, item_type, ctx),
+                    )
     return (), ()
 
 
@@ -942,11 +1146,13 @@ def actual_cost(plan: tuple[Charge, ...], data: Any) -> int:
                 items = value.get(charge.items[0]) or []
             elif charge.items:
                 items = [edge.get(charge.items[1]) for edge in value.get(charge.items[0]) or []]
-            total += 2 + sum(1 + actual_cost(charge.children, item) for item in items
-                             if item is not None)
+            total += 2 + sum(
+                1 + actual_cost(charge.children, item) for item in items if item is not None
+            )
         elif charge.kind == "list":
-            total += sum(1 + actual_cost(charge.children, item) for item in value
-                         if item is not None)
+            total += sum(
+                1 + actual_cost(charge.children, item) for item in value if item is not None
+            )
         else:
             total += 1 + actual_cost(charge.children, value)
     return total
@@ -980,20 +1186,27 @@ class PreparedQuery:
     requested: int
 
 
-def prepare(query: str, variables: dict[str, Any] | None,
-            operation_name: str | None) -> PreparedQuery | list[GraphQLError]:
+def prepare(
+    query: str, variables: dict[str, Any] | None, operation_name: str | None
+) -> PreparedQuery | list[GraphQLError]:
     document, errors = parsed_document(query)
     if document is None or errors:
         return list(errors)
     operation = _operation(document, operation_name)
     if operation is None:
-        return [GraphQLError("An operation name is required" if operation_name is None
-                             else f"No operation named '{operation_name}'")]
+        return [
+            GraphQLError(
+                "An operation name is required"
+                if operation_name is None
+                else f"No operation named '{operation_name}'"
+            )
+        ]
     coerced = get_variable_values(SCHEMA, operation.variable_definitions or [], variables or {})
     if isinstance(coerced, list):
         return coerced
-    fragments = {d.name.value: d for d in document.definitions
-                 if isinstance(d, FragmentDefinitionNode)}
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
     ctx = _CostContext(SCHEMA, fragments, coerced)
     cost = requested_cost(operation.selection_set, SCHEMA.query_type, ctx)
     return PreparedQuery(document, operation, _plan(query, operation_name), variables or {}, cost)
@@ -1006,10 +1219,12 @@ def _plan(query: str, operation_name: str | None) -> tuple[Charge, ...]:
     assert document is not None  # only called for documents that validated
     operation = _operation(document, operation_name)
     assert operation is not None
-    fragments = {d.name.value: d for d in document.definitions
-                 if isinstance(d, FragmentDefinitionNode)}
-    return cost_plan(operation.selection_set, SCHEMA.query_type,
-                     _CostContext(SCHEMA, fragments, {}))
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    return cost_plan(
+        operation.selection_set, SCHEMA.query_type, _CostContext(SCHEMA, fragments, {})
+    )
 
 
 # ----------------------------------------------------------------------------------------
@@ -1029,19 +1244,23 @@ class _Views:
         frames = business_frames(self._state.business)
         with self._locks[account]:
             view = self._views.get(account)
-            if (view is None or now < view.now or now - view.now >= VIEW_TTL
-                    or any(a is not b for a, b in zip(view.frames, frames, strict=True))):
-                view = self._views[account] = ShopView(self._state.business, account, now,
-                                                       frames)
+            if (
+                view is None
+                or now < view.now
+                or now - view.now >= VIEW_TTL
+                or any(a is not b for a, b in zip(view.frames, frames, strict=True))
+            ):
+                view = self._views[account] = ShopView(self._state.business, account, now, frames)
             return view
 
 
 def business_frames(business: Any) -> tuple[object, ...]:
     """The business's event frames: a late update replaces one, so a view that holds them
     (by reference, so that no id is ever reused) can tell that it is stale."""
-    return tuple(getattr(business, name, None)
-                 for name in ("orders", "order_lines", "refunds", "inventory_daily", "prices",
-                              "listings"))
+    return tuple(
+        getattr(business, name, None)
+        for name in ("orders", "order_lines", "refunds", "inventory_daily", "prices", "listings")
+    )
 
 
 def _revoked_now() -> bool:
@@ -1053,44 +1272,73 @@ def _revoked_now() -> bool:
 
 
 def _json(body: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    response = Response(json.dumps(body, separators=(",", ":")), status=status,
-                        mimetype="application/json")
+    response = Response(
+        json.dumps(body, separators=(",", ":")), status=status, mimetype="application/json"
+    )
     response.headers["X-Request-Id"] = str(uuid.uuid4())
     for key, value in (headers or {}).items():
         response.headers[key] = value
     return response
 
 
-def _cost_extension(requested: int, actual: int | None, available: float,
-                    capacity: float, rate: float) -> dict:
-    return {"cost": {"requestedQueryCost": requested, "actualQueryCost": actual,
-                     "throttleStatus": {"maximumAvailable": float(capacity),
-                                        "currentlyAvailable": int(available),
-                                        "restoreRate": float(rate)}}}
+def _cost_extension(
+    requested: int, actual: int | None, available: float, capacity: float, rate: float
+) -> dict:
+    return {
+        "cost": {
+            "requestedQueryCost": requested,
+            "actualQueryCost": actual,
+            "throttleStatus": {
+                "maximumAvailable": float(capacity),
+                "currentlyAvailable": int(available),
+                "restoreRate": float(rate),
+            },
+        }
+    }
 
 
 def _throttled_body(requested: int, available: float, capacity: float, rate: float) -> dict:
-    return {"errors": [{"message": "Throttled",
-                        "extensions": {"code": "THROTTLED", "documentation": DOCS_RATE_LIMITS}}],
-            "extensions": _cost_extension(requested, None, available, capacity, rate)}
+    return {
+        "errors": [
+            {
+                "message": "Throttled",
+                "extensions": {"code": "THROTTLED", "documentation": DOCS_RATE_LIMITS},
+            }
+        ],
+        "extensions": _cost_extension(requested, None, available, capacity, rate),
+    }
 
 
 def _max_cost_body(requested: int, bucket: TokenBucket) -> dict:
-    return {"errors": [{
-        "message": f"Query cost is {requested}, which exceeds the single query max cost limit "
-                   f"({MAX_QUERY_COST}).",
-        "extensions": {"code": "MAX_COST_EXCEEDED", "cost": requested, "maxCost": MAX_QUERY_COST,
-                       "documentation": DOCS_RATE_LIMITS}}],
-        "extensions": _cost_extension(requested, None, bucket.tokens, bucket.capacity,
-                                      bucket.rate)}
+    return {
+        "errors": [
+            {
+                "message": f"Query cost is {requested}, which exceeds the single query max cost limit "
+                f"({MAX_QUERY_COST}).",
+                "extensions": {
+                    "code": "MAX_COST_EXCEEDED",
+                    "cost": requested,
+                    "maxCost": MAX_QUERY_COST,
+                    "documentation": DOCS_RATE_LIMITS,
+                },
+            }
+        ],
+        "extensions": _cost_extension(requested, None, bucket.tokens, bucket.capacity, bucket.rate),
+    }
 
 
-def _executed(prepared: PreparedQuery, view: ShopView, decision: Decision,
-              bucket: TokenBucket) -> dict:
+def _executed(
+    prepared: PreparedQuery, view: ShopView, decision: Decision, bucket: TokenBucket
+) -> dict:
     """Execute a charged query and refund the difference between requested and actual cost."""
     operation_name = prepared.operation.name.value if prepared.operation.name else None
-    result = execute_sync(SCHEMA, prepared.document, context_value=view,
-                          variable_values=prepared.raw_variables, operation_name=operation_name)
+    result = execute_sync(
+        SCHEMA,
+        prepared.document,
+        context_value=view,
+        variable_values=prepared.raw_variables,
+        operation_name=operation_name,
+    )
     actual = actual_cost(prepared.plan, result.data)
     refund = max(0, prepared.requested - actual)
     bucket.refund(refund)
@@ -1099,8 +1347,12 @@ def _executed(prepared: PreparedQuery, view: ShopView, decision: Decision,
         body["errors"] = [e.formatted for e in result.errors]
     body["data"] = result.data
     body["extensions"] = _cost_extension(
-        prepared.requested, actual, min(decision.capacity, decision.remaining + refund),
-        decision.capacity, decision.limit)
+        prepared.requested,
+        actual,
+        min(decision.capacity, decision.remaining + refund),
+        decision.capacity,
+        decision.limit,
+    )
     return body
 
 
@@ -1139,27 +1391,39 @@ def create_blueprint(state: SandboxState) -> tuple[Blueprint, ChannelWire]:
 
     def server_error(status: int) -> Response:
         request_id = str(uuid.uuid4())
-        return _json({"errors": [{
-            "message": "Internal error. Looks like something went wrong on our end.\n"
-                       f"Request ID: {request_id} (include this in support requests).",
-            "extensions": {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}}]},
-            status)
+        return _json(
+            {
+                "errors": [
+                    {
+                        "message": "Internal error. Looks like something went wrong on our end.\n"
+                        f"Request ID: {request_id} (include this in support requests).",
+                        "extensions": {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
+                    }
+                ]
+            },
+            status,
+        )
 
-    def answer(account: str, query: str, variables: dict | None,
-               operation_name: str | None) -> dict:
+    def answer(
+        account: str, query: str, variables: dict | None, operation_name: str | None
+    ) -> dict:
         """Validate, price, charge the bucket, execute, refund: the body of the answer."""
         b = bucket(account)
         prepared = prepare(query, variables, operation_name)
         if not isinstance(prepared, PreparedQuery):
-            return {"errors": [e.formatted for e in prepared],
-                    "extensions": _cost_extension(0, 0, b.tokens, b.capacity, b.rate)}
+            return {
+                "errors": [e.formatted for e in prepared],
+                "extensions": _cost_extension(0, 0, b.tokens, b.capacity, b.rate),
+            }
         if prepared.requested > MAX_QUERY_COST:
             return _max_cost_body(prepared.requested, b)
-        decision = state.limits.take(API, account, OPERATION, RESTORE_RATE, BUCKET_SIZE,
-                                     cost=prepared.requested)
+        decision = state.limits.take(
+            API, account, OPERATION, RESTORE_RATE, BUCKET_SIZE, cost=prepared.requested
+        )
         if not decision.ok:
-            return _throttled_body(prepared.requested, decision.remaining, decision.capacity,
-                                   decision.limit)
+            return _throttled_body(
+                prepared.requested, decision.remaining, decision.capacity, decision.limit
+            )
         return _executed(prepared, views.get(account), decision, b)
 
     @blueprint.post("/<shop>/admin/api/<version>/graphql.json")

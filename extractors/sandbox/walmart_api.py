@@ -84,27 +84,54 @@ RATES: dict[str, tuple[float, float]] = {
 }
 
 ORDER_STATUSES = ("Created", "Acknowledged", "Shipped", "Delivered", "Cancelled")
-BUSINESS_STATUS = {"pending": "Created", "unshipped": "Acknowledged", "shipped": "Shipped",
-                   "delivered": "Delivered", "cancelled": "Cancelled"}
+BUSINESS_STATUS = {
+    "pending": "Created",
+    "unshipped": "Acknowledged",
+    "shipped": "Shipped",
+    "delivered": "Delivered",
+    "cancelled": "Cancelled",
+}
 SHIP_NODES = {"WFS": ("WFSFulfilled", "WFS-1"), "SellerFulfilled": ("SellerFulfilled", "100009")}
 CARRIERS = ("UPS", "FedEx", "USPS")
 ADDRESSES = (  # (city, state, zip prefix)
-    ("Edison", "NJ", "088"), ("Austin", "TX", "787"), ("Columbus", "OH", "432"),
-    ("Denver", "CO", "802"), ("Tampa", "FL", "336"), ("Portland", "OR", "972"),
-    ("Raleigh", "NC", "276"), ("Phoenix", "AZ", "850"), ("Madison", "WI", "537"),
-    ("Albany", "NY", "122"), ("Fresno", "CA", "937"), ("Omaha", "NE", "681"),
+    ("Edison", "NJ", "088"),
+    ("Austin", "TX", "787"),
+    ("Columbus", "OH", "432"),
+    ("Denver", "CO", "802"),
+    ("Tampa", "FL", "336"),
+    ("Portland", "OR", "972"),
+    ("Raleigh", "NC", "276"),
+    ("Phoenix", "AZ", "850"),
+    ("Madison", "WI", "537"),
+    ("Albany", "NY", "122"),
+    ("Fresno", "CA", "937"),
+    ("Omaha", "NE", "681"),
 )
 STREETS = ("Main St", "Oak Ave", "Maple Dr", "Cedar Ln", "Park Rd", "Lake St", "Hill Ct")
 
 
 # -- wire helpers --------------------------------------------------------------------------
 
-def _error_object(code: str, field: str, description: str, category: str,
-                  severity: str = "ERROR", info: str | None = None) -> dict[str, Any]:
+
+def _error_object(
+    code: str,
+    field: str,
+    description: str,
+    category: str,
+    severity: str = "ERROR",
+    info: str | None = None,
+) -> dict[str, Any]:
     """Walmart's GatewayError object (reference C.6)."""
-    return {"code": code, "field": field, "description": description,
-            "info": info or description, "severity": severity, "category": category,
-            "causes": [], "errorIdentifiers": {}}
+    return {
+        "code": code,
+        "field": field,
+        "description": description,
+        "info": info or description,
+        "severity": severity,
+        "category": category,
+        "causes": [],
+        "errorIdentifiers": {},
+    }
 
 
 def _errors(status: int, *objects: dict[str, Any], nested: bool = False) -> Response:
@@ -116,16 +143,23 @@ def _errors(status: int, *objects: dict[str, Any], nested: bool = False) -> Resp
 
 
 def _unauthorized() -> Response:
-    return _errors(401, _error_object(
-        "UNAUTHORIZED.GMP_GATEWAY_API", "UNAUTHORIZED", "Unauthorized", "DATA",
-        info="Unauthorized token or incorrect authorization header."))
+    return _errors(
+        401,
+        _error_object(
+            "UNAUTHORIZED.GMP_GATEWAY_API",
+            "UNAUTHORIZED",
+            "Unauthorized",
+            "DATA",
+            info="Unauthorized token or incorrect authorization header.",
+        ),
+    )
 
 
-def _order_error(status: int, code: str, field: str, description: str,
-                 severity: str = "ERROR") -> Response:
+def _order_error(
+    status: int, code: str, field: str, description: str, severity: str = "ERROR"
+) -> Response:
     category = "DATA" if status == 404 else "REQUEST"
-    return _errors(status, _error_object(code, field, description, category, severity),
-                   nested=True)
+    return _errors(status, _error_object(code, field, description, category, severity), nested=True)
 
 
 def _bad_param(field: str, description: str, nested: bool = False) -> Response:
@@ -163,6 +197,7 @@ def _money(amount: float) -> float:
 
 # -- the account's data, as the API shows it at one moment --------------------------------
 
+
 @dataclass
 class _OrderBook:
     """One account's orders and lines at ``built_at``, ready to filter per request.
@@ -186,31 +221,44 @@ def _build_order_book(state: SandboxState, account: str, now: datetime) -> _Orde
     business = state.business
     orders = business.orders_view(now).filter(pl.col("account") == account)
     keys = orders.select("order_key")
-    refunds = (business.refunds_view(now).join(keys, on="order_key", how="semi")
-               .with_columns(_ms("refunded_at").alias("refunded_ms")))
+    refunds = (
+        business.refunds_view(now)
+        .join(keys, on="order_key", how="semi")
+        .with_columns(_ms("refunded_at").alias("refunded_ms"))
+    )
     line_refunds = refunds.group_by("order_key", "line_number").agg(
         pl.col("refunded_ms").max().alias("last_refund_ms"),
         pl.col("quantity").sum().alias("refunded_qty"),
     )
-    status_ms = (pl.when(pl.col("wm_status") == "Created").then(_ms("purchased_at"))
-                 .when(pl.col("wm_status") == "Acknowledged")
-                 .then(_ms("purchased_at") + ACKNOWLEDGE_AFTER // timedelta(milliseconds=1))
-                 .when(pl.col("wm_status") == "Shipped").then(_ms("shipped_at"))
-                 .when(pl.col("wm_status") == "Delivered").then(_ms("delivered_at"))
-                 .otherwise(_ms("cancelled_at")))
+    status_ms = (
+        pl.when(pl.col("wm_status") == "Created")
+        .then(_ms("purchased_at"))
+        .when(pl.col("wm_status") == "Acknowledged")
+        .then(_ms("purchased_at") + ACKNOWLEDGE_AFTER // timedelta(milliseconds=1))
+        .when(pl.col("wm_status") == "Shipped")
+        .then(_ms("shipped_at"))
+        .when(pl.col("wm_status") == "Delivered")
+        .then(_ms("delivered_at"))
+        .otherwise(_ms("cancelled_at"))
+    )
     orders = orders.with_columns(
         pl.col("status").replace_strict(BUSINESS_STATUS).alias("wm_status"),
     ).with_columns(status_ms.alias("status_ms"))
-    titles = business.listings.filter(pl.col("account") == account).select(
-        "product_id", pl.col("title").alias("product_name")).unique("product_id")
+    titles = (
+        business.listings.filter(pl.col("account") == account)
+        .select("product_id", pl.col("title").alias("product_name"))
+        .unique("product_id")
+    )
     lines = (
-        business.lines_view(now).join(keys, on="order_key", how="semi")
+        business.lines_view(now)
+        .join(keys, on="order_key", how="semi")
         .join(titles, on="product_id", how="left")
         .join(line_refunds, on=["order_key", "line_number"], how="left")
         .join(orders.select("order_key", "status_ms", "wm_status"), on="order_key")
         .with_columns(
-            pl.max_horizontal("status_ms", pl.col("last_refund_ms").fill_null(0))
-            .alias("status_date_ms"),
+            pl.max_horizontal("status_ms", pl.col("last_refund_ms").fill_null(0)).alias(
+                "status_date_ms"
+            ),
             pl.col("refunded_qty").fill_null(0),
             (pl.col("unit_price") * pl.col("quantity")).round(2).alias("gross"),
         )
@@ -229,7 +277,8 @@ def _build_order_book(state: SandboxState, account: str, now: datetime) -> _Orde
             _ms("shipped_at").alias("shipped_ms"),
             _ms("delivered_at").alias("delivered_ms"),
             (pl.col("lines_total") + pl.col("shipping_price") + pl.col("shipping_tax"))
-            .round(2).alias("order_total"),
+            .round(2)
+            .alias("order_total"),
         )
         .sort(["order_ms", "channel_order_id"], descending=True)
     )
@@ -240,17 +289,27 @@ def _build_order_book(state: SandboxState, account: str, now: datetime) -> _Orde
 def _tracking(po: str, line_number: int, shipped_ms: int) -> dict[str, Any]:
     carrier = CARRIERS[zlib.crc32(po.encode()) % len(CARRIERS)]
     number = "1Z" + _digits(f"{po}-{line_number}", 16)
-    return {"shipDateTime": shipped_ms, "carrierName": {"carrier": carrier},
-            "methodCode": "Standard", "trackingNumber": number,
-            "trackingURL": f"https://www.walmart.com/tracking?tracking_id={number}"}
+    return {
+        "shipDateTime": shipped_ms,
+        "carrierName": {"carrier": carrier},
+        "methodCode": "Standard",
+        "trackingNumber": number,
+        "trackingURL": f"https://www.walmart.com/tracking?tracking_id={number}",
+    }
 
 
 def _line_statuses(order: dict, line: dict) -> list[dict[str, Any]]:
     """The line's status entries: the fulfilment status, then the refunded quantity."""
-    quantity, refunded = int(line["quantity"]), min(int(line["refunded_qty"]), int(line["quantity"]))
+    quantity, refunded = (
+        int(line["quantity"]),
+        min(int(line["refunded_qty"]), int(line["quantity"])),
+    )
     status = order["wm_status"]
-    tracking = (_tracking(order["channel_order_id"], line["line_number"], order["shipped_ms"])
-                if status in ("Shipped", "Delivered") else None)
+    tracking = (
+        _tracking(order["channel_order_id"], line["line_number"], order["shipped_ms"])
+        if status in ("Shipped", "Delivered")
+        else None
+    )
     entries = []
     for name, amount in ((status, quantity - refunded), ("Refund", refunded)):
         if amount <= 0:
@@ -268,21 +327,26 @@ def _line_statuses(order: dict, line: dict) -> list[dict[str, Any]]:
 
 
 def _charge(kind: str, name: str, amount: float, tax: float | None) -> dict[str, Any]:
-    charge: dict[str, Any] = {"chargeType": kind, "chargeName": name,
-                              "chargeAmount": {"currency": "USD", "amount": _money(amount)}}
+    charge: dict[str, Any] = {
+        "chargeType": kind,
+        "chargeName": name,
+        "chargeAmount": {"currency": "USD", "amount": _money(amount)},
+    }
     if tax is not None:
         charge["tax"] = {"taxName": "Tax1", "taxAmount": {"currency": "USD", "amount": _money(tax)}}
     return charge
 
 
-def _line_document(order: dict, line: dict, refunds: list[dict],
-                   product_info: bool) -> dict[str, Any]:
+def _line_document(
+    order: dict, line: dict, refunds: list[dict], product_info: bool
+) -> dict[str, Any]:
     charges = [_charge("PRODUCT", "ItemPrice", line["gross"], line["tax"])]
     if line["discount"] > 0:
         charges.append(_charge("PRODUCT", "Discount", -line["discount"], None))
     if line["line_number"] == 1 and order["shipping_price"] > 0:
-        charges.append(_charge("SHIPPING", "Shipping", order["shipping_price"],
-                               order["shipping_tax"]))
+        charges.append(
+            _charge("SHIPPING", "Shipping", order["shipping_price"], order["shipping_tax"])
+        )
     item: dict[str, Any] = {"productName": line["product_name"], "sku": line["channel_sku"]}
     if product_info:
         item["imageUrl"] = f"https://i5.walmartimages.com/asr/{line['product_id']}.jpeg"
@@ -294,24 +358,32 @@ def _line_document(order: dict, line: dict, refunds: list[dict],
         "orderLineQuantity": {"unitOfMeasurement": "EACH", "amount": str(line["quantity"])},
         "statusDate": line["status_date_ms"],
         "orderLineStatuses": {"orderLineStatus": _line_statuses(order, line)},
-        "fulfillment": {"fulfillmentOption": "S2H", "shipMethod": "VALUE",
-                        "pickUpDateTime": order["order_ms"] + 2 * 86_400_000},
+        "fulfillment": {
+            "fulfillmentOption": "S2H",
+            "shipMethod": "VALUE",
+            "pickUpDateTime": order["order_ms"] + 2 * 86_400_000,
+        },
     }
     if refunds:
         document["refund"] = {
             "refundId": refunds[-1]["refund_id"],
             "refundComments": "",
-            "refundCharges": {"refundCharge": [
-                {"refundReason": r["reason"],
-                 "charge": _charge("PRODUCT", "Item Price", -r["amount"], None)}
-                for r in refunds
-            ]},
+            "refundCharges": {
+                "refundCharge": [
+                    {
+                        "refundReason": r["reason"],
+                        "charge": _charge("PRODUCT", "Item Price", -r["amount"], None),
+                    }
+                    for r in refunds
+                ]
+            },
         }
     return document
 
 
-def order_document(order: dict, lines: list[dict], refunds: dict[int, list[dict]],
-                   product_info: bool = False) -> dict[str, Any]:
+def order_document(
+    order: dict, lines: list[dict], refunds: dict[int, list[dict]], product_info: bool = False
+) -> dict[str, Any]:
     """One ``order`` element of getAllOrders, from the order book's rows (reference C.3)."""
     po = order["channel_order_id"]
     city, state, zip_prefix = ADDRESSES[order["customer_id"] % len(ADDRESSES)]
@@ -333,19 +405,28 @@ def order_document(order: dict, lines: list[dict], refunds: dict[int, list[dict]
             "postalAddress": {
                 "name": f"{order['first_name']} {order['last_name']}",
                 "address1": f"{int(digits[10:13]) + 1} {STREETS[int(digits[13]) % len(STREETS)]}",
-                "address2": None, "city": city, "state": state,
-                "postalCode": zip_prefix + digits[:2], "country": "USA",
+                "address2": None,
+                "city": city,
+                "state": state,
+                "postalCode": zip_prefix + digits[:2],
+                "country": "USA",
                 "addressType": "RESIDENTIAL",
             },
         },
-        "orderLines": {"orderLine": [
-            _line_document(order, line, refunds.get(line["line_number"], []), product_info)
-            for line in lines
-        ]},
+        "orderLines": {
+            "orderLine": [
+                _line_document(order, line, refunds.get(line["line_number"], []), product_info)
+                for line in lines
+            ]
+        },
         "shipNode": {"type": node_type, "name": _node_name(node_id), "id": node_id},
         "paymentTypes": ["CREDITCARD"],
-        "orderSummary": {"totalAmount": {"currencyAmount": _money(order["order_total"]),
-                                         "currencyUnit": order["currency"]}},
+        "orderSummary": {
+            "totalAmount": {
+                "currencyAmount": _money(order["order_total"]),
+                "currencyUnit": order["currency"],
+            }
+        },
     }
 
 
@@ -355,9 +436,17 @@ def _node_name(node_id: str) -> str:
 
 # -- the orders query ---------------------------------------------------------------------
 
-ORDER_FILTERS = ("createdStartDate", "createdEndDate", "lastModifiedStartDate",
-                 "lastModifiedEndDate", "status", "productInfo", "sku", "customerOrderId",
-                 "purchaseOrderId")
+ORDER_FILTERS = (
+    "createdStartDate",
+    "createdEndDate",
+    "lastModifiedStartDate",
+    "lastModifiedEndDate",
+    "status",
+    "productInfo",
+    "sku",
+    "customerOrderId",
+    "purchaseOrderId",
+)
 
 
 @dataclass
@@ -373,14 +462,16 @@ class _OrdersQuery:
         filters = {k: args[k] for k in ORDER_FILTERS if args.get(k)}
         if "createdStartDate" not in filters:
             filters["createdStartDate"] = (now - timedelta(days=DEFAULT_CREATED_DAYS)).strftime(
-                "%Y-%m-%dT%H:%M:%SZ")
+                "%Y-%m-%dT%H:%M:%SZ"
+            )
         for name in ORDER_FILTERS[:4]:
             if name in filters:
                 try:
                     _parse_date(filters[name], end=name.endswith("EndDate"))
                 except ValueError:
-                    return _bad_param(name, f"Invalid Date format value: {filters[name]}",
-                                      nested=True)
+                    return _bad_param(
+                        name, f"Invalid Date format value: {filters[name]}", nested=True
+                    )
         if "status" in filters and filters["status"] not in ORDER_STATUSES:
             return _bad_param("status", f"Invalid status: {filters['status']}", nested=True)
         try:
@@ -398,9 +489,12 @@ class _OrdersQuery:
         """The matching orders, newest first, before the 20,000 cap."""
         f = self.filters
         conditions = [pl.col("order_ms") >= _epoch_ms(now - timedelta(days=VISIBLE_DAYS))]
-        bounds = (("createdStartDate", "order_ms", False), ("createdEndDate", "order_ms", True),
-                  ("lastModifiedStartDate", "last_modified_ms", False),
-                  ("lastModifiedEndDate", "last_modified_ms", True))
+        bounds = (
+            ("createdStartDate", "order_ms", False),
+            ("createdEndDate", "order_ms", True),
+            ("lastModifiedStartDate", "last_modified_ms", False),
+            ("lastModifiedEndDate", "last_modified_ms", True),
+        )
         for name, column, end in bounds:
             if name in f:
                 bound = _parse_date(f[name], end=end)
@@ -422,13 +516,20 @@ class _OrdersQuery:
         served = min(total, MAX_ORDERS_PER_QUERY)
         if self.offset + self.limit >= served:
             return None
-        params = {"limit": self.limit, "hasMoreElements": "true", "soIndex": total,
-                  "poIndex": self.offset + self.limit, "partnerId": PARTNER_ID,
-                  "sellerId": SELLER_ID, **self.filters}
+        params = {
+            "limit": self.limit,
+            "hasMoreElements": "true",
+            "soIndex": total,
+            "poIndex": self.offset + self.limit,
+            "partnerId": PARTNER_ID,
+            "sellerId": SELLER_ID,
+            **self.filters,
+        }
         return "?" + urlencode(params)
 
 
 # -- the blueprint --------------------------------------------------------------------------
+
 
 class _Views:
     """Per-account order books and snapshots, rebuilt when stale or when the business changed."""
@@ -447,13 +548,21 @@ class _Views:
         fingerprint = (id(business.refunds), business.refunds.height)
         with self._lock:
             book = self._books.get(account)
-            if book is None or book.fingerprint != fingerprint or not self._fresh(
-                    book.built_at, now):
+            if (
+                book is None
+                or book.fingerprint != fingerprint
+                or not self._fresh(book.built_at, now)
+            ):
                 book = self._books[account] = _build_order_book(self.state, account, now)
             return book
 
-    def snapshot(self, kind: str, account: str, now: datetime,
-                 build: Callable[[SandboxState, str, datetime], pl.DataFrame]) -> pl.DataFrame:
+    def snapshot(
+        self,
+        kind: str,
+        account: str,
+        now: datetime,
+        build: Callable[[SandboxState, str, datetime], pl.DataFrame],
+    ) -> pl.DataFrame:
         with self._lock:
             cached = self._snapshots.get((kind, account))
             if cached is None or not self._fresh(cached[0], now):
@@ -464,23 +573,34 @@ class _Views:
 def _items_frame(state: SandboxState, account: str, now: datetime) -> pl.DataFrame:
     """The account's live listings with price, identifiers and category, sorted by SKU."""
     products = state.business.products.select("product_id", "upc", "gtin", "category")
-    return (state.business.current_prices(now).filter(pl.col("account") == account)
-            .join(products, on="product_id", how="left").sort("channel_sku"))
+    return (
+        state.business.current_prices(now)
+        .filter(pl.col("account") == account)
+        .join(products, on="product_id", how="left")
+        .sort("channel_sku")
+    )
 
 
 def _inventory_frame(state: SandboxState, account: str, now: datetime) -> pl.DataFrame:
     """One row per SKU with its ship nodes as a list of structs, sorted by SKU."""
-    return (state.business.inventory_at(now).filter(pl.col("account") == account)
-            .sort("channel_sku", "location_id")
-            .group_by("channel_sku", maintain_order=True)
-            .agg(pl.struct("location_id", "on_hand", "available", "reserved").alias("nodes")))
+    return (
+        state.business.inventory_at(now)
+        .filter(pl.col("account") == account)
+        .sort("channel_sku", "location_id")
+        .group_by("channel_sku", maintain_order=True)
+        .agg(pl.struct("location_id", "on_hand", "available", "reserved").alias("nodes"))
+    )
 
 
 def _item_document(row: dict) -> dict[str, Any]:
     active = bool(row["is_active"])
     document: dict[str, Any] = {
-        "mart": "WALMART_US", "sku": row["channel_sku"], "wpid": row["channel_product_id"],
-        "upc": row["upc"], "gtin": row["gtin"], "productName": row["title"],
+        "mart": "WALMART_US",
+        "sku": row["channel_sku"],
+        "wpid": row["channel_product_id"],
+        "upc": row["upc"],
+        "gtin": row["gtin"],
+        "productName": row["title"],
         "shelf": json.dumps(["Home Page", row["category"]]),
         "productType": row["category"],
         "price": {"currency": row["currency"], "amount": _money(row["price"])},
@@ -496,10 +616,18 @@ def _inventory_document(row: dict) -> dict[str, Any]:
     def qty(amount: int) -> dict[str, Any]:
         return {"unit": "EACH", "amount": int(amount)}
 
-    return {"sku": row["channel_sku"], "nodes": [
-        {"shipNode": n["location_id"], "inputQty": qty(n["on_hand"]),
-         "availToSellQty": qty(n["available"]), "reservedQty": qty(n["reserved"])}
-        for n in row["nodes"]]}
+    return {
+        "sku": row["channel_sku"],
+        "nodes": [
+            {
+                "shipNode": n["location_id"],
+                "inputQty": qty(n["on_hand"]),
+                "availToSellQty": qty(n["available"]),
+                "reservedQty": qty(n["reserved"]),
+            }
+            for n in row["nodes"]
+        ],
+    }
 
 
 def _encode_cursor(payload: dict[str, Any]) -> str:
@@ -518,19 +646,32 @@ def create_blueprint(state: SandboxState) -> tuple[Blueprint, ChannelWire]:
     """The Walmart routes over ``state``, and how Walmart answers the generic faults."""
     blueprint = Blueprint(API, __name__, url_prefix=f"/{API}")
     views = _Views(state)
-    by_credentials = {(c["client_id"], c["client_secret"]): a
-                      for a, c in SANDBOX_CREDENTIALS.items() if a.startswith(API)}
-    operation_of_view = {"token": "token", "orders": "getAllOrders", "items": "getAllItems",
-                         "inventories": "inventories"}
+    by_credentials = {
+        (c["client_id"], c["client_secret"]): a
+        for a, c in SANDBOX_CREDENTIALS.items()
+        if a.startswith(API)
+    }
+    operation_of_view = {
+        "token": "token",
+        "orders": "getAllOrders",
+        "items": "getAllItems",
+        "inventories": "inventories",
+    }
 
     def rate_of(operation: str) -> tuple[float, float]:
         return RATES[operation]
 
     def throttled_response(replenish_in_s: float, remaining: float = 0.0) -> Response:
-        response = _errors(429, _error_object(
-            "REQUEST_THRESHOLD_VIOLATED.GMP_GATEWAY_API", "REQUEST_THRESHOLD_VIOLATED",
-            "Request threshold violated", "REQUEST",
-            info="The number of requests exceeded the allowed limit."))
+        response = _errors(
+            429,
+            _error_object(
+                "REQUEST_THRESHOLD_VIOLATED.GMP_GATEWAY_API",
+                "REQUEST_THRESHOLD_VIOLATED",
+                "Request threshold violated",
+                "REQUEST",
+                info="The number of requests exceeded the allowed limit.",
+            ),
+        )
         g.walmart_limits = (remaining, time.time() + replenish_in_s)
         return response
 
@@ -541,20 +682,36 @@ def create_blueprint(state: SandboxState) -> tuple[Blueprint, ChannelWire]:
         return throttled_response(1.0 / rate)
 
     def server_error(status: int) -> Response:
-        return _errors(status, _error_object(
-            "SYSTEM_ERROR.GMP_GATEWAY_API", "SYSTEM_ERROR", "Internal server error", "SYSTEM"))
+        return _errors(
+            status,
+            _error_object(
+                "SYSTEM_ERROR.GMP_GATEWAY_API", "SYSTEM_ERROR", "Internal server error", "SYSTEM"
+            ),
+        )
 
     def required_headers() -> Response | None:
         for name in ("WM_SVC.NAME", "WM_QOS.CORRELATION_ID"):
             if not request.headers.get(name):
-                return _errors(400, _error_object(
-                    "INVALID_REQUEST_HEADER.GMP_GATEWAY_API", name,
-                    f"Missing or invalid request header {name}", "REQUEST"))
+                return _errors(
+                    400,
+                    _error_object(
+                        "INVALID_REQUEST_HEADER.GMP_GATEWAY_API",
+                        name,
+                        f"Missing or invalid request header {name}",
+                        "REQUEST",
+                    ),
+                )
         if "application/json" not in request.headers.get("Accept", ""):
-            return _errors(406, _error_object(
-                "INVALID_REQUEST_HEADER.GMP_GATEWAY_API", "Accept",
-                "This sandbox answers JSON only: send Accept: application/json (the real API "
-                "may answer XML)", "REQUEST"))
+            return _errors(
+                406,
+                _error_object(
+                    "INVALID_REQUEST_HEADER.GMP_GATEWAY_API",
+                    "Accept",
+                    "This sandbox answers JSON only: send Accept: application/json (the real API "
+                    "may answer XML)",
+                    "REQUEST",
+                ),
+            )
         return None
 
     def take(account: str, operation: str) -> Response | None:
@@ -601,8 +758,11 @@ def create_blueprint(state: SandboxState) -> tuple[Blueprint, ChannelWire]:
             return refusal
         if request.form.get("grant_type") != "client_credentials":
             return _bad_param("grant_type", "grant_type must be client_credentials")
-        return jsonify(access_token=state.tokens.issue(API, account, TOKEN_TTL_S),
-                       token_type="Bearer", expires_in=TOKEN_TTL_S)
+        return jsonify(
+            access_token=state.tokens.issue(API, account, TOKEN_TTL_S),
+            token_type="Bearer",
+            expires_in=TOKEN_TTL_S,
+        )
 
     @blueprint.get("/v3/orders")
     def orders() -> Response:
@@ -619,9 +779,13 @@ def create_blueprint(state: SandboxState) -> tuple[Blueprint, ChannelWire]:
         served = min(total, MAX_ORDERS_PER_QUERY)
         page = matched.slice(query.offset, max(0, min(query.limit, served - query.offset)))
         if page.height == 0:
-            return _order_error(404, "CONTENT_NOT_FOUND.GMP_ORDER_API", "data",
-                                "Failed when called getAllOrders. Orders not found for given "
-                                "search parameters", severity="INFO")
+            return _order_error(
+                404,
+                "CONTENT_NOT_FOUND.GMP_ORDER_API",
+                "data",
+                "Failed when called getAllOrders. Orders not found for given search parameters",
+                severity="INFO",
+            )
         documents = _order_documents(book, page, request.args.get("productInfo") == "true")
         meta: dict[str, Any] = {"totalCount": total, "limit": query.limit}
         cursor = query.next_cursor(total)
@@ -652,8 +816,11 @@ def create_blueprint(state: SandboxState) -> tuple[Blueprint, ChannelWire]:
         for name in ("publishedStatus", "lifecycleStatus"):
             if args.get(name):
                 documents = [d for d in documents if d[name] == args[name]]
-        return jsonify(ItemResponse=documents[offset:offset + limit],
-                       totalItems=len(documents), nextCursor=cursor)
+        return jsonify(
+            ItemResponse=documents[offset : offset + limit],
+            totalItems=len(documents),
+            nextCursor=cursor,
+        )
 
     @blueprint.get("/v3/inventories")
     def inventories() -> Response:
@@ -662,8 +829,11 @@ def create_blueprint(state: SandboxState) -> tuple[Blueprint, ChannelWire]:
             return refusal
         try:
             limit = int(request.args.get("limit", 10))
-            offset = (_decode_cursor(request.args["nextCursor"])["offset"]
-                      if request.args.get("nextCursor") else 0)
+            offset = (
+                _decode_cursor(request.args["nextCursor"])["offset"]
+                if request.args.get("nextCursor")
+                else 0
+            )
         except (ValueError, KeyError, binascii.Error):
             return _bad_param("nextCursor", "Invalid limit or nextCursor")
         if not 1 <= limit <= 50 or not isinstance(offset, int) or offset < 0:
@@ -673,23 +843,27 @@ def create_blueprint(state: SandboxState) -> tuple[Blueprint, ChannelWire]:
         meta: dict[str, Any] = {"totalCount": frame.height}
         if offset + limit < frame.height:
             meta["nextCursor"] = _encode_cursor({"offset": offset + limit, "seller": account})
-        return jsonify(meta=meta, elements={"inventories": [_inventory_document(r)
-                                                              for r in rows]})
+        return jsonify(meta=meta, elements={"inventories": [_inventory_document(r) for r in rows]})
 
     return blueprint, ChannelWire(throttled=throttled, server_error=server_error)
 
 
-def _order_documents(book: _OrderBook, page: pl.DataFrame,
-                     product_info: bool) -> list[dict[str, Any]]:
+def _order_documents(
+    book: _OrderBook, page: pl.DataFrame, product_info: bool
+) -> list[dict[str, Any]]:
     """The page's orders as JSON documents (only the page's lines and refunds are read)."""
     keys = page.select("order_key")
     lines: dict[int, list[dict]] = defaultdict(list)
     for line in book.lines.join(keys, on="order_key", how="semi").to_dicts():
         lines[line["order_key"]].append(line)
     refunds: dict[int, dict[int, list[dict]]] = defaultdict(lambda: defaultdict(list))
-    for refund in book.refunds.join(keys, on="order_key", how="semi").sort(
-            "refunded_ms", "refund_id").to_dicts():
+    for refund in (
+        book.refunds.join(keys, on="order_key", how="semi")
+        .sort("refunded_ms", "refund_id")
+        .to_dicts()
+    ):
         refunds[refund["order_key"]][refund["line_number"]].append(refund)
-    return [order_document(order, lines[order["order_key"]], refunds[order["order_key"]],
-                           product_info)
-            for order in page.to_dicts()]
+    return [
+        order_document(order, lines[order["order_key"]], refunds[order["order_key"]], product_info)
+        for order in page.to_dicts()
+    ]

@@ -8,7 +8,6 @@ Every materialization reports rows, bytes, window, pages, retries and throttling
 the entity's Great Expectations suite as a blocking check in the same step.
 """
 
-
 from datetime import date
 
 import dagster as dg
@@ -68,28 +67,42 @@ def _metadata(run: StreamRun, spec: EntitySpec) -> dict[str, dg.MetadataValue]:
     return meta
 
 
-def _stream_asset(config: ChannelHouseConfig, conn: AnyConnection, stream: Stream,
-                  partitions: dg.DailyPartitionsDefinition,
-                  retry_policy: dg.RetryPolicy | None) -> dg.AssetsDefinition:
+def _stream_asset(
+    config: ChannelHouseConfig,
+    conn: AnyConnection,
+    stream: Stream,
+    partitions: dg.DailyPartitionsDefinition,
+    retry_policy: dg.RetryPolicy | None,
+) -> dg.AssetsDefinition:
     specs = [
         dg.AssetSpec(
             key=raw_asset_key(conn.name, spec.name),
             description=f"{conn.channel} {spec.name} of connection {conn.name}, as the API "
-                        f"returns it ({stream.description or stream.name}). Key: "
-                        f"{', '.join(spec.key)}; partitioned by "
-                        f"{spec.partition_by or 'snapshot day'} (UTC).",
+            f"returns it ({stream.description or stream.name}). Key: "
+            f"{', '.join(spec.key)}; partitioned by "
+            f"{spec.partition_by or 'snapshot day'} (UTC).",
             group_name=f"raw_{conn.channel}",
             kinds={"parquet", conn.channel},
             tags={"channel": conn.channel, "connection": conn.name, "cadence": stream.cadence},
-            metadata={"key": list(spec.key), "partition_by": spec.partition_by or "snapshot",
-                      "columns": dg.MetadataValue.table_schema(dg.TableSchema(columns=[
-                          dg.TableColumn(f.name, str(f.type)) for f in spec.schema]))},
+            metadata={
+                "key": list(spec.key),
+                "partition_by": spec.partition_by or "snapshot",
+                "columns": dg.MetadataValue.table_schema(
+                    dg.TableSchema(
+                        columns=[dg.TableColumn(f.name, str(f.type)) for f in spec.schema]
+                    )
+                ),
+            },
         )
         for spec in stream.entities
     ]
     check_specs = [
-        dg.AssetCheckSpec(CHECK_NAME, asset=raw_asset_key(conn.name, spec.name), blocking=True,
-                          description=f"Great Expectations suite raw.{conn.channel}.{spec.name}")
+        dg.AssetCheckSpec(
+            CHECK_NAME,
+            asset=raw_asset_key(conn.name, spec.name),
+            blocking=True,
+            description=f"Great Expectations suite raw.{conn.channel}.{spec.name}",
+        )
         for spec in stream.entities
     ]
     api_key = connection_resource_key(conn.name)
@@ -124,8 +137,9 @@ def _stream_asset(config: ChannelHouseConfig, conn: AnyConnection, stream: Strea
     return _extract
 
 
-def ingest_assets(config: ChannelHouseConfig,
-                  retry_policy: dg.RetryPolicy | None = None) -> list[dg.AssetsDefinition]:
+def ingest_assets(
+    config: ChannelHouseConfig, retry_policy: dg.RetryPolicy | None = None
+) -> list[dg.AssetsDefinition]:
     partitions = daily_partitions(config)
     return [
         _stream_asset(config, conn, stream, partitions, retry_policy)
