@@ -67,9 +67,20 @@ def run_stream(
         days = sorted(days)
         if days[-1] > now.date():
             raise ValueError(f"cannot extract {days[-1]}: it is in the future (now {now:%F})")
-        window = Window.for_days(days[0], days[-1]).clamp_end(now - SAFETY_LAG)
         if (days[-1] - days[0]).days + 1 != len(days):
             raise ValueError("incremental days must be consecutive (one window per run)")
+        latest = now - SAFETY_LAG
+        if Window.for_days(days[-1], days[-1]).start >= latest:
+            # just after midnight: today has nothing the API may be asked for yet
+            days = days[:-1]
+            if not days:
+                return StreamRun(
+                    stream_name,
+                    None,
+                    [],
+                    notes=[f"nothing to extract before {latest.isoformat(timespec='seconds')}"],
+                )
+        window = Window.for_days(days[0], days[-1]).clamp_end(latest)
     else:
         window, days = None, [now.date()]
     result = extractor.extract(stream_name, window)

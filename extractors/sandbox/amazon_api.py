@@ -56,13 +56,12 @@ import numpy as np
 import polars as pl
 from flask import Blueprint, Response, request
 
-from extractors.sandbox.business import Business
+from extractors.sandbox.business import PENDING_FOR, Business
 from extractors.sandbox.server import SANDBOX_CREDENTIALS, ChannelWire, Decision, SandboxState
 
 API = "amazon"
 TOKEN_TTL_S = 3600
 BEFORE_LAG = timedelta(minutes=2)
-PENDING_FOR = timedelta(minutes=30)  # the business's payment-authorisation window
 ORDERS_MAX_PAGE = 100
 ORDER_ITEMS_PAGE_SIZE = 20
 FINANCES_MAX_PAGE = 100

@@ -163,7 +163,7 @@ _RECENCY = 0.6  # < 1 favours recent buyers when a repeat order picks a past ord
 _SHARE_FLAG = 0.15  # share of new Shopify US customers who will also buy on Walmart
 _SHARE_CLAIM = 0.18  # share of new Walmart customers who are such a Shopify customer
 
-_PENDING = timedelta(minutes=30)
+PENDING_FOR = timedelta(minutes=30)  # an order is 'pending' (payment not authorised) this long
 _NA = np.iinfo(np.int64).max  # "no such event" in the microsecond arrays
 _DAY_US = 86_400_000_000
 _EPOCH_US = (SIM_EPOCH - date(1970, 1, 1)).days * _DAY_US
@@ -1548,7 +1548,7 @@ class Business:
                 happened["cancelled"],
                 happened["delivered"],
                 happened["shipped"],
-                now_us - ev["purchased"] < _PENDING // timedelta(microseconds=1),
+                now_us - ev["purchased"] < PENDING_FOR // timedelta(microseconds=1),
             ],
             [4, 3, 2, 0],
             1,
