@@ -1,0 +1,21 @@
+{# An amount in the order currency converted with a rate to the base currency, kept exact to
+   4 decimal places like every money column. #}
+{% macro to_base(amount, rate) -%}
+    cast(round({{ amount }} * {{ rate }}, 4) as decimal(18, 4))
+{%- endmacro %}
+
+{# A timestamp's calendar date in the reporting time zone (channelhouse.yml). #}
+{% macro local_date(ts) -%}
+    cast(timezone('{{ var("reporting_timezone") }}', {{ ts }}) as date)
+{%- endmacro %}
+
+{# Incremental models re-merge rows whose source changed within the lookback window (late
+   updates), and, when `rebuild_since` is given, every row changed since that date. #}
+{% macro changed_recently(updated_column) -%}
+    {{ updated_column }} >= (
+        select coalesce(max({{ updated_column }}), timestamptz '1900-01-01') from {{ this }}
+    ) - to_days({{ var('lookback_days') | int }})
+    {%- if var('rebuild_since') %}
+    or {{ updated_column }} >= cast('{{ var("rebuild_since") }}' as date)
+    {%- endif %}
+{%- endmacro %}

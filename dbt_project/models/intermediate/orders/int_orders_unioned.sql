@@ -1,0 +1,108 @@
+-- One row per order header of every channel, with what each channel says about its state
+-- (normalized in int_orders_status_normalized) and the order-level amounts some channels
+-- only report per order (Shopify shipping and tax).
+{% set parts = [] %}
+{% for channel in ['amazon', 'shopify', 'walmart'] if channel in var('channels') %}
+{% do parts.append(channel ~ '_orders') %}
+{% endfor %}
+
+with
+{% if 'amazon' in var('channels') %}
+amazon_orders as (
+    select
+        'amazon' as channel,
+        connection_name,
+        marketplace_id as storefront_id,
+        amazon_order_id as channel_order_id,
+        purchased_at as ordered_at,
+        last_updated_at as order_updated_at,
+        order_status as channel_status,
+        order_status as fulfillment_status_raw,
+        case fulfillment_channel when 'AFN' then 'FBA' when 'MFN' then 'FBM' end
+            as fulfillment_type,
+        order_total_currency as currency,
+        cast(null as decimal(18, 4)) as order_shipping_amount,
+        cast(null as decimal(18, 4)) as order_tax_amount,
+        buyer_email as customer_email,
+        cast(null as varchar) as channel_customer_id
+    from {{ ref('stg_amazon__orders') }}
+),
+{% endif %}
+
+{% if 'shopify' in var('channels') %}
+shopify_orders as (
+    select
+        'shopify' as channel,
+        connection_name,
+        connection_name as storefront_id,
+        shopify_order_id as channel_order_id,
+        created_at as ordered_at,
+        updated_at as order_updated_at,
+        case
+            when cancelled_at is not null then 'CANCELLED'
+            else financial_status
+        end as channel_status,
+        fulfillment_status as fulfillment_status_raw,
+        'merchant' as fulfillment_type,
+        currency,
+        coalesce(total_shipping, 0) as order_shipping_amount,
+        coalesce(total_tax, 0) as order_tax_amount,
+        customer_email,
+        shopify_customer_id as channel_customer_id
+    from {{ ref('stg_shopify__orders') }}
+),
+{% endif %}
+
+{% if 'walmart' in var('channels') %}
+walmart_line_states as (
+    select
+        connection_name,
+        walmart_purchase_order_id,
+        -- the order is as far as its furthest line; a refunded line was delivered first
+        case
+            when bool_and(line_status = 'Cancelled') then 'Cancelled'
+            when bool_or(line_status in ('Delivered', 'Refund')) then 'Delivered'
+            when bool_or(line_status = 'Shipped') then 'Shipped'
+            when bool_or(line_status = 'Acknowledged') then 'Acknowledged'
+            when bool_or(line_status = 'Created') then 'Created'
+            else string_agg(distinct line_status, ',')
+        end as order_status
+    from {{ ref('stg_walmart__order_lines') }}
+    group by all
+),
+
+walmart_orders as (
+    select
+        'walmart' as channel,
+        o.connection_name,
+        o.connection_name as storefront_id,
+        o.walmart_purchase_order_id as channel_order_id,
+        o.ordered_at,
+        o.last_modified_at as order_updated_at,
+        s.order_status as channel_status,
+        s.order_status as fulfillment_status_raw,
+        case when o.ship_node_type = 'WFSFulfilled' then 'WFS' else 'merchant' end
+            as fulfillment_type,
+        o.currency,
+        cast(null as decimal(18, 4)) as order_shipping_amount,
+        cast(null as decimal(18, 4)) as order_tax_amount,
+        o.customer_email,
+        cast(null as varchar) as channel_customer_id
+    from {{ ref('stg_walmart__orders') }} as o
+    left join walmart_line_states as s
+        on o.connection_name = s.connection_name
+        and o.walmart_purchase_order_id = s.walmart_purchase_order_id
+),
+{% endif %}
+
+unioned as (
+    {% for part in parts %}
+    select * from {{ part }}
+    {% if not loop.last %}union all by name{% endif %}
+    {% endfor %}
+)
+
+select
+    connection_name || ':' || channel_order_id as order_id,
+    *
+from unioned

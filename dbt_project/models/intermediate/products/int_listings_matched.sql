@@ -1,0 +1,128 @@
+-- Which product each channel listing belongs to, how that was decided, and how sure it is.
+-- Rules, first match wins:
+--   manual            seeds/product_overrides.csv names the product            confidence 1.00
+--   gtin              the listing's GTIN/UPC/EAN is a product's GTIN           confidence 0.99
+--   exact_sku         same seller SKU as a listing of a GTIN-identified product 0.95
+--   asin              same ASIN as an Amazon listing of a product (other marketplace) 0.90
+--   title_similarity  Jaro-Winkler similarity of titles >= 0.90 with one product's listing,
+--                     clearly better than the runner-up       confidence = 0.85 x similarity
+-- A product is a GTIN; its product_sku is the SKU most of its listings use (ties: shortest,
+-- then alphabetical). Listings nothing matches keep product_sku NULL, and a test fails if one
+-- of them was sold: add a row to seeds/product_overrides.csv.
+with listings as (
+    select * from {{ ref('int_listings_unioned') }}
+),
+
+overrides as (
+    select channel, connection_name, upper(trim(listing_sku)) as sku_normalized,
+        upper(trim(product_sku)) as product_sku
+    from {{ ref('product_overrides') }}
+),
+
+gtin_skus as (
+    select gtin14, sku_normalized, count(*) as listings
+    from listings
+    where gtin14 is not null and sku_normalized is not null
+    group by all
+),
+
+gtin_products as (
+    select gtin14, sku_normalized as product_sku
+    from gtin_skus
+    qualify row_number() over (
+        partition by gtin14 order by listings desc, length(sku_normalized), sku_normalized
+    ) = 1
+),
+
+anchored as (
+    -- listings whose product is known from their GTIN: the reference for the other rules
+    select listings.*, gtin_products.product_sku
+    from listings
+    inner join gtin_products using (gtin14)
+),
+
+sku_products as (
+    select sku_normalized, min(product_sku) as product_sku, count(distinct product_sku) as products
+    from anchored
+    group by sku_normalized
+),
+
+asin_products as (
+    select channel_item_id as asin, min(product_sku) as product_sku,
+        count(distinct product_sku) as products
+    from anchored
+    where channel = 'amazon'
+    group by channel_item_id
+),
+
+unanchored as (
+    select * from listings where gtin14 is null or gtin14 not in (select gtin14 from gtin_products)
+),
+
+title_scores as (
+    select
+        u.listing_id,
+        a.product_sku,
+        max(jaro_winkler_similarity(lower(u.title), lower(a.title))) as similarity
+    from unanchored as u
+    cross join anchored as a
+    where u.title is not null and a.title is not null
+    group by all
+),
+
+title_best as (
+    select
+        listing_id,
+        arg_max(product_sku, similarity) as product_sku,
+        max(similarity) as similarity,
+        -- the runner-up, to refuse a match between two near-equal candidates
+        list_sort(list(similarity), 'DESC')[2] as runner_up
+    from title_scores
+    group by listing_id
+),
+
+matched as (
+    select
+        listings.*,
+        case
+            when overrides.product_sku is not null then overrides.product_sku
+            when gtin_products.product_sku is not null then gtin_products.product_sku
+            when sku_products.products = 1 then sku_products.product_sku
+            when listings.channel = 'amazon' and asin_products.products = 1 then asin_products.product_sku
+            when title_best.similarity >= 0.90
+                and coalesce(title_best.runner_up, 0) < title_best.similarity - 0.02
+                then title_best.product_sku
+        end as product_sku,
+        case
+            when overrides.product_sku is not null then 'manual'
+            when gtin_products.product_sku is not null then 'gtin'
+            when sku_products.products = 1 then 'exact_sku'
+            when listings.channel = 'amazon' and asin_products.products = 1 then 'asin'
+            when title_best.similarity >= 0.90
+                and coalesce(title_best.runner_up, 0) < title_best.similarity - 0.02
+                then 'title_similarity'
+            else 'unmatched'
+        end as match_method,
+        title_best.similarity as title_similarity
+    from listings
+    left join overrides
+        on listings.channel = overrides.channel
+        and listings.connection_name = overrides.connection_name
+        and listings.sku_normalized = overrides.sku_normalized
+    left join gtin_products on listings.gtin14 = gtin_products.gtin14
+    left join sku_products on listings.sku_normalized = sku_products.sku_normalized
+    left join asin_products on listings.channel_item_id = asin_products.asin
+    left join title_best on listings.listing_id = title_best.listing_id
+)
+
+select
+    *,
+    cast(case match_method
+        when 'manual' then 1.0
+        when 'gtin' then 0.99
+        when 'exact_sku' then 0.95
+        when 'asin' then 0.90
+        when 'title_similarity' then round(0.85 * title_similarity, 3)
+        else 0.0
+    end as decimal(4, 3)) as match_confidence
+from matched

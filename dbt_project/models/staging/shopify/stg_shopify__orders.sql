@@ -1,0 +1,29 @@
+with source as (
+    select * from {{ source('shopify', 'orders') }}
+),
+
+renamed as (
+    select
+        {{ lake_columns() }},
+        shopify_order_id,
+        legacy_resource_id as shopify_order_number_id,
+        name as order_name,
+        created_at,
+        updated_at,
+        processed_at,
+        cancelled_at,
+        currency,
+        financial_status,
+        fulfillment_status,
+        total_price,
+        subtotal_price,
+        total_discounts,
+        total_tax,
+        total_shipping,
+        customer_id as shopify_customer_id,
+        customer_email
+    from source
+)
+
+select * from renamed
+{{ keep_latest(['shopify_order_id'], 'updated_at') }}

@@ -1,0 +1,18 @@
+with source as (
+    select * from {{ source('shopify', 'refund_lines') }}
+),
+
+renamed as (
+    select
+        {{ lake_columns() }},
+        refund_id as shopify_refund_id,
+        line_item_id as shopify_line_item_id,
+        shopify_order_id,
+        order_updated_at,
+        quantity,
+        amount
+    from source
+)
+
+select * from renamed
+{{ keep_latest(['shopify_refund_id', 'shopify_line_item_id'], 'order_updated_at') }}

@@ -1,0 +1,18 @@
+with source as (
+    select * from {{ source('walmart', 'inventory') }}
+),
+
+renamed as (
+    select
+        {{ lake_columns() }},
+        cast(date as date) as snapshot_date,
+        sku,
+        ship_node,
+        input_qty,
+        avail_to_sell_qty,
+        reserved_qty
+    from source
+)
+
+select * from renamed
+{{ keep_latest_per_snapshot(['sku', 'ship_node']) }}
