@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 CONFIG_ENV = "CHANNELHOUSE_CONFIG"
 DATA_DIR_ENV = "CHANNELHOUSE_DATA_DIR"
+WAREHOUSE_ENV = "CHANNELHOUSE_WAREHOUSE"
 DEFAULT_CONFIG = "channelhouse.yml"
 SANDBOX = "sandbox"
 
@@ -54,6 +55,8 @@ AMAZON_HOSTS = {
     "fe": "https://sellingpartnerapi-fe.amazon.com",
 }
 ENV_VAR_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+ECB_FX_URL = "https://www.ecb.europa.eu/stats/eurofxref/eurofxref-hist.zip"
+SANDBOX_FX_PATH = "/ecb/stats/eurofxref/eurofxref-hist.zip"
 
 
 class ConfigError(ValueError):
@@ -199,12 +202,63 @@ class SyncConfig(_Strict):
     )
 
 
+class FxConfig(_Strict):
+    """Where the exchange rates come from: the ECB's euro reference rates (full-history file)
+    and, when it exists, a user file in the same layout whose rates win over the feed's."""
+
+    source: Literal["ecb", "file"] = Field(
+        "ecb", description="'ecb': the feed, plus the file if present; 'file': only the file"
+    )
+    endpoint: str | None = Field(
+        SANDBOX,
+        description="'sandbox', the URL of an eurofxref-hist.zip, or empty for the ECB's own",
+    )
+    file: Path = Field(
+        Path("reference/eurofxref-hist.csv"),
+        description="user rates in the ECB layout (.csv or .zip), relative to data_dir",
+    )
+    retry: RetryConfig = RetryConfig()
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value in (None, SANDBOX) or re.match(r"^https?://", value):
+            return value
+        raise ValueError(f"must be 'sandbox' or an http(s) URL, got {value!r}")
+
+    @field_validator("file")
+    @classmethod
+    def _file(cls, value: Path) -> Path:
+        if value.suffix.lower() not in (".csv", ".zip"):
+            raise ValueError(f"must name a .csv or .zip file, got {str(value)!r}")
+        return value
+
+    @property
+    def uses_sandbox(self) -> bool:
+        return self.source == "ecb" and self.endpoint == SANDBOX
+
+    def feed_url(self, sandbox_url: str) -> str:
+        """The URL of the eurofxref-hist.zip to download."""
+        if self.endpoint == SANDBOX:
+            return f"{sandbox_url}{SANDBOX_FX_PATH}"
+        return self.endpoint or ECB_FX_URL
+
+
+class WarehouseConfig(_Strict):
+    """How dbt builds the DuckDB warehouse (its file: ``$CHANNELHOUSE_WAREHOUSE``)."""
+
+    lookback_days: int = Field(3, ge=0, le=365)  # incremental models re-merge this many days
+    fx_max_staleness_days: int = Field(7, ge=0, le=31)  # carry an exchange rate this far
+
+
 class ChannelHouseConfig(_Strict):
     data_dir: Path = Path("data")
     base_currency: str = Field("USD", pattern=r"^[A-Z]{3}$")
     reporting_timezone: str = "UTC"
     sync: SyncConfig
     sandbox: SandboxConfig = SandboxConfig()
+    fx: FxConfig = FxConfig()
+    warehouse: WarehouseConfig = WarehouseConfig()
     connections: list[Connection] = Field(min_length=1)
 
     @field_validator("reporting_timezone")
@@ -224,6 +278,18 @@ class ChannelHouseConfig(_Strict):
                 raise ValueError(f"connections[{i}].name: duplicate connection name {conn.name!r}")
             seen.add(conn.name)
         return self
+
+    @property
+    def warehouse_path(self) -> Path:
+        """The DuckDB warehouse file: ``$CHANNELHOUSE_WAREHOUSE`` (the one variable dbt's
+        profile reads too), else ``<data_dir>/warehouse.duckdb``."""
+        override = os.environ.get(WAREHOUSE_ENV)
+        return Path(override) if override else self.data_dir / "warehouse.duckdb"
+
+    def fx_file_path(self) -> Path:
+        """Where a user-supplied exchange-rate file is looked for (``fx.file`` under data_dir;
+        an absolute ``fx.file`` is taken as is). It need not exist."""
+        return self.data_dir / self.fx.file
 
     def connection(self, name: str) -> AmazonConnection | ShopifyConnection | WalmartConnection:
         for conn in self.connections:

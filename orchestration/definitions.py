@@ -11,8 +11,10 @@ import dagster as dg
 
 from extractors.config import ChannelHouseConfig, load_config
 from orchestration.assets.ingest import daily_partitions, ingest_assets
+from orchestration.assets.reference import reference_assets
+from orchestration.assets.warehouse import warehouse_definitions
 from orchestration.resources import build_resources
-from orchestration.schedules import ingest_jobs_and_schedules
+from orchestration.schedules import ingest_jobs_and_schedules, warehouse_job_and_schedule
 
 # A step that still fails after the HTTP layer's own retries (an API down for minutes) is
 # tried again later as a whole; partitions are idempotent, so a retry is always safe.
@@ -25,11 +27,15 @@ def build_definitions(
     config: ChannelHouseConfig, retry_policy: dg.RetryPolicy | None = RETRY_POLICY
 ) -> dg.Definitions:
     assets = ingest_assets(config, retry_policy=retry_policy)
+    assets += reference_assets(config, retry_policy=retry_policy)
     jobs, schedules = ingest_jobs_and_schedules(config, assets, daily_partitions(config))
+    warehouse, checks = warehouse_definitions(config)
+    job, schedule = warehouse_job_and_schedule(warehouse, checks)
     return dg.Definitions(
-        assets=assets,
-        jobs=jobs,
-        schedules=schedules,
+        assets=assets + warehouse,
+        asset_checks=checks,
+        jobs=[*jobs, job],
+        schedules=[*schedules, schedule],
         resources=build_resources(config),
     )
 

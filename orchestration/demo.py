@@ -34,7 +34,8 @@ def _sandbox_up(url: str) -> bool:
 def sandbox_process(config: ChannelHouseConfig, timeout_s: float = 180):
     """The sandbox in a child process (its own core), for as long as the block runs."""
     sb = config.sandbox
-    if not any(c.uses_sandbox for c in config.connections) or _sandbox_up(sb.url):
+    uses_sandbox = any(c.uses_sandbox for c in config.connections) or config.fx.uses_sandbox
+    if not uses_sandbox or _sandbox_up(sb.url):
         yield None
         return
     proc = subprocess.Popen(

@@ -49,8 +49,16 @@ def connection_resource_key(connection: str) -> str:
 
 
 def build_resources(config: ChannelHouseConfig) -> dict[str, dg.ConfigurableResource]:
+    from orchestration.assets.warehouse import dbt_resource
+
     resources: dict[str, dg.ConfigurableResource] = {
-        "lake": LakeResource(data_dir=str(config.data_dir))
+        "lake": LakeResource(data_dir=str(config.data_dir)),
+        "warehouse": WarehouseResource(
+            path=str(config.warehouse_path),
+            data_dir=str(config.data_dir),
+            hash_salt=dg.EnvVar(HASH_SALT_ENV),
+        ),
+        "dbt": dbt_resource(),
     }
     for conn in config.connections:
         names = sorted(conn.secrets)
@@ -60,3 +68,24 @@ def build_resources(config: ChannelHouseConfig) -> dict[str, dg.ConfigurableReso
             secret_values=[dg.EnvVar(conn.secrets[name]) for name in names],
         )
     return resources
+
+
+HASH_SALT_ENV = "CHANNELHOUSE_HASH_SALT"
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The DuckDB warehouse dbt builds (``path``) and the secret salt its customer hashes use.
+
+    ``path`` comes from ``$CHANNELHOUSE_WAREHOUSE`` (default ``<data dir>/warehouse.duckdb``),
+    the one variable dbt's profile reads too; ``hash_salt`` is a ``dg.EnvVar``.
+    """
+
+    path: str
+    data_dir: str
+    hash_salt: str
+
+    def read_only(self):
+        """A read-only DuckDB connection (only once no dbt process holds the file)."""
+        import duckdb
+
+        return duckdb.connect(self.path, read_only=True)

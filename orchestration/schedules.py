@@ -1,5 +1,5 @@
 """Jobs and schedules that sync the raw layer the way sellers sync: orders hourly, inventory
-every 30 minutes, catalog every 6 hours, finance and traffic daily.
+every 30 minutes, catalog every 6 hours, finance, traffic and exchange rates daily.
 
 Incremental jobs re-extract today's partition plus ``sync.lookback_days`` earlier days in one
 run (late updates and refunds land in the partition of their update day, so the lookback only
@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
+from extractors import fx
 from extractors.config import ChannelHouseConfig
 from extractors.registry import streams_for
 
@@ -37,6 +38,11 @@ def _stream_assets(
         f"{conn.name}__{stream.name}"
         for conn in config.connections
         for stream in streams_for(conn.channel).values()
+        if stream.incremental == incremental and cadence in (None, stream.cadence)
+    }
+    wanted |= {  # reference data (exchange rates) syncs like the snapshot streams
+        f"{fx.CHANNEL}__{stream.name}"
+        for stream in fx.STREAMS.values()
         if stream.incremental == incremental and cadence in (None, stream.cadence)
     }
     return [a for a in assets if a.node_def.name in wanted]
@@ -105,7 +111,29 @@ def ingest_jobs_and_schedules(
         dg.define_asset_job(
             name="raw_snapshots",
             selection=dg.AssetSelection.assets(*_stream_assets(config, assets, False)),
-            description="Every snapshot raw stream (inventory, catalog) now.",
+            description="Every snapshot raw stream (inventory, catalog, exchange rates) now.",
         )
     )
     return jobs, schedules
+
+
+WAREHOUSE_CRON = "0 6 * * *"  # after the daily finance/traffic/exchange-rate sync (05:30)
+
+
+def warehouse_job_and_schedule(
+    assets: list[dg.AssetsDefinition], checks: list[dg.AssetChecksDefinition]
+):
+    """The dbt build with its checks: incremental every morning; run it by hand with
+    ``{"ops": {...: {"config": {"full_refresh": true}}}}`` to rebuild from scratch."""
+    job = dg.define_asset_job(
+        name="warehouse_build",
+        selection=dg.AssetSelection.assets(*assets) | dg.AssetSelection.checks(*checks),
+        description="dbt build of the DuckDB warehouse (staging, core, analytics) and its checks.",
+    )
+    schedule = dg.ScheduleDefinition(
+        job=job,
+        cron_schedule=WAREHOUSE_CRON,
+        execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.STOPPED,
+    )
+    return job, schedule

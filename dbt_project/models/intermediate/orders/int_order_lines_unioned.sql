@@ -27,13 +27,15 @@ amazon_lines as (
         coalesce(i.shipping_price, 0) as shipping_amount,
         coalesce(i.item_tax, 0) + coalesce(i.shipping_tax, 0) as tax_amount,
         i.item_price is not null as is_priced,
-        coalesce(i.currency, o.order_total_currency) as currency,
+        -- pending Amazon orders carry no amounts yet: their currency is the marketplace's
+        coalesce(i.currency, o.order_total_currency, m.default_currency) as currency,
         case o.fulfillment_channel when 'AFN' then 'FBA' when 'MFN' then 'FBM' end
             as fulfillment_type
     from {{ ref('stg_amazon__order_items') }} as i
     inner join {{ ref('stg_amazon__orders') }} as o
         on i.connection_name = o.connection_name
         and i.amazon_order_id = o.amazon_order_id
+    left join {{ ref('amazon_marketplaces') }} as m on i.marketplace_id = m.marketplace_id
 ),
 {% endif %}
 

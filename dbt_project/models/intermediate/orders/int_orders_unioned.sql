@@ -11,21 +11,22 @@ with
 amazon_orders as (
     select
         'amazon' as channel,
-        connection_name,
-        marketplace_id as storefront_id,
-        amazon_order_id as channel_order_id,
-        purchased_at as ordered_at,
-        last_updated_at as order_updated_at,
-        order_status as channel_status,
-        order_status as fulfillment_status_raw,
-        case fulfillment_channel when 'AFN' then 'FBA' when 'MFN' then 'FBM' end
+        o.connection_name,
+        o.marketplace_id as storefront_id,
+        o.amazon_order_id as channel_order_id,
+        o.purchased_at as ordered_at,
+        o.last_updated_at as order_updated_at,
+        o.order_status as channel_status,
+        o.order_status as fulfillment_status_raw,
+        case o.fulfillment_channel when 'AFN' then 'FBA' when 'MFN' then 'FBM' end
             as fulfillment_type,
-        order_total_currency as currency,
+        coalesce(o.order_total_currency, m.default_currency) as currency,
         cast(null as decimal(18, 4)) as order_shipping_amount,
         cast(null as decimal(18, 4)) as order_tax_amount,
-        buyer_email as customer_email,
+        o.buyer_email as customer_email,
         cast(null as varchar) as channel_customer_id
-    from {{ ref('stg_amazon__orders') }}
+    from {{ ref('stg_amazon__orders') }} as o
+    left join {{ ref('amazon_marketplaces') }} as m on o.marketplace_id = m.marketplace_id
 ),
 {% endif %}
 
