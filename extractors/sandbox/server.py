@@ -1,16 +1,17 @@
 """The sandbox: one local HTTP server emulating Amazon SP-API, Shopify Admin GraphQL and
-Walmart Marketplace over a deterministic simulated business.
+Walmart Marketplace over a deterministic simulated business, plus the ECB's exchange-rate file.
 
 Routes (one port, one prefix per API)::
 
     /amazon/...      SP-API (LWA token at /amazon/auth/o2/token, report documents under it)
     /shopify/<shop>/admin/api/<version>/graphql.json
     /walmart/v3/...
+    /ecb/stats/eurofxref/eurofxref-hist.zip   ECB euro reference rates, full history
     /_sandbox/...    control plane: faults, late updates, ground truth, stats
 
-The channel modules (``amazon_api``, ``shopify_api``, ``walmart_api``) each build a Flask
-blueprint over the shared ``SandboxState``: the business, a token store, rate-limit buckets
-and the fault injector. Faults are applied here, before and after the channel's handler, in
+The channel modules (``amazon_api``, ``shopify_api``, ``walmart_api``, ``ecb_api``) each build
+a Flask blueprint over the shared ``SandboxState``: the business, a token store, rate-limit
+buckets and the fault injector. Faults are applied here, before and after the channel's handler, in
 the channel's own wire format (``ChannelWire``).
 """
 
@@ -43,7 +44,7 @@ FAULT_KINDS = ("throttle", "server_error", "slow", "expire_tokens", "truncate")
 class Fault:
     """One injected failure: fires on the next ``count`` matching requests of ``api``."""
 
-    api: str  # amazon | shopify | walmart | *
+    api: str  # amazon | shopify | walmart | ecb | *
     kind: str  # one of FAULT_KINDS
     count: int = 1
     path: str = ".*"  # regex searched in the request path
@@ -226,16 +227,16 @@ SHOPIFY_SHOPS = {"channelhouse-demo": "shopify_us", "channelhouse-eu": "shopify_
 
 def _api_of(path: str) -> str | None:
     head = path.strip("/").split("/", 1)[0]
-    return head if head in ("amazon", "shopify", "walmart") else None
+    return head if head in ("amazon", "shopify", "walmart", "ecb") else None
 
 
 def create_app(state: SandboxState) -> Flask:
-    from extractors.sandbox import amazon_api, shopify_api, walmart_api
+    from extractors.sandbox import amazon_api, ecb_api, shopify_api, walmart_api
 
     app = Flask("channelhouse-sandbox")
     app.json.sort_keys = False
     app.json.compact = True
-    for module in (amazon_api, shopify_api, walmart_api):
+    for module in (amazon_api, shopify_api, walmart_api, ecb_api):
         blueprint, wire = module.create_blueprint(state)
         app.register_blueprint(blueprint)
         state.wires[blueprint.name] = wire
