@@ -19,3 +19,14 @@
     or {{ updated_column }} >= cast('{{ var("rebuild_since") }}' as date)
     {%- endif %}
 {%- endmacro %}
+
+{# Money columns are DECIMAL(18,4) everywhere (the lake's type); sums are cast back to it. #}
+{% macro money(expr) -%}
+    cast({{ expr }} as decimal(18, 4))
+{%- endmacro %}
+
+{# The last day dim_fx_rates covers (at least): today, so today's orders find a rate. A macro
+   so that unit tests can pin it. #}
+{% macro fx_calendar_end() -%}
+    current_date
+{%- endmacro %}

@@ -39,7 +39,7 @@ calendar as (
     select cast(day as date) as rate_date
     from range(
         (select min(published_date) from to_base),
-        greatest((select max(published_date) from to_base), current_date) + interval 1 day,
+        greatest((select max(published_date) from to_base), {{ fx_calendar_end() }}) + interval 1 day,
         interval 1 day
     ) as t(day)
 ),

@@ -24,7 +24,7 @@ netted as (
         orders.order_source_updated_at,
         case
             when orders.is_cancelled then cast(0 as decimal(18, 4))
-            else lines.gross_amount - lines.discount_amount - lines.refunded_amount
+            else {{ money('lines.gross_amount - lines.discount_amount - lines.refunded_amount') }}
         end as net_amount
     from lines
     inner join orders on lines.order_id = orders.order_id

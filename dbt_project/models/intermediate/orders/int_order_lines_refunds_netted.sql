@@ -8,10 +8,10 @@ with lines as (
 refunds as (
     select
         order_line_id,
-        sum(refunded_amount) as refunded_amount,
-        sum(refunded_tax) as refunded_tax,
-        sum(refunded_shipping) as refunded_shipping,
-        sum(refunded_quantity) as refunded_quantity,
+        {{ money('sum(refunded_amount)') }} as refunded_amount,
+        {{ money('sum(refunded_tax)') }} as refunded_tax,
+        {{ money('sum(refunded_shipping)') }} as refunded_shipping,
+        cast(sum(refunded_quantity) as bigint) as refunded_quantity,
         max(refunded_at) as last_refunded_at,
         max(source_updated_at) as refund_updated_at
     from {{ ref('int_refunds_unioned') }}

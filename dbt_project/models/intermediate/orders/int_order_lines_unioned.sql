@@ -25,7 +25,7 @@ amazon_lines as (
         coalesce(i.item_price, 0) as gross_amount,
         coalesce(i.promotion_discount, 0) as discount_amount,
         coalesce(i.shipping_price, 0) as shipping_amount,
-        coalesce(i.item_tax, 0) + coalesce(i.shipping_tax, 0) as tax_amount,
+        {{ money('coalesce(i.item_tax, 0) + coalesce(i.shipping_tax, 0)') }} as tax_amount,
         i.item_price is not null as is_priced,
         -- pending Amazon orders carry no amounts yet: their currency is the marketplace's
         coalesce(i.currency, o.order_total_currency, m.default_currency) as currency,
@@ -47,7 +47,7 @@ shopify_weighted as (
         o.updated_at as order_updated_at,
         coalesce(o.total_shipping, 0) as order_shipping,
         coalesce(o.total_tax, 0) as order_tax,
-        l.unit_price * l.quantity as gross,
+        {{ money('l.unit_price * l.quantity') }} as gross,
         sum(l.unit_price * l.quantity) over order_lines as order_gross,
         row_number() over (
             partition by l.connection_name, l.shopify_order_id order by l.shopify_line_item_id
@@ -87,11 +87,11 @@ shopify_lines as (
         quantity,
         gross as gross_amount,
         coalesce(total_discount, 0) as discount_amount,
-        shipping_share + case when line_rank = 1
-            then order_shipping - sum(shipping_share) over order_lines else 0 end
+        {{ money('shipping_share + case when line_rank = 1
+            then order_shipping - sum(shipping_share) over order_lines else 0 end') }}
             as shipping_amount,
-        tax_share + case when line_rank = 1
-            then order_tax - sum(tax_share) over order_lines else 0 end
+        {{ money('tax_share + case when line_rank = 1
+            then order_tax - sum(tax_share) over order_lines else 0 end') }}
             as tax_amount,
         true as is_priced,
         currency,
@@ -118,7 +118,7 @@ walmart_lines as (
         coalesce(l.item_price, 0) as gross_amount,
         coalesce(l.discount, 0) as discount_amount,
         coalesce(l.shipping_price, 0) as shipping_amount,
-        coalesce(l.item_tax, 0) + coalesce(l.shipping_tax, 0) as tax_amount,
+        {{ money('coalesce(l.item_tax, 0) + coalesce(l.shipping_tax, 0)') }} as tax_amount,
         l.item_price is not null as is_priced,
         l.currency,
         case when o.ship_node_type = 'WFSFulfilled' then 'WFS' else 'merchant' end

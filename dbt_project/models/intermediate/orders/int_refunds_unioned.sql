@@ -91,9 +91,9 @@ select
     channel_refund_id,
     refunded_at,
     source_updated_at,
-    coalesce(refunded_amount, 0) as refunded_amount,
-    coalesce(refunded_tax, 0) as refunded_tax,
-    coalesce(refunded_shipping, 0) as refunded_shipping,
-    coalesce(refunded_quantity, 0) as refunded_quantity,
+    {{ money('coalesce(refunded_amount, 0)') }} as refunded_amount,
+    {{ money('coalesce(refunded_tax, 0)') }} as refunded_tax,
+    {{ money('coalesce(refunded_shipping, 0)') }} as refunded_shipping,
+    cast(coalesce(refunded_quantity, 0) as bigint) as refunded_quantity,
     currency
 from unioned

@@ -61,12 +61,12 @@ select
     storefront_id,
     product_id,
     coalesce(orders, 0) as orders,
-    coalesce(units, 0) as units,
+    cast(coalesce(units, 0) as bigint) as units,
     coalesce(cancelled_orders, 0) as cancelled_orders,
     cast(coalesce(gross_revenue_base, 0) as decimal(18, 4)) as gross_revenue_base,
     cast(coalesce(discounts_base, 0) as decimal(18, 4)) as discounts_base,
     cast(coalesce(refunds_base, 0) as decimal(18, 4)) as refunds_base,
-    coalesce(refunded_units, 0) as refunded_units,
+    cast(coalesce(refunded_units, 0) as bigint) as refunded_units,
     cast(
         coalesce(gross_revenue_base, 0) - coalesce(discounts_base, 0) - coalesce(refunds_base, 0)
         as decimal(18, 4)

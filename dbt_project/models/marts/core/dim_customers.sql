@@ -26,7 +26,7 @@ per_identity as (
         min(orders.ordered_at) as first_ordered_at,
         max(orders.ordered_at) as last_ordered_at,
         count(*) filter (where not orders.is_cancelled) as order_count,
-        coalesce(sum(order_values.net_amount_base), 0) as net_revenue_base
+        {{ money('coalesce(sum(order_values.net_amount_base), 0)') }} as net_revenue_base
     from identities
     inner join orders on identities.order_id = orders.order_id
     left join order_values on identities.order_id = order_values.order_id

@@ -44,10 +44,10 @@ select
     any_value(expanded.location_name) as location_name,
     any_value(expanded.location_type) as location_type,
     count(*) as listing_count,
-    sum(expanded.available_quantity) as available_quantity,
-    sum(expanded.reserved_quantity) as reserved_quantity,
-    sum(expanded.inbound_quantity) as inbound_quantity,
-    sum(expanded.on_hand_quantity) as on_hand_quantity,
+    cast(sum(expanded.available_quantity) as bigint) as available_quantity,
+    cast(sum(expanded.reserved_quantity) as bigint) as reserved_quantity,
+    cast(sum(expanded.inbound_quantity) as bigint) as inbound_quantity,
+    cast(sum(expanded.on_hand_quantity) as bigint) as on_hand_quantity,
     max(expanded.snapshot_date) as snapshot_date,
     bool_or(expanded.snapshot_date = expanded.inventory_date) as is_snapshot_day
 from expanded

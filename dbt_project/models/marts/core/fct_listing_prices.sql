@@ -20,9 +20,9 @@ changes as (
 versions as (
     select
         *,
-        sum(case when is_change then 1 else 0 end) over (
+        cast(sum(case when is_change then 1 else 0 end) over (
             partition by listing_id order by snapshot_date
-        ) as version_number
+        ) as bigint) as version_number
     from changes
 ),
 

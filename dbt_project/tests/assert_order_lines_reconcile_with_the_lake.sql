@@ -1,0 +1,111 @@
+{{ config(meta={'dagster': {'ref': {'name': 'fct_order_lines'}}}) }}
+-- Orders, lines, units and gross revenue per connection, storefront and UTC purchase day in
+-- the warehouse equal the raw lake's, recomputed here straight from the Parquet files
+-- (latest version of each record) without any warehouse model. A row is a day that differs.
+{% set channels = var('channels') %}
+with lake as (
+    {% for channel in channels %}
+    {% if channel == 'amazon' %}
+    select
+        o.connection as connection_name,
+        o.marketplace_id as storefront_id,
+        cast(o.purchased_at as date) as purchase_date,
+        count(distinct o.amazon_order_id) as orders,
+        count(i.order_item_id) as lines,
+        coalesce(sum(i.quantity_ordered), 0) as units,
+        coalesce(sum(i.item_price), 0) as gross
+    from (
+        select * from {{ source('amazon', 'orders') }}
+        qualify last_updated_at = max(last_updated_at) over (partition by connection, amazon_order_id)
+    ) as o
+    left join {{ source('amazon', 'order_items') }} as i
+        on o.connection = i.connection
+        and o.amazon_order_id = i.amazon_order_id
+        and o.last_updated_at = i.order_last_updated_at
+    group by all
+    {% elif channel == 'shopify' %}
+    select
+        o.connection as connection_name,
+        o.connection as storefront_id,
+        cast(o.created_at as date) as purchase_date,
+        count(distinct o.shopify_order_id) as orders,
+        count(l.line_item_id) as lines,
+        coalesce(sum(l.quantity), 0) as units,
+        coalesce(sum(l.unit_price * l.quantity), 0) as gross
+    from (
+        select * from {{ source('shopify', 'orders') }}
+        qualify updated_at = max(updated_at) over (partition by connection, shopify_order_id)
+    ) as o
+    left join {{ source('shopify', 'order_lines') }} as l
+        on o.connection = l.connection
+        and o.shopify_order_id = l.shopify_order_id
+        and o.updated_at = l.order_updated_at
+    group by all
+    {% elif channel == 'walmart' %}
+    select
+        o.connection as connection_name,
+        o.connection as storefront_id,
+        cast(o.order_date_at as date) as purchase_date,
+        count(distinct o.purchase_order_id) as orders,
+        count(l.line_number) as lines,
+        coalesce(sum(l.quantity), 0) as units,
+        coalesce(sum(l.item_price), 0) as gross
+    from (
+        select * from {{ source('walmart', 'orders') }}
+        qualify last_modified_at = max(last_modified_at) over (partition by connection, purchase_order_id)
+    ) as o
+    left join {{ source('walmart', 'order_lines') }} as l
+        on o.connection = l.connection
+        and o.purchase_order_id = l.purchase_order_id
+        and o.last_modified_at = l.order_last_modified_at
+    group by all
+    {% endif %}
+    {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+),
+
+warehouse as (
+    select
+        connection_name,
+        storefront_id,
+        cast(ordered_at as date) as purchase_date,
+        count(distinct order_id) as orders,
+        count(*) as lines,
+        sum(quantity) as units,
+        sum(gross_amount) as gross
+    from {{ ref('fct_order_lines') }}
+    group by all
+),
+
+orders_mart as (
+    select connection_name, storefront_id, cast(ordered_at as date) as purchase_date,
+        count(*) as orders
+    from {{ ref('fct_orders') }}
+    group by all
+)
+
+select
+    coalesce(lake.connection_name, warehouse.connection_name) as connection_name,
+    coalesce(lake.storefront_id, warehouse.storefront_id) as storefront_id,
+    coalesce(lake.purchase_date, warehouse.purchase_date) as purchase_date,
+    lake.orders as lake_orders,
+    orders_mart.orders as warehouse_orders,
+    lake.lines as lake_lines,
+    warehouse.lines as warehouse_lines,
+    lake.units as lake_units,
+    warehouse.units as warehouse_units,
+    lake.gross as lake_gross,
+    warehouse.gross as warehouse_gross
+from lake
+full outer join warehouse
+    on lake.connection_name = warehouse.connection_name
+    and lake.storefront_id = warehouse.storefront_id
+    and lake.purchase_date = warehouse.purchase_date
+left join orders_mart
+    on orders_mart.connection_name = coalesce(lake.connection_name, warehouse.connection_name)
+    and orders_mart.storefront_id = coalesce(lake.storefront_id, warehouse.storefront_id)
+    and orders_mart.purchase_date = coalesce(lake.purchase_date, warehouse.purchase_date)
+where lake.orders is distinct from orders_mart.orders
+    or coalesce(lake.lines, 0) is distinct from coalesce(warehouse.lines, 0)
+    or coalesce(lake.units, 0) is distinct from coalesce(warehouse.units, 0)
+    or coalesce(lake.gross, 0) is distinct from coalesce(warehouse.gross, 0)

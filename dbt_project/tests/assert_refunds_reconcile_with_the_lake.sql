@@ -1,0 +1,62 @@
+{{ config(meta={'dagster': {'ref': {'name': 'fct_refunds'}}}) }}
+-- Refunded goods value per connection and UTC refund day in the warehouse equals the raw
+-- lake's, recomputed from the Parquet files: Amazon refund Principal in Finances, Shopify
+-- refund lines, Walmart refunded lines. A row is a day that differs.
+{% set channels = var('channels') %}
+with lake as (
+    {% for channel in channels %}
+    {% if channel == 'amazon' %}
+    select connection as connection_name, cast(posted_at as date) as refund_date,
+        -sum(amount) as refunded
+    from (
+        select distinct connection, event_type, amazon_order_id, order_item_id, amount_type,
+            amount_name, posted_at, amount
+        from {{ source('amazon', 'financial_events') }}
+    )
+    where event_type = 'Refund' and amount_type = 'Charge' and amount_name = 'Principal'
+    group by all
+    {% elif channel == 'shopify' %}
+    select rl.connection as connection_name, cast(r.created_at as date) as refund_date,
+        sum(rl.amount) as refunded
+    from (select distinct connection, refund_id, line_item_id, amount
+          from {{ source('shopify', 'refund_lines') }}) as rl
+    inner join (select distinct connection, refund_id, created_at
+                from {{ source('shopify', 'refunds') }}) as r
+        on rl.connection = r.connection and rl.refund_id = r.refund_id
+    group by all
+    {% elif channel == 'walmart' %}
+    select connection as connection_name,
+        cast(case when status = 'Refund' then status_at else order_last_modified_at end as date)
+            as refund_date,
+        sum(refunded_amount) as refunded
+    from {{ source('walmart', 'order_lines') }} as l
+    where refunded_amount > 0
+        and order_last_modified_at = (
+            select max(order_last_modified_at) from {{ source('walmart', 'order_lines') }} as latest
+            where latest.connection = l.connection
+                and latest.purchase_order_id = l.purchase_order_id
+                and latest.line_number = l.line_number
+        )
+    group by all
+    {% endif %}
+    {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+),
+
+warehouse as (
+    select connection_name, cast(refunded_at as date) as refund_date,
+        sum(refunded_amount) as refunded
+    from {{ ref('fct_refunds') }}
+    group by all
+)
+
+select
+    coalesce(lake.connection_name, warehouse.connection_name) as connection_name,
+    coalesce(lake.refund_date, warehouse.refund_date) as refund_date,
+    lake.refunded as lake_refunded,
+    warehouse.refunded as warehouse_refunded
+from lake
+full outer join warehouse
+    on lake.connection_name = warehouse.connection_name
+    and lake.refund_date = warehouse.refund_date
+where coalesce(lake.refunded, 0) is distinct from coalesce(warehouse.refunded, 0)
