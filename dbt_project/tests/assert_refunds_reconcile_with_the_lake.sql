@@ -1,6 +1,7 @@
 {{ config(meta={'dagster': {'ref': {'name': 'fct_refunds'}}}) }}
 -- Refunded goods value per connection and UTC refund day in the warehouse equals the raw
--- lake's, recomputed from the Parquet files: Amazon refund Principal in Finances, Shopify
+-- lake's, recomputed from the Parquet files: Amazon refund Principal (net of reversed
+-- promotions) in Finances, Shopify
 -- refund lines, Walmart refunded lines. A row is a day that differs.
 {% set channels = var('channels') %}
 with lake as (
@@ -13,7 +14,8 @@ with lake as (
             amount_name, posted_at, amount
         from {{ source('amazon', 'financial_events') }}
     )
-    where event_type = 'Refund' and amount_type = 'Charge' and amount_name = 'Principal'
+    where event_type = 'Refund'
+        and (amount_type = 'Charge' and amount_name = 'Principal' or amount_type = 'Promotion')
     group by all
     {% elif channel == 'shopify' %}
     select rl.connection as connection_name, cast(r.created_at as date) as refund_date,

@@ -1,7 +1,6 @@
-{{ config(materialized='table') }}
 -- One row per order that names a buyer: the buyer's identity on its connection and the
--- unified customer it belongs to. E-mails are hashed here with a salt that only dbt's
--- connection knows (plugins/channelhouse_hashing.py) and never stored in clear. Identities
+-- unified customer it belongs to. E-mails arrive hashed with a salt that only dbt's
+-- connection knows (int_orders_unioned, plugins/channelhouse_hashing.py). Identities
 -- are merged across channels and connections only when the hashed e-mail matches; Amazon
 -- gives an anonymized relay address per buyer, which never matches another channel.
 with orders as (
@@ -11,7 +10,7 @@ with orders as (
         connection_name,
         ordered_at,
         channel_customer_id,
-        channelhouse_email_hash(customer_email) as email_hash
+        customer_email_hash as email_hash
     from {{ ref('int_orders_unioned') }}
 ),
 

@@ -105,5 +105,7 @@ unioned as (
 
 select
     connection_name || ':' || channel_order_id as order_id,
-    *
+    * exclude (customer_email),
+    -- e-mails leave the lake only as salted hashes (plugins/channelhouse_hashing.py)
+    channelhouse_email_hash(customer_email) as customer_email_hash
 from unioned

@@ -18,13 +18,18 @@ amazon_refunds as (
             as channel_refund_id,
         posted_at as refunded_at,
         posted_at as source_updated_at,
-        -sum(amount) filter (where amount_name = 'Principal') as refunded_amount,
-        -sum(amount) filter (where amount_name in ('Tax', 'ShippingTax')) as refunded_tax,
-        -sum(amount) filter (where amount_name = 'ShippingCharge') as refunded_shipping,
+        -- the refunded goods value: the principal given back net of the promotion reversed
+        -- with it (Amazon posts a refunded discount as a positive promotion adjustment)
+        -coalesce(sum(amount) filter (where amount_type = 'Charge' and amount_name = 'Principal'), 0)
+            - coalesce(sum(amount) filter (where amount_type = 'Promotion'), 0) as refunded_amount,
+        -sum(amount) filter (where amount_type = 'Charge' and amount_name in ('Tax', 'ShippingTax'))
+            as refunded_tax,
+        -sum(amount) filter (where amount_type = 'Charge' and amount_name = 'ShippingCharge')
+            as refunded_shipping,
         max(abs(quantity)) filter (where amount_name = 'Principal') as refunded_quantity,
         any_value(currency) as currency
     from {{ ref('stg_amazon__financial_events') }}
-    where event_type = 'Refund' and amount_type = 'Charge'
+    where event_type = 'Refund' and amount_type in ('Charge', 'Promotion')
     group by all
 ),
 {% endif %}

@@ -10,25 +10,14 @@ with sales as (
         connection_name,
         storefront_id,
         product_id,
-        count(distinct order_id) as orders,
-        sum(quantity) as units,
-        sum(gross_amount_base) as gross_revenue_base,
-        sum(discount_amount_base) as discounts_base
+        count(distinct order_id) filter (where not is_cancelled) as orders,
+        count(distinct order_id) filter (where is_cancelled) as cancelled_orders,
+        sum(quantity) filter (where not is_cancelled) as units,
+        sum(gross_amount_base) filter (where not is_cancelled) as gross_revenue_base,
+        sum(discount_amount_base) filter (where not is_cancelled) as discounts_base,
+        0 as refunded_units,
+        0 as refunds_base
     from {{ ref('fct_order_lines') }}
-    where not is_cancelled
-    group by all
-),
-
-cancellations as (
-    select
-        ordered_date as sales_date,
-        channel,
-        connection_name,
-        storefront_id,
-        product_id,
-        count(distinct order_id) as cancelled_orders
-    from {{ ref('fct_order_lines') }}
-    where is_cancelled
     group by all
 ),
 
@@ -39,19 +28,37 @@ refunds as (
         connection_name,
         storefront_id,
         product_id,
+        0 as orders,
+        0 as cancelled_orders,
+        0 as units,
+        0 as gross_revenue_base,
+        0 as discounts_base,
         sum(refunded_quantity) as refunded_units,
         sum(refunded_amount_base) as refunds_base
     from {{ ref('fct_refunds') }}
     group by all
 ),
 
-joined as (
-    select *
-    from sales
-    full outer join cancellations
-        using (sales_date, channel, connection_name, storefront_id, product_id)
-    full outer join refunds
-        using (sales_date, channel, connection_name, storefront_id, product_id)
+combined as (
+    select
+        sales_date,
+        channel,
+        connection_name,
+        storefront_id,
+        product_id,
+        sum(orders) as orders,
+        sum(units) as units,
+        sum(cancelled_orders) as cancelled_orders,
+        sum(gross_revenue_base) as gross_revenue_base,
+        sum(discounts_base) as discounts_base,
+        sum(refunds_base) as refunds_base,
+        sum(refunded_units) as refunded_units
+    from (
+        select * from sales
+        union all by name
+        select * from refunds
+    )
+    group by all
 )
 
 select
@@ -60,15 +67,13 @@ select
     connection_name,
     storefront_id,
     product_id,
-    coalesce(orders, 0) as orders,
+    cast(coalesce(orders, 0) as bigint) as orders,
     cast(coalesce(units, 0) as bigint) as units,
-    coalesce(cancelled_orders, 0) as cancelled_orders,
-    cast(coalesce(gross_revenue_base, 0) as decimal(18, 4)) as gross_revenue_base,
-    cast(coalesce(discounts_base, 0) as decimal(18, 4)) as discounts_base,
-    cast(coalesce(refunds_base, 0) as decimal(18, 4)) as refunds_base,
+    cast(coalesce(cancelled_orders, 0) as bigint) as cancelled_orders,
+    {{ money('coalesce(gross_revenue_base, 0)') }} as gross_revenue_base,
+    {{ money('coalesce(discounts_base, 0)') }} as discounts_base,
+    {{ money('coalesce(refunds_base, 0)') }} as refunds_base,
     cast(coalesce(refunded_units, 0) as bigint) as refunded_units,
-    cast(
-        coalesce(gross_revenue_base, 0) - coalesce(discounts_base, 0) - coalesce(refunds_base, 0)
-        as decimal(18, 4)
-    ) as net_revenue_base
-from joined
+    {{ money('coalesce(gross_revenue_base, 0) - coalesce(discounts_base, 0) - coalesce(refunds_base, 0)') }}
+        as net_revenue_base
+from combined
