@@ -33,6 +33,8 @@ def pipeline(tmp_path_factory, sandbox):
     mp = pytest.MonkeyPatch()
     for key, value in sandbox_environment().items():
         mp.setenv(key, value)
+    mp.setenv("CHANNELHOUSE_HASH_SALT", "pipeline-test-salt-0123456789")
+    mp.delenv("CHANNELHOUSE_WAREHOUSE", raising=False)
     data = tmp_path_factory.mktemp("pipeline") / "data"
     raw = sandbox_config_dict(str(data), history_days=HISTORY_DAYS)
     raw["sandbox"] = {"port": sandbox.port}
@@ -74,8 +76,10 @@ def test_definitions_load_from_the_repo_config(monkeypatch):
         "raw/shopify_eu/orders",
         "raw/walmart_us/inventory",
     } <= keys
+    assert {"core/fct_orders", "analytics/daily_sales"} <= keys
     schedules = {s.name: s.cron_schedule for s in loaded.schedules}
     assert schedules["sync_hourly_schedule"] == "5 * * * *"
+    assert schedules["warehouse_build_schedule"] == "0 6 * * *"
     assert any(c == "*/30 * * * *" for c in schedules.values())
     assert any(c == "15 */6 * * *" for c in schedules.values())
 
@@ -254,3 +258,39 @@ def test_hourly_schedule_requests_today_plus_lookback_in_one_ranged_run(pipeline
         ),
     )
     assert result.success
+
+
+def test_warehouse_builds_downstream_of_the_raw_assets_with_every_check(pipeline):
+    config, defs, instance, _ = pipeline
+    result = defs.resolve_job_def("warehouse_build").execute_in_process(
+        instance=instance, raise_on_error=False
+    )
+    assert result.success, [e.step_failure_data.error.message for e in result.all_events
+                            if e.is_step_failure]  # fmt: skip
+    graph = defs.resolve_asset_graph()
+    dbt_keys = {k for k in graph.get_all_asset_keys() if k.path[0] != "raw"}
+    materialized = {e.asset_key for e in result.get_asset_materialization_events()}
+    assert dbt_keys <= materialized  # every model and seed, one run
+    # lineage: a dbt source stands for that entity of every connection of its channel
+    parents = graph.get(dg.AssetKey(["staging", "stg_amazon__orders"])).parent_keys
+    assert parents == {dg.AssetKey(["raw", "amazon_na", "orders"]),
+                       dg.AssetKey(["raw", "amazon_eu", "orders"])}  # fmt: skip
+    fx_parents = graph.get(dg.AssetKey(["staging", "stg_reference__fx_rates"])).parent_keys
+    assert fx_parents == {dg.AssetKey(["raw", "reference", "fx_rates"])}
+    # row counts and column docs on the marts
+    lines = instance.get_latest_materialization_event(dg.AssetKey(["core", "fct_order_lines"]))
+    assert lines.asset_materialization.metadata["dagster/row_count"].value > 100
+    spec = graph.get(dg.AssetKey(["core", "fct_order_lines"]))
+    columns = spec.metadata["dagster/column_schema"].columns
+    assert len(columns) > 30 and all(c.description for c in columns)
+    # dbt tests and the Great Expectations suites ran as checks, and passed
+    checks = [
+        e.asset_check_evaluation_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    ]
+    assert [c.check_name for c in checks if not c.passed] == []
+    names = {c.check_name for c in checks}
+    assert "core_expectations" in names and "unique_fct_orders_order_id" in names
+    assert sum(c.check_name == "core_expectations" for c in checks) == 10
+    assert config.warehouse_path.exists()
