@@ -249,6 +249,9 @@ class WarehouseConfig(_Strict):
 
     lookback_days: int = Field(3, ge=0, le=365)  # incremental models re-merge this many days
     fx_max_staleness_days: int = Field(7, ge=0, le=31)  # carry an exchange rate this far
+    # incremental builds reconcile the warehouse with the lake for this many recent days
+    # (full rebuilds reconcile the whole history)
+    reconcile_days: int = Field(35, ge=1)
 
 
 class ChannelHouseConfig(_Strict):

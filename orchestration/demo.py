@@ -148,6 +148,8 @@ def summarize_warehouse(path: Path) -> str:
             "where schema_name in ('core', 'analytics') order by 1"
         ).fetchall()
         tables = [(n, con.execute(f"select count(*) from {n}").fetchone()[0]) for (n,) in names]
+        if ("analytics.daily_sales",) not in names:
+            return "\n".join(f"  {n:32} {r:>9,} rows" for n, r in tables)
         yesterday = con.execute(
             "select channel, sum(orders), sum(units), sum(net_revenue_base) "
             "from analytics.daily_sales where sales_date = current_date - 1 "

@@ -58,7 +58,8 @@ def snapshot(config, root: Path) -> None:
 
 def dbt(config, warehouse: Path, target: Path, *args: str, salt: str = SALT, **var_overrides):
     """``dbt <args>`` as Dagster runs it: from dbt_project/, vars from the config."""
-    variables = {**dbt_vars(config, WarehouseBuildConfig()), **var_overrides}
+    run = WarehouseBuildConfig(full_refresh="--full-refresh" in args)
+    variables = {**dbt_vars(config, run), **var_overrides}
     env = {
         **os.environ,
         "CHANNELHOUSE_DATA_DIR": str(config.data_dir.resolve()),

@@ -22,3 +22,36 @@
         order by extracted_at desc
     ) = 1
 {%- endmacro %}
+
+{#
+  The raw entity, read from the lake. Incremental staging tables only read the Parquet
+  partitions that can hold news: from the newest partition already loaded minus
+  `lookback_days` (partitions are re-written while their day is open and by the
+  schedules' lookback), or from `rebuild_since`. The bound is computed before the query runs,
+  so DuckDB prunes the files by their `date=` folder instead of opening all of them.
+#}
+{% macro lake_source(source_name, table_name) -%}
+    select * from {{ source(source_name, table_name) }}
+    {%- if is_incremental() and execute %}
+        {%- set bound = run_query(
+            "select coalesce(max(lake_partition_date), date '1900-01-01') - "
+            ~ (var('lookback_days') | int) ~ " from " ~ this
+        ).columns[0].values()[0] %}
+        {%- if var('rebuild_since') and var('rebuild_since') < (bound | string) %}
+            {%- set bound = var('rebuild_since') %}
+        {%- endif %}
+    where date >= date '{{ bound }}'
+    {%- endif %}
+{%- endmacro %}
+
+{#
+  Reconciliation tests compare the whole history by default. A scheduled incremental run
+  may pass `reconcile_days` to compare only the last N days (the lake side then reads only
+  the partitions those days can be in); full rebuilds compare everything.
+  Returns a SQL date literal, or none.
+#}
+{% macro reconcile_cutoff() -%}
+    {%- if var('reconcile_days', none) is not none -%}
+        (current_date - {{ var('reconcile_days') | int }})
+    {%- endif -%}
+{%- endmacro %}

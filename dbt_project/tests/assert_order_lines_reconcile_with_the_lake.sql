@@ -2,7 +2,10 @@
 -- Orders, lines, units and gross revenue per connection, storefront and UTC purchase day in
 -- the warehouse equal the raw lake's, recomputed here straight from the Parquet files
 -- (latest version of each record) without any warehouse model. A row is a day that differs.
+-- With var reconcile_days only the last N days are compared (macros/staging.sql).
 {% set channels = var('channels') %}
+{% set cutoff = reconcile_cutoff() %}
+{% set since = 'where date >= ' ~ cutoff if cutoff else '' %}
 with lake as (
     {% for channel in channels %}
     {% if channel == 'amazon' %}
@@ -15,10 +18,10 @@ with lake as (
         coalesce(sum(i.quantity_ordered), 0) as units,
         coalesce(sum(i.item_price), 0) as gross
     from (
-        select * from {{ source('amazon', 'orders') }}
+        select * from {{ source('amazon', 'orders') }} {{ since }}
         qualify last_updated_at = max(last_updated_at) over (partition by connection, amazon_order_id)
     ) as o
-    left join {{ source('amazon', 'order_items') }} as i
+    left join (select * from {{ source('amazon', 'order_items') }} {{ since }}) as i
         on o.connection = i.connection
         and o.amazon_order_id = i.amazon_order_id
         and o.last_updated_at = i.order_last_updated_at
@@ -33,10 +36,10 @@ with lake as (
         coalesce(sum(l.quantity), 0) as units,
         coalesce(sum(l.unit_price * l.quantity), 0) as gross
     from (
-        select * from {{ source('shopify', 'orders') }}
+        select * from {{ source('shopify', 'orders') }} {{ since }}
         qualify updated_at = max(updated_at) over (partition by connection, shopify_order_id)
     ) as o
-    left join {{ source('shopify', 'order_lines') }} as l
+    left join (select * from {{ source('shopify', 'order_lines') }} {{ since }}) as l
         on o.connection = l.connection
         and o.shopify_order_id = l.shopify_order_id
         and o.updated_at = l.order_updated_at
@@ -51,10 +54,10 @@ with lake as (
         coalesce(sum(l.quantity), 0) as units,
         coalesce(sum(l.item_price), 0) as gross
     from (
-        select * from {{ source('walmart', 'orders') }}
+        select * from {{ source('walmart', 'orders') }} {{ since }}
         qualify last_modified_at = max(last_modified_at) over (partition by connection, purchase_order_id)
     ) as o
-    left join {{ source('walmart', 'order_lines') }} as l
+    left join (select * from {{ source('walmart', 'order_lines') }} {{ since }}) as l
         on o.connection = l.connection
         and o.purchase_order_id = l.purchase_order_id
         and o.last_modified_at = l.order_last_modified_at
@@ -77,6 +80,16 @@ warehouse as (
     group by all
 ),
 
+lake_days as (
+    select * from lake
+    {% if cutoff %}where purchase_date >= {{ cutoff }}{% endif %}
+),
+
+warehouse_days as (
+    select * from warehouse
+    {% if cutoff %}where purchase_date >= {{ cutoff }}{% endif %}
+),
+
 orders_mart as (
     select connection_name, storefront_id, cast(ordered_at as date) as purchase_date,
         count(*) as orders
@@ -96,8 +109,8 @@ select
     warehouse.units as warehouse_units,
     lake.gross as lake_gross,
     warehouse.gross as warehouse_gross
-from lake
-full outer join warehouse
+from lake_days as lake
+full outer join warehouse_days as warehouse
     on lake.connection_name = warehouse.connection_name
     and lake.storefront_id = warehouse.storefront_id
     and lake.purchase_date = warehouse.purchase_date

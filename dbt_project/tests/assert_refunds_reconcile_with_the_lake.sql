@@ -4,6 +4,8 @@
 -- promotions) in Finances, Shopify
 -- refund lines, Walmart refunded lines. A row is a day that differs.
 {% set channels = var('channels') %}
+{% set cutoff = reconcile_cutoff() %}
+{% set since = 'where date >= ' ~ cutoff if cutoff else '' %}
 with lake as (
     {% for channel in channels %}
     {% if channel == 'amazon' %}
@@ -12,7 +14,7 @@ with lake as (
     from (
         select distinct connection, event_type, amazon_order_id, order_item_id, amount_type,
             amount_name, posted_at, amount
-        from {{ source('amazon', 'financial_events') }}
+        from {{ source('amazon', 'financial_events') }} {{ since }}
     )
     where event_type = 'Refund'
         and (amount_type = 'Charge' and amount_name = 'Principal' or amount_type = 'Promotion')
@@ -21,9 +23,9 @@ with lake as (
     select rl.connection as connection_name, cast(r.created_at as date) as refund_date,
         sum(rl.amount) as refunded
     from (select distinct connection, refund_id, line_item_id, amount
-          from {{ source('shopify', 'refund_lines') }}) as rl
+          from {{ source('shopify', 'refund_lines') }} {{ since }}) as rl
     inner join (select distinct connection, refund_id, created_at
-                from {{ source('shopify', 'refunds') }}) as r
+                from {{ source('shopify', 'refunds') }} {{ since }}) as r
         on rl.connection = r.connection and rl.refund_id = r.refund_id
     group by all
     {% elif channel == 'walmart' %}
@@ -31,10 +33,11 @@ with lake as (
         cast(case when status = 'Refund' then status_at else order_last_modified_at end as date)
             as refund_date,
         sum(refunded_amount) as refunded
-    from {{ source('walmart', 'order_lines') }} as l
+    from (select * from {{ source('walmart', 'order_lines') }} {{ since }}) as l
     where refunded_amount > 0
         and order_last_modified_at = (
-            select max(order_last_modified_at) from {{ source('walmart', 'order_lines') }} as latest
+            select max(order_last_modified_at)
+            from (select * from {{ source('walmart', 'order_lines') }} {{ since }}) as latest
             where latest.connection = l.connection
                 and latest.purchase_order_id = l.purchase_order_id
                 and latest.line_number = l.line_number
@@ -57,8 +60,12 @@ select
     coalesce(lake.refund_date, warehouse.refund_date) as refund_date,
     lake.refunded as lake_refunded,
     warehouse.refunded as warehouse_refunded
-from lake
-full outer join warehouse
+from (
+    select * from lake {% if cutoff %}where refund_date >= {{ cutoff }}{% endif %}
+) as lake
+full outer join (
+    select * from warehouse {% if cutoff %}where refund_date >= {{ cutoff }}{% endif %}
+) as warehouse
     on lake.connection_name = warehouse.connection_name
     and lake.refund_date = warehouse.refund_date
 where coalesce(lake.refunded, 0) is distinct from coalesce(warehouse.refunded, 0)

@@ -19,10 +19,12 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import pydantic
 from dagster_dbt import (
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
@@ -50,8 +52,15 @@ _PROJECT_INPUTS = ("models", "macros", "seeds", "tests", "dbt_project.yml", "pro
 class WarehouseBuildConfig(dg.Config):
     """Run options for the dbt steps (the default is the incremental daily build)."""
 
-    full_refresh: bool = False
+    full_refresh: bool = False  # rebuild every table from the whole lake (and reconcile it all)
     rebuild_since: str | None = None  # YYYY-MM-DD: re-merge every record changed since then
+
+    @pydantic.field_validator("rebuild_since")
+    @classmethod
+    def _iso_date(cls, value: str | None) -> str | None:
+        if value is not None:
+            date.fromisoformat(value)  # a clear error for anything but YYYY-MM-DD
+        return value
 
 
 def dbt_project() -> DbtProject:
@@ -148,6 +157,8 @@ def dbt_vars(config: ChannelHouseConfig, run: WarehouseBuildConfig) -> dict[str,
     }
     if run.rebuild_since:
         values["rebuild_since"] = run.rebuild_since
+    if not run.full_refresh:
+        values["reconcile_days"] = config.warehouse.reconcile_days
     return values
 
 

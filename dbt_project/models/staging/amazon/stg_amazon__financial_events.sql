@@ -1,5 +1,7 @@
+{{ config(unique_key=['connection_name', 'event_type', 'amazon_order_id', 'amazon_order_item_id', 'amount_type', 'amount_name', 'posted_at']) }}
+
 with source as (
-    select * from {{ source('amazon', 'financial_events') }}
+    {{ lake_source('amazon', 'financial_events') }}
 ),
 
 renamed as (

@@ -1,5 +1,7 @@
+{{ config(unique_key=['connection_name', 'snapshot_date', 'marketplace_id', 'seller_sku']) }}
+
 with source as (
-    select * from {{ source('amazon', 'inventory_summaries') }}
+    {{ lake_source('amazon', 'inventory_summaries') }}
 ),
 
 renamed as (

@@ -1,5 +1,7 @@
+{{ config(unique_key=['connection_name', 'amazon_order_id', 'amazon_order_item_id']) }}
+
 with source as (
-    select * from {{ source('amazon', 'order_items') }}
+    {{ lake_source('amazon', 'order_items') }}
 ),
 
 renamed as (

@@ -1,5 +1,7 @@
+{{ config(unique_key=['connection_name', 'amazon_order_id']) }}
+
 with source as (
-    select * from {{ source('amazon', 'orders') }}
+    {{ lake_source('amazon', 'orders') }}
 ),
 
 renamed as (

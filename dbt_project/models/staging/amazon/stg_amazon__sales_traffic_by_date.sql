@@ -1,5 +1,7 @@
+{{ config(unique_key=['connection_name', 'marketplace_id', 'report_date']) }}
+
 with source as (
-    select * from {{ source('amazon', 'sales_traffic_by_date') }}
+    {{ lake_source('amazon', 'sales_traffic_by_date') }}
 ),
 
 renamed as (

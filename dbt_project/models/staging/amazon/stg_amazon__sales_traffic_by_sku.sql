@@ -1,5 +1,7 @@
+{{ config(unique_key=['connection_name', 'marketplace_id', 'report_date', 'seller_sku']) }}
+
 with source as (
-    select * from {{ source('amazon', 'sales_traffic_by_sku') }}
+    {{ lake_source('amazon', 'sales_traffic_by_sku') }}
 ),
 
 renamed as (

@@ -1,3 +1,5 @@
+{{ config(materialized="table") }}
+
 -- Exchange rates per 1 EUR from the latest snapshot of each source (ecb feed, user file):
 -- every snapshot holds the source's whole history, so the latest one is the truth.
 with source as (

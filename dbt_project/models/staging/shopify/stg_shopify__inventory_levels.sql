@@ -1,5 +1,7 @@
+{{ config(unique_key=['connection_name', 'snapshot_date', 'shopify_inventory_item_id', 'shopify_location_id']) }}
+
 with source as (
-    select * from {{ source('shopify', 'inventory_levels') }}
+    {{ lake_source('shopify', 'inventory_levels') }}
 ),
 
 renamed as (

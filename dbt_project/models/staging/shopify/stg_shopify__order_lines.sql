@@ -1,5 +1,7 @@
+{{ config(unique_key=['connection_name', 'shopify_order_id', 'shopify_line_item_id']) }}
+
 with source as (
-    select * from {{ source('shopify', 'order_lines') }}
+    {{ lake_source('shopify', 'order_lines') }}
 ),
 
 renamed as (

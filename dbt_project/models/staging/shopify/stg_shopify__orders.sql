@@ -1,5 +1,7 @@
+{{ config(unique_key=['connection_name', 'shopify_order_id']) }}
+
 with source as (
-    select * from {{ source('shopify', 'orders') }}
+    {{ lake_source('shopify', 'orders') }}
 ),
 
 renamed as (

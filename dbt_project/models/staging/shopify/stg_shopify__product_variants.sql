@@ -1,5 +1,7 @@
+{{ config(unique_key=['connection_name', 'snapshot_date', 'shopify_variant_id']) }}
+
 with source as (
-    select * from {{ source('shopify', 'product_variants') }}
+    {{ lake_source('shopify', 'product_variants') }}
 ),
 
 renamed as (

@@ -1,5 +1,7 @@
+{{ config(unique_key=['connection_name', 'snapshot_date', 'shopify_product_id']) }}
+
 with source as (
-    select * from {{ source('shopify', 'products') }}
+    {{ lake_source('shopify', 'products') }}
 ),
 
 renamed as (

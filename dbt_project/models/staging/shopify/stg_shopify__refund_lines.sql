@@ -1,5 +1,7 @@
+{{ config(unique_key=['connection_name', 'shopify_refund_id', 'shopify_line_item_id']) }}
+
 with source as (
-    select * from {{ source('shopify', 'refund_lines') }}
+    {{ lake_source('shopify', 'refund_lines') }}
 ),
 
 renamed as (

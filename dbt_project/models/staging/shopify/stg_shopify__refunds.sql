@@ -1,5 +1,7 @@
+{{ config(unique_key=['connection_name', 'shopify_refund_id']) }}
+
 with source as (
-    select * from {{ source('shopify', 'refunds') }}
+    {{ lake_source('shopify', 'refunds') }}
 ),
 
 renamed as (

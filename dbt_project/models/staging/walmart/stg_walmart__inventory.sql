@@ -1,5 +1,7 @@
+{{ config(unique_key=['connection_name', 'snapshot_date', 'sku', 'ship_node']) }}
+
 with source as (
-    select * from {{ source('walmart', 'inventory') }}
+    {{ lake_source('walmart', 'inventory') }}
 ),
 
 renamed as (

@@ -1,5 +1,7 @@
+{{ config(unique_key=['connection_name', 'snapshot_date', 'sku']) }}
+
 with source as (
-    select * from {{ source('walmart', 'items') }}
+    {{ lake_source('walmart', 'items') }}
 ),
 
 renamed as (

@@ -1,5 +1,7 @@
+{{ config(unique_key=['connection_name', 'walmart_purchase_order_id', 'walmart_line_number']) }}
+
 with source as (
-    select * from {{ source('walmart', 'order_lines') }}
+    {{ lake_source('walmart', 'order_lines') }}
 ),
 
 renamed as (

@@ -1,5 +1,7 @@
+{{ config(unique_key=['connection_name', 'walmart_purchase_order_id']) }}
+
 with source as (
-    select * from {{ source('walmart', 'orders') }}
+    {{ lake_source('walmart', 'orders') }}
 ),
 
 renamed as (
