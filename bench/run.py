@@ -1,6 +1,8 @@
-"""``make bench``: extraction throughput per channel and end-to-end demo time at two scales.
+"""``make bench``: extraction throughput per channel, end-to-end demo time at two scales, and
+the dbt warehouse build (full and daily incremental) on each demo's lake.
 
-Results go to ``bench/results/raw_layer.json`` and a readable ``raw_layer.md``. Throughput is
+Results go to ``bench/results/raw_layer.json`` and a readable ``raw_layer.md``; the warehouse
+figures to ``bench/results/warehouse.json`` / ``warehouse.md``. Throughput is
 the median of three extractions of the last 90 days of orders per connection (the sandbox in
 this process, "fast" rate-limit profile); the end-to-end figure is one ``orchestration.demo``
 run per scale factor with its own sandbox process and data directory, as a user would run it.
@@ -19,6 +21,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import yaml
 
 from extractors.config import parse_config
@@ -78,8 +81,82 @@ def throughput() -> list[dict]:
     return rows
 
 
-def end_to_end() -> list[dict]:
-    rows = []
+def _dbt_build(config, warehouse_path: Path, full: bool) -> tuple[float, bool, str]:
+    from orchestration.assets.warehouse import (
+        DBT_DIR,
+        WarehouseBuildConfig,
+        dbt_environment,
+        dbt_vars,
+    )
+    from orchestration.resources import WarehouseResource
+
+    resource = WarehouseResource(
+        path=str(warehouse_path), data_dir=str(config.data_dir), hash_salt="bench-salt-0123456789"
+    )
+    variables = dbt_vars(config, WarehouseBuildConfig(full_refresh=full))
+    args = [str(Path(sys.executable).with_name("dbt")), "build", "--vars", json.dumps(variables)]
+    started = time.perf_counter()
+    proc = subprocess.run(
+        args + (["--full-refresh"] if full else []),
+        cwd=DBT_DIR,
+        env={**os.environ, **dbt_environment(resource)},
+        capture_output=True,
+        text=True,
+    )
+    return time.perf_counter() - started, proc.returncode == 0, proc.stdout[-2000:]
+
+
+def warehouse(config_path: Path, scale: float) -> dict:
+    """dbt on a demo's lake: the full build (fresh file, median of 3), then a day later: the
+    sync's last days re-extracted and the scheduled incremental build (median of 3)."""
+    from extractors.config import load_config
+    from extractors.registry import streams_for
+
+    config = load_config(config_path)
+    path = Path(config.data_dir) / "bench_warehouse.duckdb"
+    full = []
+    for _ in range(REPEATS):
+        path.unlink(missing_ok=True)
+        seconds, ok, out = _dbt_build(config, path, full=True)
+        if not ok:
+            print(out)
+        full.append(seconds)
+    with SandboxServer(port=0, scale=scale) as server:  # the daily sync before the build
+        config = config.model_copy(
+            update={"sandbox": config.sandbox.model_copy(update={"port": server.port})}
+        )
+        os.environ.update(sandbox_environment())
+        today = datetime.now(UTC).date()
+        days = [today - timedelta(days=i) for i in range(config.sync.lookback_days, -1, -1)]
+        for conn in config.connections:
+            extractor = build_extractor(
+                conn, {k: os.environ[v] for k, v in conn.secrets.items()}, server.url
+            )
+            for stream in streams_for(conn.channel).values():
+                run_stream(
+                    extractor,
+                    stream.name,
+                    config.data_dir,
+                    days=days if stream.incremental else None,
+                )
+    incremental = [_dbt_build(config, path, full=False)[0] for _ in range(REPEATS)]
+    with duckdb.connect(str(path), read_only=True) as con:
+        lines = con.execute("select count(*) from core.fct_order_lines").fetchone()[0]
+    path.unlink(missing_ok=True)
+    row = {
+        "scale": scale,
+        "order_lines": lines,
+        "full_build_s": round(statistics.median(full), 1),
+        "incremental_build_s": round(statistics.median(incremental), 1),
+        "full_runs": [round(x, 1) for x in full],
+        "incremental_runs": [round(x, 1) for x in incremental],
+    }
+    print(f"  warehouse at scale {scale}: {row}", flush=True)
+    return row
+
+
+def end_to_end() -> tuple[list[dict], list[dict]]:
+    rows, builds = [], []
     for i, scale in enumerate(SCALES):
         with tempfile.TemporaryDirectory() as tmp:
             config_path = Path(tmp) / "channelhouse.yml"
@@ -111,7 +188,9 @@ def end_to_end() -> list[dict]:
             print(f"  scale {scale}: {seconds:.1f}s, ok={proc.returncode == 0}", flush=True)
             if proc.returncode:
                 print(proc.stdout[-3000:], proc.stderr[-3000:])
-    return rows
+            else:
+                builds.append(warehouse(config_path, scale))
+    return rows, builds
 
 
 def main() -> None:
@@ -119,7 +198,7 @@ def main() -> None:
     print("extraction throughput (orders stream, last 90 days, median of 3):")
     tp = throughput()
     print("end-to-end demo (two years, all connections):")
-    e2e = end_to_end()
+    e2e, builds = end_to_end()
     result = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
@@ -144,6 +223,27 @@ def main() -> None:
     lines += ["", "| scale | end-to-end s | ok | lake MB |", "|---|---|---|---|"]
     lines += [f"| {r['scale']} | {r['seconds']} | {r['ok']} | {r['lake_mb']} |" for r in e2e]
     (RESULTS / "raw_layer.md").write_text("\n".join(lines) + "\n")
+    (RESULTS / "warehouse.json").write_text(
+        json.dumps({"measured_at": result["measured_at"], "builds": builds}, indent=2) + "\n"
+    )
+    lines = [
+        "# Warehouse (dbt) benchmark",
+        "",
+        f"Measured {result['measured_at']} on {os.cpu_count()} CPUs, `dbt build` (every model, "
+        "seed, unit and data test) as a subprocess, wall time including dbt's start-up. Full: a "
+        "fresh file, `--full-refresh`. Incremental: after re-syncing the last days, the "
+        "scheduled build (reconciling the last `reconcile_days`). Medians of 3. "
+        "Targets: full build of the demo under 30 s, daily incremental under 10 s.",
+        "",
+        "| scale | order lines | full build s | incremental build s | full runs | incremental runs |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {b['scale']} | {b['order_lines']:,} | {b['full_build_s']} | "
+        f"{b['incremental_build_s']} | {b['full_runs']} | {b['incremental_runs']} |"
+        for b in builds
+    ]
+    (RESULTS / "warehouse.md").write_text("\n".join(lines) + "\n")
     print(f"results in {RESULTS}")
 
 
