@@ -4,6 +4,10 @@ UV ?= $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
 export GX_ANALYTICS_ENABLED := False
 export DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS ?= true
+# Compile the dependencies' bytecode at install: where PYTHONDONTWRITEBYTECODE is set (this
+# machine, many CI images) every Dagster step and dbt process would otherwise recompile
+# dagster, dbt and Great Expectations from source (measured: 18 s -> 7 s per process).
+export UV_COMPILE_BYTECODE := 1
 
 .PHONY: install demo dev sandbox test lint format bench clean
 

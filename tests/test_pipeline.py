@@ -283,6 +283,12 @@ def test_warehouse_builds_downstream_of_the_raw_assets_with_every_check(pipeline
     spec = graph.get(dg.AssetKey(["core", "fct_order_lines"]))
     columns = spec.metadata["dagster/column_schema"].columns
     assert len(columns) > 30 and all(c.description for c in columns)
+    staged = instance.get_latest_materialization_event(
+        dg.AssetKey(["staging", "stg_amazon__orders"])
+    ).asset_materialization.metadata  # undocumented models get the schema as built
+    assert staged["dagster/row_count"].value > 0
+    built_columns = {c.name: c.type for c in staged["dagster/column_schema"].schema.columns}
+    assert built_columns["purchased_at"] == "TIMESTAMP WITH TIME ZONE"
     # dbt tests and the Great Expectations suites ran as checks, and passed
     checks = [
         e.asset_check_evaluation_data

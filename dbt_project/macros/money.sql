@@ -9,22 +9,6 @@
     cast(timezone('{{ var("reporting_timezone") }}', {{ ts }}) as date)
 {%- endmacro %}
 
-{# Incremental models re-merge rows whose source changed within the lookback window before
-   the newest change already loaded (late updates), and, when `rebuild_since` is given, every
-   row changed since that date. `{{ this }}` must have a source_updated_at column. #}
-{% macro changed_recently(updated_column) -%}
-    (
-        {{ updated_column }} >= (
-            select coalesce(max(loaded.source_updated_at), timestamptz '1900-01-01')
-                - to_days({{ var('lookback_days') | int }})
-            from {{ this }} as loaded
-        )
-        {%- if var('rebuild_since') %}
-        or {{ updated_column }} >= cast('{{ var("rebuild_since") }}' as date)
-        {%- endif %}
-    )
-{%- endmacro %}
-
 {# Money columns are DECIMAL(18,4) everywhere (the lake's type); sums are cast back to it. #}
 {% macro money(expr) -%}
     cast({{ expr }} as decimal(18, 4))

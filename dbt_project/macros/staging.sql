@@ -55,3 +55,20 @@
         (current_date - {{ var('reconcile_days') | int }})
     {%- endif -%}
 {%- endmacro %}
+
+{# The channels this deployment has (dbt var `channels`, from channelhouse.yml), in order. #}
+{% macro enabled_channels() -%}
+    {%- set enabled = [] -%}
+    {%- for channel in ['amazon', 'shopify', 'walmart'] if channel in var('channels') -%}
+        {%- do enabled.append(channel) -%}
+    {%- endfor -%}
+    {{ return(enabled) }}
+{%- endmacro %}
+
+{# `select * from <channel><suffix>` of every enabled channel, stacked by column name. #}
+{% macro union_channels(suffix) -%}
+    {%- for channel in enabled_channels() %}
+    select * from {{ channel ~ suffix }}
+    {% if not loop.last %}union all by name{% endif %}
+    {%- endfor %}
+{%- endmacro %}

@@ -15,7 +15,6 @@ the incremental models find what changed themselves (source update time within
 
 import json
 import os
-import shutil
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -98,7 +97,6 @@ def ensure_manifest(project: DbtProject) -> Path:
         dbt_resource().cli(["parse", "--quiet"], target_path=Path(tmp)).wait()
         manifest.parent.mkdir(parents=True, exist_ok=True)
         os.replace(Path(tmp) / "manifest.json", manifest)
-        shutil.rmtree(Path(tmp), ignore_errors=True)
     return manifest
 
 
@@ -191,10 +189,11 @@ def run_dbt_build(
     settings: ChannelHouseConfig,
     run: WarehouseBuildConfig,
 ) -> Iterator[Any]:
-    """``dbt build`` of the step's selection; each model's materialization gets its row count.
+    """``dbt build`` of the step's selection; each model's materialization gets its row count
+    and, where the dbt docs do not give one, its column schema as built.
 
-    DuckDB lets one process write a file at a time, so row counts are read after dbt exits
-    (dagster-dbt's ``fetch_row_counts`` would open the file while dbt still holds it).
+    DuckDB lets one process write a file at a time, so both are read after dbt exits
+    (dagster-dbt's ``fetch_row_counts``/``fetch_column_metadata`` query while dbt holds it).
     """
     os.environ.update(dbt_environment(warehouse))
     args = ["build", "--vars", json.dumps(dbt_vars(settings, run))]
@@ -202,12 +201,14 @@ def run_dbt_build(
         args.append("--full-refresh")
     invocation = dbt.cli(args, context=context, raise_on_error=False)
     events = list(invocation.stream())
-    counts = _row_counts(warehouse)
+    tables = _table_metadata(warehouse)
     for event in events:
         if isinstance(event, dg.Output | dg.AssetMaterialization):
             key = _event_key(context, event)
-            if key in counts:
-                event = event.with_metadata({**event.metadata, "dagster/row_count": counts[key]})
+            extra = dict(tables.get(key, {}))
+            if "dagster/column_schema" in context.assets_def.specs_by_key[key].metadata:
+                extra.pop("dagster/column_schema", None)  # the documented schema (dbt yml) stays
+            event = event.with_metadata({**event.metadata, **extra})
         yield event
     if not invocation.is_successful():
         raise dg.Failure(
@@ -222,18 +223,29 @@ def _event_key(context: dg.AssetExecutionContext, event) -> dg.AssetKey:
     return event.asset_key
 
 
-def _row_counts(warehouse: WarehouseResource) -> dict[dg.AssetKey, int]:
-    """Rows of every table in the warehouse (views over the lake are not counted: that
-    would re-read the whole lake once per staging model)."""
-    counts: dict[dg.AssetKey, int] = {}
+def _table_metadata(warehouse: WarehouseResource) -> dict[dg.AssetKey, dict[str, Any]]:
+    """Row count and column schema (names and DuckDB types) of every warehouse table."""
+    out: dict[dg.AssetKey, dict[str, Any]] = {}
     if not Path(warehouse.path).exists():
-        return counts
+        return out
     with warehouse.read_only() as con:
-        tables = con.execute("select schema_name, table_name from duckdb_tables()").fetchall()
-        for schema, table in tables:
-            (n,) = con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()
-            counts[dg.AssetKey([schema, table])] = int(n)
-    return counts
+        columns: dict[tuple[str, str], list[dg.TableColumn]] = {}
+        for schema, table, column, data_type in con.execute(
+            "select schema_name, table_name, column_name, data_type from duckdb_columns() "
+            "where database_name = current_database() order by schema_name, table_name, "
+            "column_index"
+        ).fetchall():
+            columns.setdefault((schema, table), []).append(dg.TableColumn(column, data_type))
+        for schema, table in con.execute(
+            "select schema_name, table_name from duckdb_tables() "
+            "where database_name = current_database()"
+        ).fetchall():
+            (rows,) = con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()
+            out[dg.AssetKey([schema, table])] = {
+                "dagster/row_count": int(rows),
+                "dagster/column_schema": dg.TableSchema(columns=columns[(schema, table)]),
+            }
+    return out
 
 
 def warehouse_definitions(

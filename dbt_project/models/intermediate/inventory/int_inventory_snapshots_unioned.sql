@@ -5,11 +5,6 @@
 -- receiving, on_hand = fulfillable + reserved + unfulfillable + researching.
 -- Shopify: reserved = committed + reserved, inbound = incoming. Walmart: on_hand = input
 -- quantity, available = available to sell, inbound is not reported (0).
-{% set parts = [] %}
-{% for channel in ['amazon', 'shopify', 'walmart'] if channel in var('channels') %}
-{% do parts.append(channel ~ '_inventory') %}
-{% endfor %}
-
 with
 {% if 'amazon' in var('channels') %}
 amazon_inventory as (
@@ -71,10 +66,7 @@ walmart_inventory as (
 {% endif %}
 
 unioned as (
-    {% for part in parts %}
-    select * from {{ part }}
-    {% if not loop.last %}union all by name{% endif %}
-    {% endfor %}
+    {{ union_channels('_inventory') }}
 )
 
 select * from unioned

@@ -2,11 +2,6 @@
 -- channel reports them: gross = unit price x quantity (before discounts, without tax and
 -- shipping). Shopify reports shipping and tax per order only: they are shared across the
 -- order's lines by gross, so line sums equal the order totals exactly.
-{% set parts = [] %}
-{% for channel in ['amazon', 'shopify', 'walmart'] if channel in var('channels') %}
-{% do parts.append(channel ~ '_lines') %}
-{% endfor %}
-
 with
 {% if 'amazon' in var('channels') %}
 amazon_lines as (
@@ -131,10 +126,7 @@ walmart_lines as (
 {% endif %}
 
 unioned as (
-    {% for part in parts %}
-    select * from {{ part }}
-    {% if not loop.last %}union all by name{% endif %}
-    {% endfor %}
+    {{ union_channels('_lines') }}
 )
 
 select

@@ -1,11 +1,6 @@
 -- One row per order header of every channel, with what each channel says about its state
 -- (normalized in int_orders_status_normalized) and the order-level amounts some channels
 -- only report per order (Shopify shipping and tax).
-{% set parts = [] %}
-{% for channel in ['amazon', 'shopify', 'walmart'] if channel in var('channels') %}
-{% do parts.append(channel ~ '_orders') %}
-{% endfor %}
-
 with
 {% if 'amazon' in var('channels') %}
 amazon_orders as (
@@ -97,10 +92,7 @@ walmart_orders as (
 {% endif %}
 
 unioned as (
-    {% for part in parts %}
-    select * from {{ part }}
-    {% if not loop.last %}union all by name{% endif %}
-    {% endfor %}
+    {{ union_channels('_orders') }}
 )
 
 select

@@ -1,11 +1,6 @@
 -- One row per refund and order line, dated when the money went back (the platforms' finance
 -- reports count refunds on that date). Amounts are positive, in the order currency:
 -- refunded_amount is the product amount (without tax), tax and shipping refunds apart.
-{% set parts = [] %}
-{% for channel in ['amazon', 'shopify', 'walmart'] if channel in var('channels') %}
-{% do parts.append(channel ~ '_refunds') %}
-{% endfor %}
-
 with
 {% if 'amazon' in var('channels') %}
 amazon_refunds as (
@@ -79,10 +74,7 @@ walmart_refunds as (
 {% endif %}
 
 unioned as (
-    {% for part in parts %}
-    select * from {{ part }}
-    {% if not loop.last %}union all by name{% endif %}
-    {% endfor %}
+    {{ union_channels('_refunds') }}
 )
 
 select

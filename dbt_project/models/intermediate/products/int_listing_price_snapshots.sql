@@ -1,10 +1,5 @@
 -- The price of every listing on every catalog snapshot day (the lake keeps one snapshot a
 -- day from the first sync on), in the listing's currency.
-{% set parts = [] %}
-{% for channel in ['amazon', 'shopify', 'walmart'] if channel in var('channels') %}
-{% do parts.append(channel ~ '_prices') %}
-{% endfor %}
-
 with
 {% if 'amazon' in var('channels') %}
 amazon_prices as (
@@ -32,10 +27,7 @@ walmart_prices as (
 {% endif %}
 
 unioned as (
-    {% for part in parts %}
-    select * from {{ part }}
-    {% if not loop.last %}union all by name{% endif %}
-    {% endfor %}
+    {{ union_channels('_prices') }}
 )
 
 select * from unioned

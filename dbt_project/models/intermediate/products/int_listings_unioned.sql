@@ -3,11 +3,6 @@
 -- lines (sold, then delisted before the first snapshot). `listing_key` is what order lines
 -- carry: the seller SKU on Amazon and Walmart, the variant id on Shopify.
 -- gtin14 is the GTIN/UPC/EAN normalized to 14 digits, when the channel gives one.
-{% set parts = [] %}
-{% for channel in ['amazon', 'shopify', 'walmart'] if channel in var('channels') %}
-{% do parts.append(channel ~ '_listings') %}
-{% endfor %}
-
 with
 {% if 'amazon' in var('channels') %}
 amazon_listings as (
@@ -72,10 +67,7 @@ walmart_listings as (
 {% endif %}
 
 catalog as (
-    {% for part in parts %}
-    select * from {{ part }}
-    {% if not loop.last %}union all by name{% endif %}
-    {% endfor %}
+    {{ union_channels('_listings') }}
 ),
 
 sold_only as (

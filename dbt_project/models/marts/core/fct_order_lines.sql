@@ -25,26 +25,7 @@ products as (
     select listing_id, product_sku as product_id from {{ ref('int_listings_matched') }}
 ),
 
-{% if is_incremental() %}
-changed_customers as (
-    select distinct identities.customer_id
-    from lines
-    inner join identities on lines.order_id = identities.order_id
-    where {{ changed_recently('lines.source_updated_at') }}
-),
-
-selected as (
-    select lines.*
-    from lines
-    left join identities on lines.order_id = identities.order_id
-    where {{ changed_recently('lines.source_updated_at') }}
-        or identities.customer_id in (select customer_id from changed_customers)
-),
-{% else %}
-selected as (
-    select * from lines
-),
-{% endif %}
+{{ changed_rows_and_their_customers('lines') }}
 
 final as (
     select

@@ -49,26 +49,7 @@ line_totals as (
     group by order_id
 ),
 
-{% if is_incremental() %}
-changed_customers as (
-    select distinct identities.customer_id
-    from orders
-    inner join identities on orders.order_id = identities.order_id
-    where {{ changed_recently('orders.source_updated_at') }}
-),
-
-selected as (
-    select orders.*
-    from orders
-    left join identities on orders.order_id = identities.order_id
-    where {{ changed_recently('orders.source_updated_at') }}
-        or identities.customer_id in (select customer_id from changed_customers)
-),
-{% else %}
-selected as (
-    select * from orders
-),
-{% endif %}
+{{ changed_rows_and_their_customers('orders') }}
 
 final as (
     select
