@@ -14,6 +14,8 @@ import dagster as dg
 from extractors.config import ChannelHouseConfig
 from extractors.registry import AnyConnection, build_extractor
 
+HASH_SALT_ENV = "CHANNELHOUSE_HASH_SALT"  # dbt_project/plugins reads the same variable
+
 
 class LakeResource(dg.ConfigurableResource):
     """Where the raw Parquet lake (and its quarantine) lives."""
@@ -68,9 +70,6 @@ def build_resources(config: ChannelHouseConfig) -> dict[str, dg.ConfigurableReso
             secret_values=[dg.EnvVar(conn.secrets[name]) for name in names],
         )
     return resources
-
-
-HASH_SALT_ENV = "CHANNELHOUSE_HASH_SALT"
 
 
 class WarehouseResource(dg.ConfigurableResource):
