@@ -34,26 +34,18 @@ def _days(first: date, last: date) -> list[date]:
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
-def extract(config, root: Path, days: list[date], now: datetime) -> None:
-    """Every incremental stream of every connection over ``days`` (one window per stream)."""
+def sync(config, root: Path, now: datetime, days: list[date] | None = None) -> None:
+    """Every incremental stream of every connection over ``days`` (one window per stream),
+    or, without days, every snapshot stream and the exchange rates."""
     env = sandbox_environment()
     for conn in config.connections:
         secrets = {name: env[var] for name, var in conn.secrets.items()}
         extractor = build_extractor(conn, secrets, sandbox_url=config.sandbox.url)
         for stream in streams_for(conn.channel).values():
-            if stream.incremental:
+            if stream.incremental == (days is not None):
                 run_stream(extractor, stream.name, root, days=days, now=now)
-
-
-def snapshot(config, root: Path, now: datetime) -> None:
-    env = sandbox_environment()
-    for conn in config.connections:
-        secrets = {name: env[var] for name, var in conn.secrets.items()}
-        extractor = build_extractor(conn, secrets, sandbox_url=config.sandbox.url)
-        for stream in streams_for(conn.channel).values():
-            if not stream.incremental:
-                run_stream(extractor, stream.name, root, now=now)
-    fx.run_fx(config, root, now=now)
+    if days is None:
+        fx.run_fx(config, root, now=now)
 
 
 def dbt(config, warehouse: Path, target: Path, *args: str, salt: str = SALT, **var_overrides):
@@ -98,19 +90,19 @@ def built(tmp_path_factory, sandbox: SandboxServer):
     config = parse_config(raw, "test")
     lake = config.data_dir
     days = _days(config.sync.history_start, now.date())
-    extract(config, lake, days[:-FIRST_BUILD_GAP], now)
-    snapshot(config, lake, now)
+    sync(config, lake, now, days[:-FIRST_BUILD_GAP])
+    sync(config, lake, now)
     a, b = root / "a.duckdb", root / "b.duckdb"
     first = dbt(config, a, root / "target_a1", "build")
     # later: the schedule's overlapping windows, then refunds of older orders landing today
-    extract(config, lake, days[-FIRST_BUILD_GAP - 2 :], now)
+    sync(config, lake, now, days[-FIRST_BUILD_GAP - 2 :])
     business = sandbox.state.business
     refund_time = now - timedelta(minutes=10)
     late = {
         account: business.apply_late_update(account, 3, refund_time, min_age_days=20)
         for account in ("amazon_eu", "shopify_us", "walmart_us")
     }
-    extract(config, lake, days[-1:], now)
+    sync(config, lake, now, days[-1:])
     incremental = dbt(config, a, root / "target_a2", "build")
     full = dbt(config, b, root / "target_b", "build", "--full-refresh")
     yield {

@@ -6,8 +6,7 @@ with lines as (
 ),
 
 orders as (
-    select order_id, order_status, fulfilment_status, is_cancelled,
-        source_updated_at as order_source_updated_at
+    select order_id, order_status, is_cancelled
     from {{ ref('int_orders_status_normalized') }}
 ),
 
@@ -19,9 +18,7 @@ netted as (
     select
         lines.*,
         orders.order_status,
-        orders.fulfilment_status,
         orders.is_cancelled,
-        orders.order_source_updated_at,
         case
             when orders.is_cancelled then cast(0 as decimal(18, 4))
             else {{ money('lines.gross_amount - lines.discount_amount - lines.refunded_amount') }}
