@@ -254,6 +254,110 @@ class WarehouseConfig(_Strict):
     reconcile_days: int = Field(35, ge=1)
 
 
+class InventoryPolicy(_Strict):
+    """Replenishment inputs of a product (or a category, or the default)."""
+
+    lead_time_days: int = Field(28, ge=1, le=365, description="days from order to available stock")
+    service_level: float = Field(
+        0.95, ge=0.5, le=0.999, description="target probability of no stockout in a lead time"
+    )
+    review_period_days: int = Field(7, ge=1, le=90, description="days between two orders")
+
+
+class InventoryOverride(_Strict):
+    """A product's or a category's own values; what it leaves out comes from the default."""
+
+    lead_time_days: int | None = Field(None, ge=1, le=365)
+    service_level: float | None = Field(None, ge=0.5, le=0.999)
+    review_period_days: int | None = Field(None, ge=1, le=90)
+
+
+class FeeRate(_Strict):
+    """Marketplace/payment fees of a channel without fee data in its API (Amazon reports its
+    fees per line in the Finances events)."""
+
+    percent_of_revenue: float = Field(0.0, ge=0, lt=1)
+    fixed_per_order: float = Field(0.0, ge=0)
+    currency: str = Field("USD", pattern=r"^[A-Z]{3}$", description="currency of fixed_per_order")
+
+
+class HealthThresholds(_Strict):
+    """A marketplace's published account-health limits (None: it publishes none)."""
+
+    cancellation_rate: float | None = Field(None, ge=0, le=1)
+    late_shipment_rate: float | None = Field(None, ge=0, le=1)
+    refund_rate: float | None = Field(None, ge=0, le=1)
+
+
+def _default_fees() -> dict[str, FeeRate]:
+    return {
+        # Shopify Payments' US online rate; Walmart's referral fee of most categories
+        "shopify": FeeRate(percent_of_revenue=0.029, fixed_per_order=0.30),
+        "walmart": FeeRate(percent_of_revenue=0.15),
+    }
+
+
+def _default_thresholds() -> dict[str, HealthThresholds]:
+    return {
+        # Seller Central account health: cancellation < 2.5%, late shipment < 4%
+        "amazon": HealthThresholds(cancellation_rate=0.025, late_shipment_rate=0.04),
+        # Walmart Seller Performance Standards: cancellations <= 2%, on-time shipment >= 99%,
+        # refunds <= 6%
+        "walmart": HealthThresholds(
+            cancellation_rate=0.02, late_shipment_rate=0.01, refund_rate=0.06
+        ),
+        "shopify": HealthThresholds(),
+    }
+
+
+class AnalyticsConfig(_Strict):
+    """Definitions behind the analytics marts (passed to dbt as variables)."""
+
+    analysis_date: date | None = Field(
+        None, description="'as of' day of RFM, cohorts, ABC/XYZ, inventory; None = latest order day"
+    )
+    session_timeout_minutes: int = Field(30, ge=1, le=24 * 60)
+    cart_abandonment_hours: int = Field(24, ge=1, le=24 * 30)
+    abc_cumulative_shares: tuple[float, float] = (0.80, 0.95)
+    xyz_cv_thresholds: tuple[float, float] = (0.5, 1.0)
+    xyz_weeks: int = Field(26, ge=4, le=156)
+    affinity_min_support: float = Field(0.0005, ge=0, le=1)
+    affinity_min_orders: int = Field(3, ge=1)
+    demand_window_days: int = Field(56, ge=7, le=365)
+    inventory: InventoryPolicy = InventoryPolicy()
+    inventory_by_category: dict[str, InventoryOverride] = {}
+    inventory_by_product: dict[str, InventoryOverride] = {}
+    marketplace_fees: dict[str, FeeRate] = Field(default_factory=_default_fees)
+    account_health_thresholds: dict[str, HealthThresholds] = Field(
+        default_factory=_default_thresholds
+    )
+
+    @field_validator("abc_cumulative_shares", "xyz_cv_thresholds")
+    @classmethod
+    def _increasing(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not 0 < value[0] < value[1]:
+            raise ValueError(f"must be two increasing positive numbers, got {list(value)}")
+        return value
+
+    @field_validator("abc_cumulative_shares")
+    @classmethod
+    def _shares(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if value[1] >= 1:
+            raise ValueError(f"cumulative revenue shares must be below 1, got {list(value)}")
+        return value
+
+    def dbt_vars(self) -> dict:
+        """The dbt variables of dbt_project.yml, with the same names."""
+        values = self.model_dump(mode="json", exclude={"inventory"})
+        values["inventory_defaults"] = self.inventory.model_dump()
+        for key in ("inventory_by_category", "inventory_by_product"):
+            values[key] = {
+                name: override.model_dump(mode="json", exclude_none=True)
+                for name, override in getattr(self, key).items()
+            }
+        return values
+
+
 class ChannelHouseConfig(_Strict):
     data_dir: Path = Path("data")
     base_currency: str = Field("USD", pattern=r"^[A-Z]{3}$")
@@ -262,6 +366,7 @@ class ChannelHouseConfig(_Strict):
     sandbox: SandboxConfig = SandboxConfig()
     fx: FxConfig = FxConfig()
     warehouse: WarehouseConfig = WarehouseConfig()
+    analytics: AnalyticsConfig = AnalyticsConfig()
     connections: list[Connection] = Field(min_length=1)
 
     @field_validator("reporting_timezone")
@@ -293,6 +398,11 @@ class ChannelHouseConfig(_Strict):
         """Where a user-supplied exchange-rate file is looked for (``fx.file`` under data_dir;
         an absolute ``fx.file`` is taken as is). It need not exist."""
         return self.data_dir / self.fx.file
+
+    @property
+    def inbox_dir(self) -> Path:
+        """Where sellers drop files (orders, events, costs, FX rates, SKU mappings)."""
+        return self.data_dir / "inbox"
 
     def connection(self, name: str) -> AmazonConnection | ShopifyConnection | WalmartConnection:
         for conn in self.connections:

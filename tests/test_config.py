@@ -76,6 +76,19 @@ def test_env_example_lists_every_secret_the_demo_config_names():
         ),
         (lambda r: r.pop("sync"), "sync: Field required"),
         (lambda r: r.update(colour="blue"), "colour: Extra inputs are not permitted"),
+        (
+            lambda r: r.update(analytics={"abc_cumulative_shares": [0.95, 0.8]}),
+            "analytics.abc_cumulative_shares: must be two increasing positive numbers",
+        ),
+        (
+            lambda r: r.update(analytics={"inventory_by_product": {"SKU-1": {"service_level": 2}}}),
+            "analytics.inventory_by_product.SKU-1.service_level: Input should be less than or "
+            "equal to 0.999",
+        ),
+        (
+            lambda r: r.update(analytics={"marketplace_fees": {"etsy": {"percent": 0.065}}}),
+            "analytics.marketplace_fees.etsy.percent: Extra inputs are not permitted",
+        ),
     ],
 )
 def test_bad_config_names_the_field(mutate, expected):
@@ -111,3 +124,33 @@ def test_missing_secret_names_the_variable(monkeypatch):
 def test_data_dir_env_overrides(monkeypatch, tmp_path):
     monkeypatch.setenv("CHANNELHOUSE_DATA_DIR", str(tmp_path))
     assert parse_config(sandbox_config_dict("data")).data_dir == tmp_path
+
+
+def test_analytics_section_becomes_the_dbt_variables():
+    raw = sandbox_config_dict("data")
+    raw["analytics"] = {
+        "analysis_date": "2026-06-30",
+        "inventory": {"lead_time_days": 21},
+        "inventory_by_category": {"Kitchen": {"lead_time_days": 45}},
+        "marketplace_fees": {"etsy": {"percent_of_revenue": 0.065, "fixed_per_order": 0.2}},
+    }
+    variables = parse_config(raw).analytics.dbt_vars()
+    assert variables["analysis_date"] == "2026-06-30"
+    assert variables["inventory_defaults"] == {
+        "lead_time_days": 21,
+        "service_level": 0.95,
+        "review_period_days": 7,
+    }
+    # an override carries only what it sets; the rest cascades from the defaults in dbt
+    assert variables["inventory_by_category"] == {"Kitchen": {"lead_time_days": 45}}
+    assert variables["marketplace_fees"] == {
+        "etsy": {"percent_of_revenue": 0.065, "fixed_per_order": 0.2, "currency": "USD"}
+    }
+    assert variables["abc_cumulative_shares"] == [0.8, 0.95]
+    # the demo file and the dbt project's defaults say the same
+    import yaml
+
+    project = yaml.safe_load((ROOT / "dbt_project" / "dbt_project.yml").read_text())["vars"]
+    demo = load_config(ROOT / "channelhouse.yml").analytics.dbt_vars()
+    for name, value in demo.items():
+        assert project[name] == value, name

@@ -72,3 +72,33 @@
     {% if not loop.last %}union all by name{% endif %}
     {%- endfor %}
 {%- endmacro %}
+
+{#
+  An entity of the inbox files (source `files`), read like lake_source. Until a first file
+  of the entity has been imported there is nothing to read (read_parquet fails on an empty
+  glob), so the model gets no rows with the given columns: `columns` maps each file column
+  to its SQL type, as extractors/inbox.py writes it. dbt records the source dependency at
+  parse time either way.
+#}
+{% macro files_source(table_name, columns) -%}
+    {%- set found = true -%}
+    {%- if execute -%}
+        {%- set pattern = env_var('CHANNELHOUSE_DATA_DIR', '../data')
+            ~ '/raw/channel=files/connection=*/entity=' ~ table_name ~ '/date=*/*.parquet' -%}
+        {%- set found = run_query("select count(*) from glob('" ~ pattern ~ "')")
+            .columns[0].values()[0] > 0 -%}
+    {%- endif -%}
+    {%- if found -%}
+        {{ lake_source('files', table_name) }}
+    {%- else -%}
+    select
+        {%- for name, type in columns.items() %}
+        cast(null as {{ type }}) as {{ name }},
+        {%- endfor %}
+        cast(null as varchar) as connection,
+        cast(null as date) as date,
+        cast(null as timestamptz) as _extracted_at,
+        cast(null as varchar) as _extraction_id
+    where false
+    {%- endif -%}
+{%- endmacro %}

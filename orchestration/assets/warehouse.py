@@ -152,6 +152,7 @@ def dbt_vars(config: ChannelHouseConfig, run: WarehouseBuildConfig) -> dict[str,
         "channels": sorted({conn.channel for conn in config.connections}),
         "lookback_days": config.warehouse.lookback_days,
         "fx_max_staleness_days": config.warehouse.fx_max_staleness_days,
+        **config.analytics.dbt_vars(),
     }
     if run.rebuild_since:
         values["rebuild_since"] = run.rebuild_since
