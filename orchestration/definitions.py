@@ -10,6 +10,7 @@ from __future__ import annotations
 import dagster as dg
 
 from extractors.config import ChannelHouseConfig, load_config
+from orchestration.assets.inbox import inbox_import_asset, inbox_job_and_sensor
 from orchestration.assets.ingest import daily_partitions, ingest_assets
 from orchestration.assets.reference import reference_assets
 from orchestration.assets.warehouse import warehouse_definitions
@@ -29,13 +30,16 @@ def build_definitions(
     assets = ingest_assets(config, retry_policy=retry_policy)
     assets += reference_assets(config, retry_policy=retry_policy)
     jobs, schedules = ingest_jobs_and_schedules(config, assets, daily_partitions(config))
+    files = inbox_import_asset(config)
     warehouse, checks = warehouse_definitions(config)
     job, schedule = warehouse_job_and_schedule(warehouse, checks)
+    inbox_job, inbox_sensor = inbox_job_and_sensor(config, files, warehouse, checks)
     return dg.Definitions(
-        assets=assets + warehouse,
+        assets=[*assets, files, *warehouse],
         asset_checks=checks,
-        jobs=[*jobs, job],
+        jobs=[*jobs, job, inbox_job],
         schedules=[*schedules, schedule],
+        sensors=[inbox_sensor],
         resources=build_resources(config),
     )
 

@@ -84,8 +84,25 @@ def raw_backfill_job():
     return defs().resolve_job_def("raw_backfill")
 
 
+def write_demo_files(config: ChannelHouseConfig) -> None:
+    """What a seller without an API would drop into the inbox, from the sandbox business:
+    90 days of storefront events of both Shopify stores, product costs and the orders export
+    of a file-only channel (etsy)."""
+    if not any(c.uses_sandbox for c in config.connections):
+        return
+    from extractors.sandbox.business import Business
+    from extractors.sandbox.exports import write_demo_inbox
+
+    business = Business(seed=config.sandbox.seed, scale=config.sandbox.scale)
+    files = write_demo_inbox(business, config.data_dir)
+    print(f"  demo files in {config.inbox_dir}: {len(files)}")
+    # the import leaves files younger than 2 s for the next run (they may still be copied in)
+    time.sleep(max(0.0, 2.1 - (time.time() - max(f.stat().st_mtime for f in files))))
+
+
 def run_pipeline(config: ChannelHouseConfig, parallel: int) -> list[tuple[str, bool, float]]:
-    """Materialize every asset: the raw backfill run, the snapshot run, the warehouse build.
+    """Materialize every asset: the raw backfill run, the snapshot run, then the inbox import
+    (the demo's files) with the warehouse build.
 
     The backfill's streams run ``parallel`` at a time in separate processes (Dagster's
     multiprocess executor, as in production): each step process pays ~9 s of imports
@@ -103,8 +120,10 @@ def run_pipeline(config: ChannelHouseConfig, parallel: int) -> list[tuple[str, b
     quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
     backfill = {**quiet, "execution": {"config": {"multiprocess": {"max_concurrent": parallel}}}}
     runs = []
-    for job_name in ("raw_backfill", "raw_snapshots", "warehouse_build"):
+    for job_name in ("raw_backfill", "raw_snapshots", "inbox_import"):
         started = time.perf_counter()
+        if job_name == "inbox_import":
+            write_demo_files(config)
         if job_name == "raw_backfill":
             result = dg.execute_job(
                 dg.reconstructable(raw_backfill_job),
@@ -210,7 +229,8 @@ def main(argv: list[str] | None = None) -> int:
         f"done in {time.perf_counter() - started:.1f}s; Dagster runs recorded in {home} "
         "(`make dev` to browse)"
     )
-    return 0 if all(ok for _, ok, _ in runs) else 1
+    built = config.warehouse_path.exists()
+    return 0 if built and all(ok for _, ok, _ in runs) else 1
 
 
 if __name__ == "__main__":

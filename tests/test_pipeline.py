@@ -276,7 +276,10 @@ def test_warehouse_builds_downstream_of_the_raw_assets_with_every_check(pipeline
     assert parents == {dg.AssetKey(["raw", "amazon_na", "orders"]),
                        dg.AssetKey(["raw", "amazon_eu", "orders"])}  # fmt: skip
     fx_parents = graph.get(dg.AssetKey(["staging", "stg_reference__fx_rates"])).parent_keys
-    assert fx_parents == {dg.AssetKey(["raw", "reference", "fx_rates"])}
+    assert fx_parents == {dg.AssetKey(["raw", "reference", "fx_rates"]),
+                          dg.AssetKey(["raw", "files", "fx_rates"])}  # fmt: skip
+    events_parents = graph.get(dg.AssetKey(["staging", "stg_files__events"])).parent_keys
+    assert events_parents == {dg.AssetKey(["raw", "files", "events"])}
     # row counts and column docs on the marts
     lines = instance.get_latest_materialization_event(dg.AssetKey(["core", "fct_order_lines"]))
     assert lines.asset_materialization.metadata["dagster/row_count"].value > 100
@@ -300,3 +303,71 @@ def test_warehouse_builds_downstream_of_the_raw_assets_with_every_check(pipeline
     assert "core_expectations" in names and "unique_fct_orders_order_id" in names
     assert sum(c.check_name == "core_expectations" for c in checks) == 10
     assert config.warehouse_path.exists()
+
+
+def test_inbox_files_reach_the_marts_through_the_sensor_and_the_import_job(pipeline, sandbox):
+    """Files dropped into the inbox: the sensor asks for one run, the run imports them (a
+    broken one to quarantine with its reason), builds the warehouse, and the file channels'
+    orders and the storefront events are in the marts."""
+    import os
+    import shutil
+    import time
+
+    from extractors.sandbox.exports import write_demo_inbox
+
+    config, defs, instance, _ = pipeline
+    inbox = config.inbox_dir
+    sensor = defs.resolve_sensor_def("inbox_sensor")
+    with dg.build_sensor_context(instance=instance, definitions=defs) as context:
+        assert isinstance(sensor(context), dg.SkipReason)  # nothing waiting
+    write_demo_inbox(sandbox.state.business, config.data_dir, days=HISTORY_DAYS)
+    for folder in ("amazon_flat", "shopify_csv"):
+        shutil.copytree(ROOT / "tests/fixtures/inbox/orders" / folder, inbox / "orders" / folder)
+    broken = inbox / "orders" / "etsy" / "broken.csv"
+    broken.write_text("Order ID;SKU\n1;CH-00001\n")
+    old = time.time() - 60  # not "still being written"
+    for path in inbox.rglob("*"):
+        os.utime(path, (old, old))
+    with dg.build_sensor_context(instance=instance, definitions=defs) as context:
+        request = sensor(context)
+    assert isinstance(request, dg.RunRequest) and request.run_key
+    assert request.run_config == {}  # orders, events, costs: the incremental build suffices
+
+    result = defs.resolve_job_def("inbox_import").execute_in_process(
+        instance=instance, run_config=request.run_config, raise_on_error=False
+    )
+    assert result.success, [e.step_failure_data.error.message for e in result.all_events
+                            if e.is_step_failure]  # fmt: skip
+    orders = instance.get_latest_materialization_event(dg.AssetKey(["raw", "files", "order_lines"]))
+    meta = orders.asset_materialization.metadata
+    assert meta["files_imported"].value == 3 and meta["files_quarantined"].value == 1
+    reason = (inbox / "quarantine/orders/etsy/broken.csv.reason.txt").read_text()
+    assert "mapping" in reason.lower() and "Sale Date" in reason  # names the missing column
+    assert not list((inbox / "orders").rglob("*.csv"))  # everything left the inbox
+    checks = [e.asset_check_evaluation_data for e in result.all_events
+              if e.event_type_value == "ASSET_CHECK_EVALUATION"]  # fmt: skip
+    assert checks and [c.check_name for c in checks if not c.passed] == []
+
+    with duckdb.connect(str(config.warehouse_path), read_only=True) as con:
+        channels = dict(
+            con.execute(
+                "select channel, count(*) from core.fct_orders "
+                "where channel in ('etsy', 'amazon_flat', 'shopify_csv') group by 1"
+            ).fetchall()
+        )
+        assert set(channels) == {"etsy", "amazon_flat", "shopify_csv"}
+        (converted,) = con.execute(
+            "select count(*) from analytics.sessions where is_converted"
+        ).fetchone()
+        (purchases,) = con.execute(
+            "select count(distinct channel_order_id) from staging.stg_files__events "
+            "where funnel_step = 'purchase'"
+        ).fetchone()
+        assert purchases > 0 and converted == purchases
+        (costed,) = con.execute(
+            "select avg((cost_source <> 'none')::int) from analytics.order_line_margin "
+            "where channel = 'shopify'"
+        ).fetchone()
+        assert costed > 0.99
+    with dg.build_sensor_context(instance=instance, definitions=defs) as context:
+        assert isinstance(sensor(context), dg.SkipReason)  # the inbox is empty again

@@ -161,7 +161,9 @@ def test_core_suites_hold_the_business_rules_asked_for():
             "partially_refunded",
         }  # fmt: skip
         assert in_set["fulfillment_type"] == {"FBA", "FBM", "WFS", "merchant"}
-        assert in_set["channel"] == {"amazon", "shopify", "walmart"}
+        # amazon, shopify, walmart or a file channel (its inbox folder's name)
+        regex = {k["column"]: k["regex"] for k in kw(model, "expect_column_values_to_match_regex")}
+        assert regex["channel"] == "^[a-z][a-z0-9_]*$" and "channel" not in in_set
     stock = {k["column"] for k in kw("fct_inventory_daily", "expect_column_values_to_be_between")}
     assert {
         "available_quantity",

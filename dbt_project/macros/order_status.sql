@@ -4,9 +4,22 @@
   cancelled. Refund states are added from the refunded amounts (order_status macro below).
   A status no rule knows comes out as 'unknown:<channel status>' so that the accepted_values
   test on the marts names it instead of hiding it.
+  File channels (source_format other than 'api') have no vocabulary of their own: their
+  exports' raw statuses differ per shop, so int_orders_unioned decides from the files' flags
+  (cancelled when every line is cancelled, else shipped when a line has shipped_at, else
+  open) and passes that on as fulfillment_status_raw. They never reach the channel rules, even
+  when the inbox folder is named like an API channel.
 #}
-{% macro fulfilment_status(channel, channel_status, fulfillment_status_raw) -%}
+{% macro fulfilment_status(channel, channel_status, fulfillment_status_raw, source_format=none) -%}
     case
+        {%- if source_format %}
+        when {{ source_format }} <> 'api' then
+            case {{ fulfillment_status_raw }}
+                when 'cancelled' then 'cancelled'
+                when 'shipped' then 'shipped'
+                when 'open' then 'open'
+            end
+        {%- endif %}
         when {{ channel }} = 'amazon' then
             case {{ channel_status }}
                 when 'Pending' then 'pending'

@@ -32,16 +32,26 @@
 #}
 {% macro lake_source(source_name, table_name) -%}
     select * from {{ source(source_name, table_name) }}
+    {%- set bound = incremental_lake_bound() %}
+    {%- if bound %}
+    where date >= date '{{ bound }}'
+    {%- endif %}
+{%- endmacro %}
+
+{# The first lake day an incremental run reads (none in a full build): the newest partition
+   already loaded minus `lookback_days`, or `rebuild_since` when earlier. #}
+{% macro incremental_lake_bound() -%}
     {%- if is_incremental() and execute %}
         {%- set bound = run_query(
             "select coalesce(max(lake_partition_date), date '1900-01-01') - "
             ~ (var('lookback_days') | int) ~ " from " ~ this
-        ).columns[0].values()[0] %}
-        {%- if var('rebuild_since') and var('rebuild_since') < (bound | string) %}
+        ).columns[0].values()[0] | string %}
+        {%- if var('rebuild_since') and var('rebuild_since') < bound %}
             {%- set bound = var('rebuild_since') %}
         {%- endif %}
-    where date >= date '{{ bound }}'
+        {{- return(bound) }}
     {%- endif %}
+    {{- return(none) }}
 {%- endmacro %}
 
 {#
@@ -65,32 +75,73 @@
     {{ return(enabled) }}
 {%- endmacro %}
 
-{# `select * from <channel><suffix>` of every enabled channel, stacked by column name. #}
-{% macro union_channels(suffix) -%}
-    {%- for channel in enabled_channels() %}
-    select * from {{ channel ~ suffix }}
+{# `select * from <channel><suffix>` of every enabled channel, stacked by column name; with
+   `with_files`, also `files<suffix>`, the CTE of the file channels (always there: it has no
+   rows until a first file is imported). #}
+{% macro union_channels(suffix, with_files=false) -%}
+    {%- set ctes = [] -%}
+    {%- for channel in enabled_channels() -%}
+        {%- do ctes.append(channel ~ suffix) -%}
+    {%- endfor -%}
+    {%- if with_files -%}
+        {%- do ctes.append('files' ~ suffix) -%}
+    {%- endif -%}
+    {%- for cte in ctes %}
+    select * from {{ cte }}
     {% if not loop.last %}union all by name{% endif %}
     {%- endfor %}
 {%- endmacro %}
 
 {#
-  An entity of the inbox files (source `files`), read like lake_source. Until a first file
-  of the entity has been imported there is nothing to read (read_parquet fails on an empty
-  glob), so the model gets no rows with the given columns: `columns` maps each file column
-  to its SQL type, as extractors/inbox.py writes it. dbt records the source dependency at
-  parse time either way.
+  Generic test on a channel column: an API channel (amazon, shopify, walmart), or a file
+  channel, whose name is its inbox folder's (orders/<channel>/): a lowercase identifier
+  (a-z, 0-9, _; a letter first) equal to the row's connection name. A row here is neither.
+#}
+{% test channel_name(model, column_name, connection_column='connection_name') %}
+select {{ column_name }} as channel, {{ connection_column }} as connection_name, count(*) as row_count
+from {{ model }}
+where {{ column_name }} is not null
+    and {{ column_name }} not in ('amazon', 'shopify', 'walmart')
+    and not (
+        regexp_full_match({{ column_name }}, '[a-z][a-z0-9_]*')
+        and {{ column_name }} = {{ connection_column }}
+    )
+group by all
+{% endtest %}
+
+{#
+  An entity of the inbox files (source `files`), read like lake_source. The parts lie under
+  channel=files/connection=<folder>/…, read without hive partitioning: hive columns would
+  overwrite the files' own `channel` column (events, SKU mappings) with 'files'; connection
+  and date come from the path instead. Until a first file of the entity has been imported
+  there is nothing to read (read_parquet fails on an empty glob), so the model gets no rows
+  with the given columns (`columns`: each file column and its SQL type, as
+  extractors/inbox writes it).
 #}
 {% macro files_source(table_name, columns) -%}
+    {%- set relation = source('files', table_name) -%}  {#- the dependency, for lineage -#}
+    {%- set pattern = env_var('CHANNELHOUSE_DATA_DIR', '../data')
+        ~ '/raw/channel=files/connection=*/entity=' ~ table_name ~ '/date=*/*.parquet' -%}
     {%- set found = true -%}
     {%- if execute -%}
-        {%- set pattern = env_var('CHANNELHOUSE_DATA_DIR', '../data')
-            ~ '/raw/channel=files/connection=*/entity=' ~ table_name ~ '/date=*/*.parquet' -%}
         {%- set found = run_query("select count(*) from glob('" ~ pattern ~ "')")
             .columns[0].values()[0] > 0 -%}
     {%- endif -%}
-    {%- if found -%}
-        {{ lake_source('files', table_name) }}
-    {%- else -%}
+    {%- if found %}
+    select * exclude (filename)
+    from (
+        select
+            *,
+            regexp_extract(filename, '/connection=([^/]+)/', 1) as connection,
+            cast(regexp_extract(filename, '/date=([0-9-]+)/', 1) as date) as date
+        from read_parquet('{{ pattern }}', hive_partitioning = false, union_by_name = true,
+            filename = true)
+    )
+        {%- set bound = incremental_lake_bound() %}
+        {%- if bound %}
+    where date >= date '{{ bound }}'
+        {%- endif %}
+    {%- else %}
     select
         {%- for name, type in columns.items() %}
         cast(null as {{ type }}) as {{ name }},

@@ -2,7 +2,9 @@
 -- Orders, lines, units and gross revenue per connection, storefront and UTC purchase day in
 -- the warehouse equal the raw lake's, recomputed here straight from the Parquet files
 -- (latest version of each record) without any warehouse model. A row is a day that differs.
--- With var reconcile_days only the last N days are compared (macros/staging.sql).
+-- With var reconcile_days only the last N days are compared (macros/staging.sql). File
+-- channels: the latest import of each line (all imports are read: they are few files), lines
+-- dated by their order's earliest ordered_at.
 {% set channels = var('channels') %}
 {% set cutoff = reconcile_cutoff() %}
 {% set since = 'where date >= ' ~ cutoff if cutoff else '' %}
@@ -63,8 +65,30 @@ with lake as (
         and o.last_modified_at = l.order_last_modified_at
     group by all
     {% endif %}
-    {% if not loop.last %}union all{% endif %}
+    union all
     {% endfor %}
+    select connection_name, storefront_id, purchase_date, count(distinct order_id) as orders,
+        count(*) as lines, coalesce(sum(quantity), 0) as units, coalesce(sum(gross_amount), 0) as gross
+    from (
+        select
+            connection as connection_name,
+            storefront_id,
+            cast(min(ordered_at) over (partition by connection, order_id) as date) as purchase_date,
+            order_id,
+            quantity,
+            gross_amount
+        from (
+            select * from (
+                {{ files_source('order_lines', {'order_id': 'varchar', 'line_id': 'varchar',
+                    'storefront_id': 'varchar', 'ordered_at': 'timestamptz', 'quantity': 'bigint',
+                    'gross_amount': 'decimal(18, 4)'}) }}
+            )
+            qualify row_number() over (
+                partition by connection, order_id, line_id order by _extracted_at desc
+            ) = 1
+        )
+    )
+    group by all
 ),
 
 warehouse as (

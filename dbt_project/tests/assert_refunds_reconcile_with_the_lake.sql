@@ -2,7 +2,9 @@
 -- Refunded goods value per connection and UTC refund day in the warehouse equals the raw
 -- lake's, recomputed from the Parquet files: Amazon refund Principal (net of reversed
 -- promotions) in Finances, Shopify
--- refund lines, Walmart refunded lines. A row is a day that differs.
+-- refund lines, Walmart refunded lines, file channels' refunded lines (latest import of each
+-- line, dated by the first import showing its refunded amount since it last changed: that
+-- version's updated_at, else its import time). A row is a day that differs.
 {% set channels = var('channels') %}
 {% set cutoff = reconcile_cutoff() %}
 {% set since = 'where date >= ' ~ cutoff if cutoff else '' %}
@@ -44,8 +46,40 @@ with lake as (
         )
     group by all
     {% endif %}
-    {% if not loop.last %}union all{% endif %}
+    union all
     {% endfor %}
+    select connection as connection_name, cast(refund_at as date) as refund_date,
+        sum(latest_amount) as refunded
+    from (
+        select
+            connection,
+            order_id,
+            line_id,
+            any_value(latest_amount) as latest_amount,
+            min(coalesce(updated_at, _extracted_at)) filter (
+                where _extracted_at > coalesce(changed_at, timestamptz '1900-01-01')
+            ) as refund_at
+        from (
+            select
+                *,
+                max(_extracted_at) filter (where refunded_amount is distinct from latest_amount)
+                    over (partition by connection, order_id, line_id) as changed_at
+            from (
+                select
+                    *,
+                    first_value(refunded_amount) over (
+                        partition by connection, order_id, line_id order by _extracted_at desc
+                    ) as latest_amount
+                from (
+                    {{ files_source('order_lines', {'order_id': 'varchar', 'line_id': 'varchar',
+                        'updated_at': 'timestamptz', 'refunded_amount': 'decimal(18, 4)'}) }}
+                )
+            )
+        )
+        group by all
+    )
+    where latest_amount > 0
+    group by all
 ),
 
 warehouse as (

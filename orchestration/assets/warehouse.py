@@ -35,6 +35,7 @@ from dagster_dbt import (
 from extractors import fx
 from extractors.config import ChannelHouseConfig
 from extractors.registry import streams_for
+from orchestration.assets.inbox import FILE_KEYS, files_source_keys
 from orchestration.assets.ingest import raw_asset_key
 from orchestration.assets.reference import FX_RATES_KEY
 from orchestration.assets.warehouse_checks import core_mart_checks
@@ -103,7 +104,8 @@ def ensure_manifest(project: DbtProject) -> Path:
 def source_asset_keys(config: ChannelHouseConfig) -> dict[dg.AssetKey, list[dg.AssetKey]]:
     """dbt source (as keyed by the translator) -> the raw assets it reads."""
     keys: dict[dg.AssetKey, list[dg.AssetKey]] = {
-        dg.AssetKey(["source", fx.CHANNEL, fx.ENTITY]): [FX_RATES_KEY]
+        dg.AssetKey(["source", fx.CHANNEL, fx.ENTITY]): [FX_RATES_KEY, FILE_KEYS["fx_rates"]],
+        **files_source_keys(),
     }
     for conn in config.connections:
         for stream in streams_for(conn.channel).values():
@@ -189,6 +191,7 @@ def run_dbt_build(
     warehouse: WarehouseResource,
     settings: ChannelHouseConfig,
     run: WarehouseBuildConfig,
+    indirect_selection: str = "eager",
 ) -> Iterator[Any]:
     """``dbt build`` of the step's selection; each model's materialization gets its row count
     and, where the dbt docs do not give one, its column schema as built.
@@ -197,6 +200,10 @@ def run_dbt_build(
     (dagster-dbt's ``fetch_row_counts``/``fetch_column_metadata`` query while dbt holds it).
     """
     os.environ.update(dbt_environment(warehouse))
+    # the core step runs only tests whose every parent it builds: a relationships test from an
+    # analytics mart to dim_products belongs to the analytics step (dbt's default would run it
+    # in the core step, before its mart exists on a fresh warehouse)
+    os.environ["DBT_INDIRECT_SELECTION"] = indirect_selection
     args = ["build", "--vars", json.dumps(dbt_vars(settings, run))]
     if run.full_refresh:
         args.append("--full-refresh")
@@ -270,7 +277,7 @@ def warehouse_definitions(
         warehouse: WarehouseResource,
         config: WarehouseBuildConfig,
     ):
-        yield from run_dbt_build(context, dbt, warehouse, settings, config)
+        yield from run_dbt_build(context, dbt, warehouse, settings, config, "cautious")
 
     @dbt_assets(
         manifest=manifest,

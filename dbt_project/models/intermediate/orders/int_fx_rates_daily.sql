@@ -1,9 +1,11 @@
 -- One rate per calendar day and currency to the base currency (var base_currency):
 -- rate_to_base = units of base currency per 1 unit of `currency`, computed from the per-EUR
--- rates of the same publication day. The user's file wins over the feed for a day and
--- currency. Days without a publication (weekends, TARGET holidays) carry the last published
--- rate forward for at most var fx_max_staleness_days days; after that there is no rate, and
--- the lines that need one fail a test instead of being converted at a made-up 1.0.
+-- rates of the same publication day. For a day and currency the user's own rates win over
+-- the feed: a rate file dropped into the inbox (rate_source inbox; the latest import) first,
+-- then the configured rates file (file), then the ECB feed (ecb). Days without a
+-- publication (weekends, TARGET holidays) carry the last published rate forward for at most
+-- var fx_max_staleness_days days; after that there is no rate, and the lines that need one
+-- fail a test instead of being converted at a made-up 1.0.
 {% set base = var('base_currency') %}
 
 with published as (
@@ -11,7 +13,7 @@ with published as (
     from {{ ref('stg_reference__fx_rates') }}
     qualify row_number() over (
         partition by rate_date, currency
-        order by case rate_source when 'file' then 0 else 1 end
+        order by case rate_source when 'inbox' then 0 when 'file' then 1 else 2 end
     ) = 1
 ),
 

@@ -2,6 +2,11 @@
 -- channel reports them: gross = unit price x quantity (before discounts, without tax and
 -- shipping). Shopify reports shipping and tax per order only: they are shared across the
 -- order's lines by gross, so line sums equal the order totals exactly.
+-- File channels (inbox orders/<channel>/, always on, no rows until a file is imported) come
+-- as exported, per line; their lines take the order's earliest ordered_at, and the order's
+-- latest import time as its update time (the import is when the warehouse learns of a
+-- change, whatever the export's own updated_at). source_format says where a line came
+-- from: api, or the file format (mapping, amazon_all_orders, shopify_orders_csv).
 with
 {% if 'amazon' in var('channels') %}
 amazon_lines as (
@@ -25,7 +30,9 @@ amazon_lines as (
         -- pending Amazon orders carry no amounts yet: their currency is the marketplace's
         coalesce(i.currency, o.order_total_currency, m.default_currency) as currency,
         case o.fulfillment_channel when 'AFN' then 'FBA' when 'MFN' then 'FBM' end
-            as fulfillment_type
+            as fulfillment_type,
+        cast(null as varchar) as gtin,
+        'api' as source_format
     from {{ ref('stg_amazon__order_items') }} as i
     inner join {{ ref('stg_amazon__orders') }} as o
         on i.connection_name = o.connection_name
@@ -90,7 +97,9 @@ shopify_lines as (
             as tax_amount,
         true as is_priced,
         currency,
-        'merchant' as fulfillment_type
+        'merchant' as fulfillment_type,
+        cast(null as varchar) as gtin,
+        'api' as source_format
     from shopify_shares
     window order_lines as (partition by connection_name, shopify_order_id)
 ),
@@ -117,7 +126,9 @@ walmart_lines as (
         l.item_price is not null as is_priced,
         l.currency,
         case when o.ship_node_type = 'WFSFulfilled' then 'WFS' else 'merchant' end
-            as fulfillment_type
+            as fulfillment_type,
+        cast(null as varchar) as gtin,
+        'api' as source_format
     from {{ ref('stg_walmart__order_lines') }} as l
     inner join {{ ref('stg_walmart__orders') }} as o
         on l.connection_name = o.connection_name
@@ -125,16 +136,44 @@ walmart_lines as (
 ),
 {% endif %}
 
+files_lines as (
+    select
+        connection_name as channel,
+        connection_name,
+        storefront_id,
+        order_id as channel_order_id,
+        line_id as channel_line_id,
+        min(ordered_at) over file_order as ordered_at,
+        max(extracted_at) over file_order as order_updated_at,
+        sku as listing_sku,
+        channel_item_id,
+        product_name as item_title,
+        quantity,
+        gross_amount,
+        discount_amount,
+        shipping_amount,
+        tax_amount,
+        -- an export without a price (e.g. a pending Amazon order) has gross 0 and no unit price
+        unit_price is not null or gross_amount <> 0 as is_priced,
+        currency,
+        fulfillment_type,
+        gtin,
+        source_format
+    from {{ ref('stg_files__order_lines') }}
+    window file_order as (partition by connection_name, order_id)
+),
+
 unioned as (
-    {{ union_channels('_lines') }}
+    {{ union_channels('_lines', with_files=true) }}
 )
 
 select
     connection_name || ':' || channel_order_id as order_id,
     connection_name || ':' || channel_order_id || ':' || channel_line_id as order_line_id,
-    -- the listing a line sold: the variant on Shopify, the seller SKU elsewhere
+    -- the listing a line sold: the variant on Shopify, the seller SKU elsewhere (files too)
     connection_name || ':' || storefront_id || ':'
-        || case channel when 'shopify' then channel_item_id else listing_sku end as listing_id,
+        || case when channel = 'shopify' and source_format = 'api' then channel_item_id
+            else listing_sku end as listing_id,
     *,
     cast(gross_amount / nullif(quantity, 0) as decimal(18, 4)) as unit_price
 from unioned

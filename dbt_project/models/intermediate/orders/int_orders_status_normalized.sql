@@ -1,5 +1,6 @@
 -- Order headers with the normalized status (macros/order_status.sql): the channel's
--- fulfilment state in one vocabulary, then refund states from the refunded amounts.
+-- fulfilment state in one vocabulary (file channels: from the files' flags, see
+-- int_orders_unioned), then refund states from the refunded amounts.
 with orders as (
     select * from {{ ref('int_orders_unioned') }}
 ),
@@ -17,7 +18,8 @@ line_totals as (
 normalized as (
     select
         orders.*,
-        {{ fulfilment_status('orders.channel', 'orders.channel_status', 'orders.fulfillment_status_raw') }}
+        {{ fulfilment_status('orders.channel', 'orders.channel_status', 'orders.fulfillment_status_raw',
+            'orders.source_format') }}
             as fulfilment_status,
         coalesce(line_totals.goods_amount, 0) as goods_amount,
         coalesce(line_totals.refunded_amount, 0) as refunded_amount,

@@ -1,6 +1,9 @@
 -- One row per order header of every channel, with what each channel says about its state
 -- (normalized in int_orders_status_normalized) and the order-level amounts some channels
--- only report per order (Shopify shipping and tax).
+-- only report per order (Shopify shipping and tax). File channels (inbox orders/<channel>/)
+-- export lines only: their header is made from the order's lines (latest versions), its
+-- state from the files' flags: cancelled when every line is cancelled, else shipped when a
+-- line has shipped_at, else open (the refund states follow from the refunded amounts).
 with
 {% if 'amazon' in var('channels') %}
 amazon_orders as (
@@ -19,7 +22,8 @@ amazon_orders as (
         cast(null as decimal(18, 4)) as order_shipping_amount,
         cast(null as decimal(18, 4)) as order_tax_amount,
         o.buyer_email as customer_email,
-        cast(null as varchar) as channel_customer_id
+        cast(null as varchar) as channel_customer_id,
+        'api' as source_format
     from {{ ref('stg_amazon__orders') }} as o
     left join {{ ref('amazon_marketplaces') }} as m on o.marketplace_id = m.marketplace_id
 ),
@@ -44,7 +48,8 @@ shopify_orders as (
         coalesce(total_shipping, 0) as order_shipping_amount,
         coalesce(total_tax, 0) as order_tax_amount,
         customer_email,
-        shopify_customer_id as channel_customer_id
+        shopify_customer_id as channel_customer_id,
+        'api' as source_format
     from {{ ref('stg_shopify__orders') }}
 ),
 {% endif %}
@@ -83,7 +88,8 @@ walmart_orders as (
         cast(null as decimal(18, 4)) as order_shipping_amount,
         cast(null as decimal(18, 4)) as order_tax_amount,
         o.customer_email,
-        cast(null as varchar) as channel_customer_id
+        cast(null as varchar) as channel_customer_id,
+        'api' as source_format
     from {{ ref('stg_walmart__orders') }} as o
     left join walmart_line_states as s
         on o.connection_name = s.connection_name
@@ -91,8 +97,34 @@ walmart_orders as (
 ),
 {% endif %}
 
+files_orders as (
+    select
+        connection_name as channel,
+        connection_name,
+        min(storefront_id) as storefront_id,
+        order_id as channel_order_id,
+        min(ordered_at) as ordered_at,
+        -- the latest import of the order (as its lines' order_updated_at)
+        max(extracted_at) as order_updated_at,
+        string_agg(distinct order_status, ',' order by order_status) as channel_status,
+        case
+            when bool_and(is_cancelled) then 'cancelled'
+            when bool_or(shipped_at is not null) then 'shipped'
+            else 'open'
+        end as fulfillment_status_raw,
+        min(fulfillment_type) as fulfillment_type,
+        min(currency) as currency,
+        cast(null as decimal(18, 4)) as order_shipping_amount,
+        cast(null as decimal(18, 4)) as order_tax_amount,
+        min(customer_email) as customer_email,
+        min(customer_id) as channel_customer_id,
+        min(source_format) as source_format
+    from {{ ref('stg_files__order_lines') }}
+    group by connection_name, order_id
+),
+
 unioned as (
-    {{ union_channels('_orders') }}
+    {{ union_channels('_orders', with_files=true) }}
 )
 
 select

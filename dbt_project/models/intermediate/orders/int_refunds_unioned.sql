@@ -1,6 +1,7 @@
 -- One row per refund and order line, dated when the money went back (the platforms' finance
 -- reports count refunds on that date). Amounts are positive, in the order currency:
 -- refunded_amount is the product amount (without tax), tax and shipping refunds apart.
+-- File channels: one refund per refunded line, dated as files_refunds says.
 with
 {% if 'amazon' in var('channels') %}
 amazon_refunds as (
@@ -73,8 +74,29 @@ walmart_refunds as (
 ),
 {% endif %}
 
+files_refunds as (
+    -- exports give a line's refunded amount so far, without a date: one refund per line,
+    -- dated when the files first showed that amount (stg_files__order_lines); exports give
+    -- no refunded quantity, tax or shipping (0)
+    select
+        connection_name as channel,
+        connection_name,
+        order_id as channel_order_id,
+        line_id as channel_line_id,
+        'refund-' || order_id || '-' || line_id as channel_refund_id,
+        refund_recorded_at as refunded_at,
+        extracted_at as source_updated_at,
+        refunded_amount,
+        cast(null as decimal(18, 4)) as refunded_tax,
+        cast(null as decimal(18, 4)) as refunded_shipping,
+        cast(null as bigint) as refunded_quantity,
+        currency
+    from {{ ref('stg_files__order_lines') }}
+    where refunded_amount > 0
+),
+
 unioned as (
-    {{ union_channels('_refunds') }}
+    {{ union_channels('_refunds', with_files=true) }}
 )
 
 select

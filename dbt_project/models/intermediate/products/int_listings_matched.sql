@@ -1,22 +1,46 @@
 -- Which product each channel listing belongs to, how that was decided, and how sure it is.
 -- Rules, first match wins:
---   manual            seeds/product_overrides.csv names the product            confidence 1.00
+--   manual            a SKU mapping names the product                          confidence 1.00
 --   gtin              the listing's GTIN/UPC/EAN is a product's GTIN           confidence 0.99
 --   exact_sku         same seller SKU as a listing of a GTIN-identified product 0.95
---   asin              same ASIN as an Amazon listing of a product (other marketplace) 0.90
+--   asin              same ASIN as an Amazon listing of a product (other marketplace, or an
+--                     Amazon all-orders flat file)                             confidence 0.90
 --   title_similarity  Jaro-Winkler similarity of titles >= 0.90 with one product's listing,
 --                     clearly better than the runner-up       confidence = 0.85 x similarity
+-- SKU mappings come from the inbox's sku_mappings/ files (stg_files__sku_mappings) and
+-- seeds/product_overrides.csv; a mapping applies to a listing with its channel, connection
+-- (an empty one in a file: any) and SKU. When several apply: a file's over the seed's, then
+-- the latest import, then the more specific (connection given, then channel given).
 -- A product is a GTIN; its product_sku is the SKU most of its listings use (ties: shortest,
 -- then alphabetical). Listings nothing matches keep product_sku NULL, and a test fails if one
--- of them was sold: add a row to seeds/product_overrides.csv.
+-- of them was sold: add a row to seeds/product_overrides.csv or a sku_mappings/ file.
 with listings as (
     select * from {{ ref('int_listings_unioned') }}
 ),
 
-overrides as (
+mappings as (
     select channel, connection_name, upper(trim(listing_sku)) as sku_normalized,
-        upper(trim(product_sku)) as product_sku
+        upper(trim(product_sku)) as product_sku,
+        1 as source_rank, cast(null as timestamptz) as imported_at, 0 as source_row
     from {{ ref('product_overrides') }}
+    union all by name
+    select channel, connection_name, sku_normalized, product_sku,
+        0 as source_rank, extracted_at as imported_at, source_row
+    from {{ ref('stg_files__sku_mappings') }}
+),
+
+overrides as (
+    select listings.listing_id, mappings.product_sku
+    from listings
+    inner join mappings
+        on listings.sku_normalized = mappings.sku_normalized
+        and (mappings.channel is null or listings.channel = mappings.channel)
+        and (mappings.connection_name is null or listings.connection_name = mappings.connection_name)
+    qualify row_number() over (
+        partition by listings.listing_id
+        order by mappings.source_rank, mappings.imported_at desc nulls last,
+            mappings.connection_name is null, mappings.channel is null, mappings.source_row desc
+    ) = 1
 ),
 
 gtin_skus as (
@@ -48,11 +72,10 @@ sku_products as (
 ),
 
 asin_products as (
-    select channel_item_id as asin, min(product_sku) as product_sku,
-        count(distinct product_sku) as products
+    select asin, min(product_sku) as product_sku, count(distinct product_sku) as products
     from anchored
-    where channel = 'amazon'
-    group by channel_item_id
+    where asin is not null
+    group by asin
 ),
 
 unanchored as (
@@ -88,7 +111,7 @@ matched as (
             when overrides.product_sku is not null then overrides.product_sku
             when gtin_products.product_sku is not null then gtin_products.product_sku
             when sku_products.products = 1 then sku_products.product_sku
-            when listings.channel = 'amazon' and asin_products.products = 1 then asin_products.product_sku
+            when asin_products.products = 1 then asin_products.product_sku
             when title_best.similarity >= 0.90
                 and coalesce(title_best.runner_up, 0) < title_best.similarity - 0.02
                 then title_best.product_sku
@@ -97,7 +120,7 @@ matched as (
             when overrides.product_sku is not null then 'manual'
             when gtin_products.product_sku is not null then 'gtin'
             when sku_products.products = 1 then 'exact_sku'
-            when listings.channel = 'amazon' and asin_products.products = 1 then 'asin'
+            when asin_products.products = 1 then 'asin'
             when title_best.similarity >= 0.90
                 and coalesce(title_best.runner_up, 0) < title_best.similarity - 0.02
                 then 'title_similarity'
@@ -105,13 +128,10 @@ matched as (
         end as match_method,
         title_best.similarity as title_similarity
     from listings
-    left join overrides
-        on listings.channel = overrides.channel
-        and listings.connection_name = overrides.connection_name
-        and listings.sku_normalized = overrides.sku_normalized
+    left join overrides on listings.listing_id = overrides.listing_id
     left join gtin_products on listings.gtin14 = gtin_products.gtin14
     left join sku_products on listings.sku_normalized = sku_products.sku_normalized
-    left join asin_products on listings.channel_item_id = asin_products.asin
+    left join asin_products on listings.asin = asin_products.asin
     left join title_best on listings.listing_id = title_best.listing_id
 )
 

@@ -1,8 +1,11 @@
 -- Every channel listing once: from the latest catalog snapshot of each channel (Amazon
 -- merchant listings, Shopify variants, Walmart items), plus listings only known from order
--- lines (sold, then delisted before the first snapshot). `listing_key` is what order lines
--- carry: the seller SKU on Amazon and Walmart, the variant id on Shopify.
--- gtin14 is the GTIN/UPC/EAN normalized to 14 digits, when the channel gives one.
+-- lines (sold, then delisted before the first snapshot; and every listing of a file channel,
+-- which has no catalog: one per connection, storefront and SKU sold, with the GTIN, item id
+-- and product name of its latest line that gives one). `listing_key` is what order lines
+-- carry: the seller SKU on Amazon, Walmart and file channels, the variant id on Shopify.
+-- gtin14 is the GTIN/UPC/EAN normalized to 14 digits, when the channel gives one; asin is
+-- the ASIN of Amazon listings and of the lines of Amazon all-orders flat files.
 with
 {% if 'amazon' in var('channels') %}
 amazon_listings as (
@@ -13,6 +16,7 @@ amazon_listings as (
         seller_sku as listing_key,
         seller_sku as listing_sku,
         asin as channel_item_id,
+        asin,
         case when external_product_id_type in ('UPC', 'EAN', 'GTIN', 'ISBN')
             then external_product_id end as raw_gtin,
         title,
@@ -67,19 +71,25 @@ walmart_listings as (
 {% endif %}
 
 catalog as (
+    -- Shopify and Walmart listings have no asin column: NULL by the union by name
     {{ union_channels('_listings') }}
 ),
 
 sold_only as (
-    -- listings seen on order lines but in no catalog snapshot
+    -- listings seen on order lines but in no catalog snapshot (arg_max skips NULL values)
     select
         channel,
         connection_name,
         storefront_id,
-        case channel when 'shopify' then channel_item_id else listing_sku end as listing_key,
+        case when channel = 'shopify' and source_format = 'api' then channel_item_id
+            else listing_sku end as listing_key,
         any_value(listing_sku) as listing_sku,
-        any_value(channel_item_id) as channel_item_id,
-        cast(null as varchar) as raw_gtin,
+        arg_max(channel_item_id, ordered_at) as channel_item_id,
+        arg_max(channel_item_id, ordered_at) filter (
+            where (channel = 'amazon' and source_format = 'api')
+                or source_format = 'amazon_all_orders'
+        ) as asin,
+        arg_max(gtin, ordered_at) as raw_gtin,
         arg_max(item_title, ordered_at) as title,
         cast(null as varchar) as brand,
         cast(null as varchar) as product_type,

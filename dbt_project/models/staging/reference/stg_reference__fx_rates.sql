@@ -1,9 +1,34 @@
 {{ config(materialized="table") }}
 
--- Exchange rates per 1 EUR from the latest snapshot of each source (ecb feed, user file):
--- every snapshot holds the source's whole history, so the latest one is the truth.
+-- Exchange rates per 1 EUR, one row per source connection, rate_date and currency:
+--   ecb, file  every fetch is a snapshot of the source's whole history, so only the latest
+--              snapshot (the newest date= partition of the connection) counts
+--   inbox      rate files dropped into the inbox (fx_rates/), each a full or partial ECB-layout
+--              file landed as its own part: the latest import wins per rate_date and currency
+-- The newest snapshot partitions are found from the file names before the query runs, so
+-- DuckDB opens only those files instead of every day's snapshot.
+{%- set pattern = env_var('CHANNELHOUSE_DATA_DIR', '../data')
+    ~ '/raw/channel=reference/connection=*/entity=fx_rates/date=*/*.parquet' %}
+{%- set snapshots = [] %}
+{%- if execute %}
+    {%- set found = run_query(
+        "select regexp_extract(file, 'connection=([^/]+)/', 1) as connection,"
+        ~ " max(regexp_extract(file, 'date=([0-9-]+)/', 1)) as latest"
+        ~ " from glob('" ~ pattern ~ "') group by all order by all"
+    ) %}
+    {%- for row in found.rows if row[0] != 'inbox' %}
+        {%- do snapshots.append("connection = '" ~ row[0] ~ "' and date = '" ~ row[1] ~ "'") %}
+    {%- endfor %}
+{%- endif %}
+
 with source as (
     select * from {{ source('reference', 'fx_rates') }}
+    {%- if snapshots %}
+    where connection = 'inbox'
+        {%- for condition in snapshots %}
+        or ({{ condition }})
+        {%- endfor %}
+    {%- endif %}
 ),
 
 renamed as (
@@ -17,7 +42,9 @@ renamed as (
 )
 
 select * from renamed
-qualify lake_partition_date = max(lake_partition_date) over (partition by connection_name)
+qualify (connection_name = 'inbox'
+        or lake_partition_date = max(lake_partition_date) over (partition by connection_name))
     and row_number() over (
-        partition by connection_name, rate_date, currency order by extracted_at desc
+        partition by connection_name, rate_date, currency
+        order by extracted_at desc, lake_partition_date desc
     ) = 1

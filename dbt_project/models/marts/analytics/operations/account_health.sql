@@ -31,7 +31,9 @@ classified as (
             ) as is_shipped,
         not orders.is_cancelled
             and (orders.refunded_amount > 0 or orders.refunded_units > 0) as has_refund,
+        -- the marketplaces rate the seller's own shipping: FBA and WFS orders are theirs
         not orders.is_cancelled
+            and coalesce(orders.fulfillment_type, '') not in ('FBA', 'WFS')
             and shipments.promised_ship_by is not null
             and shipments.shipped_at is not null as is_promise_measurable,
         coalesce(not orders.is_cancelled and shipments.is_late, false) as is_late

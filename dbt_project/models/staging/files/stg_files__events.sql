@@ -1,0 +1,59 @@
+{{ config(unique_key=['connection_name', 'event_id']) }}
+
+-- Storefront events (clickstream) imported from the inbox (events/<source>/), one row per
+-- event. An event re-imported in a later file (an overlapping export) keeps its latest
+-- import; within one import the last row of the file wins.
+with source as (
+    {{ files_source('events', {
+        'event_id': 'varchar',
+        'channel': 'varchar',
+        'storefront_id': 'varchar',
+        'anonymous_id': 'varchar',
+        'user_id': 'varchar',
+        'session_id': 'varchar',
+        'event_name': 'varchar',
+        'funnel_step': 'varchar',
+        'occurred_at': 'timestamptz',
+        'sku': 'varchar',
+        'quantity': 'bigint',
+        'value': 'decimal(18, 4)',
+        'currency': 'varchar',
+        'order_id': 'varchar',
+        'page_url': 'varchar',
+        'referrer': 'varchar',
+        'traffic_source': 'varchar',
+        '_source_file': 'varchar',
+        '_source_row': 'bigint',
+    }) }}
+),
+
+renamed as (
+    select
+        {{ lake_columns() }},
+        event_id,
+        channel,
+        storefront_id,
+        anonymous_id,
+        user_id,
+        session_id as source_session_id,
+        event_name,
+        funnel_step,
+        occurred_at,
+        sku,
+        quantity,
+        value,
+        upper(currency) as currency,
+        order_id as channel_order_id,
+        page_url,
+        referrer,
+        traffic_source,
+        _source_file as source_file,
+        _source_row as source_row
+    from source
+)
+
+select * from renamed
+qualify row_number() over (
+    partition by connection_name, event_id
+    order by extracted_at desc, source_file desc, source_row desc
+) = 1
