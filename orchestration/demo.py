@@ -174,12 +174,50 @@ def summarize_warehouse(path: Path) -> str:
             "from analytics.daily_sales where sales_date = current_date - 1 "
             "group by channel order by channel"
         ).fetchall()
+        analytics = _analytics_answers(con) if ("analytics.customer_rfm",) in names else []
     lines = [f"  {name:32} {rows:>9,} rows" for name, rows in tables]
     lines.append(f"  warehouse: {path} — yesterday's sales (net, base currency):")
     lines += [
         f"    {c:8} {o:>5} orders {u:>6} units {float(n):>12,.2f}" for c, o, u, n in yesterday
     ]
-    return "\n".join(lines)
+    return "\n".join(lines + analytics)
+
+
+def _analytics_answers(con) -> list[str]:
+    """One line per question the analytics marts answer."""
+    segments = con.execute(
+        "select count(*), count(*) filter (where rfm_segment = 'champions'), "
+        "count(*) filter (where rfm_segment in ('at_risk', 'cant_lose_them')) "
+        "from analytics.customer_rfm"
+    ).fetchone()
+    reorder = con.execute(
+        "select count(distinct product_id), coalesce(sum(suggested_order_quantity), 0) "
+        "from analytics.replenishment_plan where replenishment_status = 'order_now'"
+    ).fetchone()
+    funnel = con.execute(
+        "select sum(sessions), sum(purchase_sessions) / nullif(sum(sessions), 0) "
+        "from analytics.funnel_daily where data_source = 'events' "
+        "and funnel_date > (select max(funnel_date) from analytics.funnel_daily) - 7"
+    ).fetchone()
+    margin = con.execute(
+        "select sum(net_revenue_base), sum(contribution_margin_base) from analytics.daily_margin "
+        "where margin_date > (select max(margin_date) from analytics.daily_margin) - 30"
+    ).fetchone()
+    lines = [
+        f"  customers: {segments[0]:,} ({segments[1]:,} champions, {segments[2]:,} at risk or "
+        "can't lose them)",
+        f"  reorder now: {reorder[0]} products, {reorder[1]:,} units suggested",
+    ]
+    if funnel[0]:
+        lines.append(
+            f"  storefront sessions, last 7 days: {funnel[0]:,}, conversion {funnel[1]:.2%}"
+        )
+    if margin[0]:
+        lines.append(
+            f"  last 30 days: net revenue {float(margin[0]):,.0f}, contribution margin "
+            f"{float(margin[1] or 0):,.0f} ({float(margin[1] or 0) / float(margin[0]):.1%})"
+        )
+    return lines
 
 
 def summarize_lake(root: Path) -> str:

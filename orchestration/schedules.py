@@ -118,6 +118,9 @@ def ingest_jobs_and_schedules(
 
 
 WAREHOUSE_CRON = "0 6 * * *"  # after the daily finance/traffic/exchange-rate sync (05:30)
+# Jobs that write the DuckDB file (one writer at a time): a run coordinator limit on this tag
+# (tag_concurrency_limits in dagster.yaml) queues the second instead of failing on the lock.
+WAREHOUSE_WRITER = {"channelhouse/warehouse": "writer"}
 
 
 def warehouse_job_and_schedule(
@@ -129,6 +132,7 @@ def warehouse_job_and_schedule(
         name="warehouse_build",
         selection=dg.AssetSelection.assets(*assets) | dg.AssetSelection.checks(*checks),
         description="dbt build of the DuckDB warehouse (staging, core, analytics) and its checks.",
+        tags=WAREHOUSE_WRITER,
     )
     schedule = dg.ScheduleDefinition(
         job=job,

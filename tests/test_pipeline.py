@@ -313,7 +313,9 @@ def test_inbox_files_reach_the_marts_through_the_sensor_and_the_import_job(pipel
     import shutil
     import time
 
+    from extractors.inbox import scan as inbox_scan
     from extractors.sandbox.exports import write_demo_inbox
+    from orchestration.assets.inbox import inbox_run_config
 
     config, defs, instance, _ = pipeline
     inbox = config.inbox_dir
@@ -323,6 +325,12 @@ def test_inbox_files_reach_the_marts_through_the_sensor_and_the_import_job(pipel
     write_demo_inbox(sandbox.state.business, config.data_dir, days=HISTORY_DAYS)
     for folder in ("amazon_flat", "shopify_csv"):
         shutil.copytree(ROOT / "tests/fixtures/inbox/orders" / folder, inbox / "orders" / folder)
+    # the flat file sells an SKU no listing has: a mapping file names its product
+    (inbox / "sku_mappings").mkdir(parents=True)
+    (inbox / "sku_mappings" / "fba.csv").write_text(
+        "channel,connection_name,listing_sku,product_sku,note\n"
+        "amazon_flat,amazon_flat,CH-00002-FBA,CH-00002,FBA suffix\n"
+    )
     broken = inbox / "orders" / "etsy" / "broken.csv"
     broken.write_text("Order ID;SKU\n1;CH-00001\n")
     old = time.time() - 60  # not "still being written"
@@ -331,7 +339,11 @@ def test_inbox_files_reach_the_marts_through_the_sensor_and_the_import_job(pipel
     with dg.build_sensor_context(instance=instance, definitions=defs) as context:
         request = sensor(context)
     assert isinstance(request, dg.RunRequest) and request.run_key
-    assert request.run_config == {}  # orders, events, costs: the incremental build suffices
+    # a SKU mapping changes old lines' products: the run rebuilds the warehouse
+    assert request.run_config == inbox_run_config(
+        [p for p in inbox_scan(inbox) if p.kind == "sku_mappings"]
+    )
+    assert request.run_config["ops"]["warehouse_core"]["config"]["full_refresh"] is True
 
     result = defs.resolve_job_def("inbox_import").execute_in_process(
         instance=instance, run_config=request.run_config, raise_on_error=False
@@ -356,6 +368,11 @@ def test_inbox_files_reach_the_marts_through_the_sensor_and_the_import_job(pipel
             ).fetchall()
         )
         assert set(channels) == {"etsy", "amazon_flat", "shopify_csv"}
+        (mapped,) = con.execute(
+            "select product_id from core.fct_order_lines "
+            "where channel = 'amazon_flat' and listing_sku = 'CH-00002-FBA'"
+        ).fetchone()
+        assert mapped == "CH-00002"
         (converted,) = con.execute(
             "select count(*) from analytics.sessions where is_converted"
         ).fetchone()

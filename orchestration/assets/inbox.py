@@ -14,6 +14,7 @@ import dagster as dg
 
 from extractors import inbox
 from extractors.config import ChannelHouseConfig
+from orchestration.schedules import WAREHOUSE_WRITER
 
 GROUP = "raw_files"
 # inbox kind -> the asset of the lake entity it lands as
@@ -73,7 +74,7 @@ def inbox_import_asset(config: ChannelHouseConfig) -> dg.AssetsDefinition:
     connections = {conn.name for conn in config.connections}
 
     @dg.multi_asset(
-        name="inbox_import",
+        name="inbox_files",
         specs=[
             dg.AssetSpec(
                 key,
@@ -143,6 +144,7 @@ def inbox_job_and_sensor(
         selection=dg.AssetSelection.assets(import_asset, *warehouse)
         | dg.AssetSelection.checks(*checks),
         description="Import the files waiting in the inbox, then build the warehouse.",
+        tags=WAREHOUSE_WRITER,
     )
 
     @dg.sensor(
