@@ -130,6 +130,9 @@ def test_dbt_build_passes_every_model_and_test(built):
     assert any("reconcile_with_the_lake" in r["unique_id"] for r in tests)
 
 
+NO_EVENTS_NO_ROWS = {"sessions", "cart_abandonment"}
+
+
 def _tables(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
     return con.execute(
         "select schema_name, table_name from duckdb_tables() "
@@ -142,10 +145,11 @@ def test_incremental_build_equals_a_full_rebuild(built):
     con = duckdb.connect(str(built["a"]), read_only=True)
     con.execute(f"attach '{built['b']}' as full_rebuild (read_only)")
     tables = _tables(con)
-    assert len(tables) == 11
+    assert len(tables) == 24  # 10 core marts, 14 analytics marts
     for schema, table in tables:
         rows = con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]
-        assert rows > 0, f"{schema}.{table} is empty"
+        # this lake has no storefront events (the inbox tests have them)
+        assert rows > 0 or table in NO_EVENTS_NO_ROWS, f"{schema}.{table} is empty"
         for left, right in (("", "full_rebuild."), ("full_rebuild.", "")):
             diff = con.execute(
                 f'select count(*) from (select * from {left}"{schema}"."{table}" '
