@@ -88,3 +88,27 @@ class WarehouseResource(dg.ConfigurableResource):
         import duckdb
 
         return duckdb.connect(self.path, read_only=True)
+
+    def replace_tables(self, schema: str, tables: dict[str, object]) -> dict[str, int]:
+        """Write Python-built tables (Arrow tables or polars/pandas frames) into ``schema``,
+        each replacing its previous version, all in one transaction: a reader sees either the
+        old set or the new one. Returns the row count per table."""
+        import duckdb
+
+        rows: dict[str, int] = {}
+        with duckdb.connect(self.path) as con:
+            con.sql(f'create schema if not exists "{schema}"')
+            con.sql("begin transaction")
+            try:
+                for name, frame in tables.items():
+                    con.register("_incoming", frame)
+                    con.sql(f'create or replace table "{schema}"."{name}" as from _incoming')
+                    con.unregister("_incoming")
+                    ((rows[name],),) = con.sql(
+                        f'select count(*) from "{schema}"."{name}"'
+                    ).fetchall()
+                con.sql("commit")
+            except Exception:
+                con.sql("rollback")
+                raise
+        return rows
