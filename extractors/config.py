@@ -18,6 +18,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from alerting.settings import AlertingSettings
+from models_ml.anomaly import AnomalySettings, TrendingSettings
+
 CONFIG_ENV = "CHANNELHOUSE_CONFIG"
 DATA_DIR_ENV = "CHANNELHOUSE_DATA_DIR"
 WAREHOUSE_ENV = "CHANNELHOUSE_WAREHOUSE"
@@ -367,6 +370,9 @@ class ChannelHouseConfig(_Strict):
     fx: FxConfig = FxConfig()
     warehouse: WarehouseConfig = WarehouseConfig()
     analytics: AnalyticsConfig = AnalyticsConfig()
+    anomalies: AnomalySettings = AnomalySettings()
+    trending: TrendingSettings = TrendingSettings()
+    alerting: AlertingSettings = AlertingSettings()
     connections: list[Connection] = Field(min_length=1)
 
     @field_validator("reporting_timezone")

@@ -10,12 +10,17 @@ from __future__ import annotations
 import dagster as dg
 
 from extractors.config import ChannelHouseConfig, load_config
+from orchestration.assets.alerts import alert_assets
 from orchestration.assets.inbox import inbox_import_asset, inbox_job_and_sensor
 from orchestration.assets.ingest import daily_partitions, ingest_assets
 from orchestration.assets.reference import reference_assets
 from orchestration.assets.warehouse import warehouse_definitions
 from orchestration.resources import build_resources
-from orchestration.schedules import ingest_jobs_and_schedules, warehouse_job_and_schedule
+from orchestration.schedules import (
+    alerts_job_and_schedule,
+    ingest_jobs_and_schedules,
+    warehouse_job_and_schedule,
+)
 
 # A step that still fails after the HTTP layer's own retries (an API down for minutes) is
 # tried again later as a whole; partitions are idempotent, so a retry is always safe.
@@ -34,11 +39,13 @@ def build_definitions(
     warehouse, checks = warehouse_definitions(config)
     job, schedule = warehouse_job_and_schedule(warehouse, checks)
     inbox_job, inbox_sensor = inbox_job_and_sensor(config, files, warehouse, checks)
+    alerting = alert_assets(config)
+    alerts_job, alerts_schedule = alerts_job_and_schedule(alerting)
     return dg.Definitions(
-        assets=[*assets, files, *warehouse],
+        assets=[*assets, files, *warehouse, *alerting],
         asset_checks=checks,
-        jobs=[*jobs, job, inbox_job],
-        schedules=[*schedules, schedule],
+        jobs=[*jobs, job, inbox_job, alerts_job],
+        schedules=[*schedules, schedule, alerts_schedule],
         sensors=[inbox_sensor],
         resources=build_resources(config),
     )

@@ -120,7 +120,7 @@ def run_pipeline(config: ChannelHouseConfig, parallel: int) -> list[tuple[str, b
     quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
     backfill = {**quiet, "execution": {"config": {"multiprocess": {"max_concurrent": parallel}}}}
     runs = []
-    for job_name in ("raw_backfill", "raw_snapshots", "inbox_import"):
+    for job_name in ("raw_backfill", "raw_snapshots", "inbox_import", "alerts_daily"):
         started = time.perf_counter()
         if job_name == "inbox_import":
             write_demo_files(config)

@@ -141,3 +141,23 @@ def warehouse_job_and_schedule(
         default_status=dg.DefaultScheduleStatus.STOPPED,
     )
     return job, schedule
+
+
+ALERTS_CRON = "30 6 * * *"  # after the warehouse build (06:00)
+
+
+def alerts_job_and_schedule(assets: list[dg.AssetsDefinition]):
+    """Sales anomalies and alerts (with their delivery) every morning after the warehouse."""
+    job = dg.define_asset_job(
+        name="alerts_daily",
+        selection=dg.AssetSelection.assets(*assets),
+        description="Score sales anomalies, update the alerts table and send what changed.",
+        tags=WAREHOUSE_WRITER,
+    )
+    schedule = dg.ScheduleDefinition(
+        job=job,
+        cron_schedule=ALERTS_CRON,
+        execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.STOPPED,
+    )
+    return job, schedule

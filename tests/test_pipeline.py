@@ -388,3 +388,26 @@ def test_inbox_files_reach_the_marts_through_the_sensor_and_the_import_job(pipel
         assert costed > 0.99
     with dg.build_sensor_context(instance=instance, definitions=defs) as context:
         assert isinstance(sensor(context), dg.SkipReason)  # the inbox is empty again
+
+
+def test_alerts_job_scores_sales_and_keeps_one_alert_per_condition(pipeline):
+    """After the warehouse: anomalies and alerts as tables; a second run updates the same
+    alerts (stable ids, first_seen_at kept) instead of opening new ones."""
+    config, defs, instance, _ = pipeline
+    job = defs.resolve_job_def("alerts_daily")
+    first = job.execute_in_process(instance=instance, raise_on_error=False)
+    assert first.success, [e.step_failure_data.error.message for e in first.all_events
+                           if e.is_step_failure]  # fmt: skip
+    with duckdb.connect(str(config.warehouse_path), read_only=True) as con:
+        before = con.execute("select alert_id, first_seen_at, status from alerts.alerts").fetchall()
+        (scored,) = con.execute("select count(*) from ml.sales_anomalies").fetchone()
+    assert scored > 0 and before and {s for _, _, s in before} == {"open"}
+    assert job.execute_in_process(instance=instance, raise_on_error=False).success
+    with duckdb.connect(str(config.warehouse_path), read_only=True) as con:
+        after = con.execute("select alert_id, first_seen_at, status from alerts.alerts").fetchall()
+        types = {
+            t for (t,) in con.execute("select distinct alert_type from alerts.alerts").fetchall()
+        }
+    assert sorted(after) == sorted(before)
+    assert types <= {"stockout_imminent", "low_stock", "reorder_now", "sales_anomaly",
+                     "trending_product", "price_change", "stale_data", "account_health"}  # fmt: skip

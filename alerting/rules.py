@@ -1,0 +1,549 @@
+"""Rules: pure functions from mart frames to alert CANDIDATES (one row per current condition).
+
+Every rule returns a polars frame with CANDIDATE_SCHEMA:
+
+    alert_id         sha256(alert_type|entity_type|entity_id)[:16]: STABLE, built from the
+                     condition's identity only, never from its numbers, so the same condition
+                     on the next run is the same alert
+    alert_type       stockout_imminent | low_stock | reorder_now | sales_anomaly |
+                     trending_product | price_change | stale_data | account_health
+    severity         info | warning | critical (AlertRuleSettings thresholds)
+    entity_type      stock_location | sales_series | listing_price | lake_entity | account_metric
+    entity_id        the key (below)
+    channel, connection_name   where known, else NULL
+    metrics          JSON object (sorted keys) of the numbers behind the alert
+    message          one plain-language sentence
+    detected_at      the ``now`` passed in (UTC)
+
+Input contracts (columns read; extra columns are ignored):
+
+* inventory_health (analytics.inventory_health): inventory_health_id, product_id, channel,
+  connection_name, location_id, location_name, location_type, available_quantity, daily_demand,
+  days_of_cover, lead_time_days.
+* replenishment_plan (analytics.replenishment_plan): replenishment_plan_id, product_id, channel,
+  connection_name, location_id, location_name, location_type, available_quantity, days_of_cover,
+  lead_time_days, replenishment_status, suggested_order_quantity, reorder_by_date.
+* anomalies: models_ml.anomaly.score_anomalies output (ANOMALY_SCHEMA).
+* trending: models_ml.anomaly.detect_trending output (TRENDING_SCHEMA).
+* listing_prices (core.fct_listing_prices): listing_id, product_id, channel, connection_name,
+  version_number, price, currency, valid_from.
+* freshness (built by the wiring from the raw lake): connection_name, entity, channel (optional),
+  last_partition_date (date) and/or last_extracted_at (UTC datetime), expected_cadence_hours.
+* account_health (analytics.account_health): channel, connection_name, iso_week,
+  week_start_date, is_partial_week, the three rates, thresholds and is_*_breach flags.
+
+Keys and overlaps (decisions):
+
+* Stock conditions are keyed by inventory_health_id (= replenishment_plan_id). A location whose
+  cover is below its lead time raises stockout_imminent only: low_stock and reorder_now are left
+  out for it (the stockout message already says how much to reorder), so one location is never
+  three alerts at once.
+* sales_anomaly: one per series and direction (``<unique_id>|spike``), current when the series
+  has an anomalous day among its last ``anomaly_lookback_days`` scored days; the latest such day
+  is described.
+* price_change: one per listing price version (``<listing_id>:<version_number>``), current while
+  the version started within ``price_change_days`` of ``now``; a later change is a new alert.
+* stale_data: one per connection and lake entity. A date partition counts as data up to the end
+  of that day (UTC); last_extracted_at wins when both are given. Stale when the age exceeds the
+  cadence + ``stale_grace_hours``; never extracted (both NULL) is stale and critical.
+* account_health: one per connection and metric (``<connection_name>:<metric>``), current while
+  the latest complete (not partial) week of the connection breaches it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import polars as pl
+
+from alerting.settings import AlertRuleSettings
+
+__all__ = [
+    "CANDIDATE_SCHEMA",
+    "SEVERITY_RANK",
+    "account_health_alerts",
+    "alert_id",
+    "build_candidates",
+    "inventory_alerts",
+    "price_change_alerts",
+    "sales_anomaly_alerts",
+    "stale_data_alerts",
+    "trending_alerts",
+]
+
+CANDIDATE_SCHEMA: dict[str, pl.DataType] = {
+    "alert_id": pl.String(),
+    "alert_type": pl.String(),
+    "severity": pl.String(),
+    "entity_type": pl.String(),
+    "entity_id": pl.String(),
+    "channel": pl.String(),
+    "connection_name": pl.String(),
+    "metrics": pl.String(),
+    "message": pl.String(),
+    "detected_at": pl.Datetime("us", "UTC"),
+}
+
+SEVERITY_RANK = {"info": 1, "warning": 2, "critical": 3}
+
+_CHANNEL_LABEL = {"amazon": "Amazon", "shopify": "Shopify", "walmart": "Walmart"}
+_METRIC_LABEL = {
+    "cancellation_rate": "cancellation rate",
+    "late_shipment_rate": "late shipment rate",
+    "refund_rate": "refund rate",
+}
+
+
+def alert_id(alert_type: str, entity_type: str, entity_id: str) -> str:
+    """Stable id of a condition: a hash of its type and entity key, never of its numbers."""
+    return hashlib.sha256(f"{alert_type}|{entity_type}|{entity_id}".encode()).hexdigest()[:16]
+
+
+def _num(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, float):
+        return None if math.isnan(value) else round(value, 4)
+    if isinstance(value, (int, bool, str)):
+        return value
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    return round(float(value), 4)  # Decimal
+
+
+def _candidate(
+    alert_type: str,
+    severity: str,
+    entity_type: str,
+    entity_id: str,
+    message: str,
+    metrics: dict[str, Any],
+    now: datetime,
+    channel: str | None = None,
+    connection_name: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "alert_id": alert_id(alert_type, entity_type, entity_id),
+        "alert_type": alert_type,
+        "severity": severity,
+        "entity_type": entity_type,
+        "entity_id": entity_id,
+        "channel": channel,
+        "connection_name": connection_name,
+        "metrics": json.dumps({k: _num(v) for k, v in metrics.items()}, sort_keys=True),
+        "message": message,
+        "detected_at": now,
+    }
+
+
+def _frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema=CANDIDATE_SCHEMA, orient="row").sort("alert_id")
+
+
+def _location(row: dict[str, Any]) -> str:
+    """ "Amazon.de FBA", "Shopify EU Warehouse (Venlo)", "Walmart Seller ship node 100009"."""
+    channel = _CHANNEL_LABEL.get(row.get("channel") or "", row.get("channel") or "")
+    name = row.get("location_name")
+    if name:
+        return name if channel.lower() in name.lower() else f"{channel} {name}".strip()
+    return f"{channel} {row.get('location_id')} ({row.get('location_type')})".strip()
+
+
+def _days(value: float) -> str:
+    return f"{value:.1f}" if value < 10 else f"{value:.0f}"
+
+
+def inventory_alerts(
+    inventory_health: pl.DataFrame | None,
+    replenishment_plan: pl.DataFrame | None,
+    settings: AlertRuleSettings,
+    now: datetime,
+) -> pl.DataFrame:
+    """stockout_imminent, low_stock (inventory_health) and reorder_now (replenishment_plan)."""
+    rows: list[dict[str, Any]] = []
+    plan_rows = replenishment_plan.to_dicts() if replenishment_plan is not None else []
+    plan = {r["replenishment_plan_id"]: r for r in plan_rows}
+    imminent: set[str] = set()
+    for r in (inventory_health if inventory_health is not None else pl.DataFrame()).to_dicts():
+        cover, lead = r.get("days_of_cover"), r.get("lead_time_days")
+        if cover is None or not (r.get("daily_demand") or 0) > 0:
+            continue
+        key = r["inventory_health_id"]
+        p = plan.get(key, {})
+        qty = p.get("suggested_order_quantity")
+        metrics = {
+            "available_quantity": r.get("available_quantity"),
+            "daily_demand": r.get("daily_demand"),
+            "days_of_cover": cover,
+            "lead_time_days": lead,
+            "suggested_order_quantity": qty,
+        }
+        where = f"{r['product_id']} at {_location(r)}"
+        if lead is not None and cover < lead:
+            imminent.add(key)
+            severity = (
+                "critical"
+                if cover <= settings.stockout_critical_days
+                or (r.get("available_quantity") or 0) <= 0
+                else "warning"
+            )
+            action = (
+                ""  # no replenishment plan given
+                if qty is None
+                else f" — reorder {qty} units now"
+                if qty > 0
+                else " — inbound stock covers it"
+            )
+            left = (
+                "out of stock"
+                if (r.get("available_quantity") or 0) <= 0
+                else f"{_days(cover)} days of stock left"
+            )
+            message = f"{where}: {left}, next delivery needs {lead} days{action}"
+            rows.append(
+                _candidate(
+                    "stockout_imminent",
+                    severity,
+                    "stock_location",
+                    key,
+                    message,
+                    metrics,
+                    now,
+                    r.get("channel"),
+                    r.get("connection_name"),
+                )
+            )
+        elif cover < settings.low_stock_days:
+            severity = "warning" if cover < settings.low_stock_warning_days else "info"
+            message = (
+                f"{where}: low stock, {_days(cover)} days of cover left "
+                f"(alert below {settings.low_stock_days:g} days)"
+            )
+            rows.append(
+                _candidate(
+                    "low_stock",
+                    severity,
+                    "stock_location",
+                    key,
+                    message,
+                    metrics,
+                    now,
+                    r.get("channel"),
+                    r.get("connection_name"),
+                )
+            )
+    for key, p in plan.items():
+        if p.get("replenishment_status") != "order_now" or key in imminent:
+            continue
+        cover = p.get("days_of_cover")
+        if (
+            cover is not None
+            and p.get("lead_time_days") is not None
+            and cover < p["lead_time_days"]
+        ):
+            continue  # a stockout_imminent condition even when inventory_health was not given
+        qty = p.get("suggested_order_quantity")
+        metrics = {
+            "available_quantity": p.get("available_quantity"),
+            "days_of_cover": cover,
+            "lead_time_days": p.get("lead_time_days"),
+            "reorder_by_date": p.get("reorder_by_date"),
+            "suggested_order_quantity": qty,
+        }
+        message = (
+            f"{p['product_id']} at {_location(p)}: stock is at its reorder point — "
+            f"reorder {qty} units now"
+        )
+        rows.append(
+            _candidate(
+                "reorder_now",
+                settings.reorder_now_severity,
+                "stock_location",
+                key,
+                message,
+                metrics,
+                now,
+                p.get("channel"),
+                p.get("connection_name"),
+            )
+        )
+    return _frame(rows)
+
+
+def _series_label(r: dict[str, Any]) -> tuple[str, str | None]:
+    metric = r.get("metric") or "value"
+    kind, ent = r.get("entity_type"), r.get("entity_id")
+    if kind == "channel":
+        return f"{_CHANNEL_LABEL.get(ent, ent)} {metric}", ent
+    if kind == "product":
+        return f"{ent} {metric}", None
+    return f"{r['unique_id']}", None
+
+
+def sales_anomaly_alerts(
+    anomalies: pl.DataFrame | None, settings: AlertRuleSettings, now: datetime
+) -> pl.DataFrame:
+    """sales_anomaly from score_anomalies output (latest anomalous day per series/direction)."""
+    if anomalies is None or anomalies.is_empty():
+        return _frame([])
+    recent = anomalies.filter(
+        pl.col("ds")
+        > pl.col("ds").max().over("unique_id") - pl.duration(days=settings.anomaly_lookback_days)
+    ).filter(pl.col("is_anomaly"))
+    latest = recent.sort("ds").group_by("unique_id", "direction").last().sort("unique_id")
+    rows = []
+    for r in latest.to_dicts():
+        label, channel = _series_label(r)
+        score = r.get("score")
+        severity = (
+            "critical"
+            if score is not None and score >= settings.anomaly_critical_score
+            else "warning"
+        )
+        base = r.get("baseline") if r.get("baseline") is not None else r.get("yhat")
+        pct = (r["y"] / base - 1) * 100 if base else None
+        change = f" ({pct:+.0f}%)" if pct is not None else ""
+        message = (
+            f"{label} {'spiked' if r['direction'] == 'spike' else 'dropped'} on {r['ds']}: "
+            f"{r['y']:,.0f} vs usual {base:,.0f}{change} for that weekday"
+            if base is not None
+            else f"{label} unusual on {r['ds']}: {r['y']:,.0f}"
+        )
+        metrics = {
+            k: r.get(k)
+            for k in ("ds", "y", "baseline", "robust_z", "yhat", "yhat_lo", "yhat_hi", "score")
+        }
+        metrics["change_pct"] = pct
+        rows.append(
+            _candidate(
+                "sales_anomaly",
+                severity,
+                "sales_series",
+                f"{r['unique_id']}|{r['direction']}",
+                message,
+                metrics,
+                now,
+                channel,
+            )
+        )
+    return _frame(rows)
+
+
+def trending_alerts(
+    trending: pl.DataFrame | None, settings: AlertRuleSettings, now: datetime
+) -> pl.DataFrame:
+    """trending_product from detect_trending output (rows with is_trending_up)."""
+    if trending is None or trending.is_empty():
+        return _frame([])
+    rows = []
+    for r in trending.filter(pl.col("is_trending_up")).sort("unique_id").to_dicts():
+        label, channel = _series_label(r)
+        growth = r.get("growth_pct")
+        grown = f"up {growth:.0f}%" if growth is not None else "new demand"
+        message = (
+            f"{label} trending: {r['recent_total']:,.0f} in the recent window vs "
+            f"{r['previous_total']:,.0f} before ({grown})"
+        )
+        metrics = {
+            k: r.get(k)
+            for k in ("window_end_date", "recent_total", "previous_total", "growth_pct", "p_value")
+        }
+        rows.append(
+            _candidate(
+                "trending_product",
+                settings.trending_severity,
+                "sales_series",
+                r["unique_id"],
+                message,
+                metrics,
+                now,
+                channel,
+            )
+        )
+    return _frame(rows)
+
+
+def price_change_alerts(
+    listing_prices: pl.DataFrame | None, settings: AlertRuleSettings, now: datetime
+) -> pl.DataFrame:
+    """price_change: a listing price version (> 1) that started within price_change_days."""
+    if listing_prices is None or listing_prices.is_empty():
+        return _frame([])
+    prices = listing_prices.sort("listing_id", "version_number").with_columns(
+        pl.col("price").cast(pl.Float64),
+        pl.col("price").cast(pl.Float64).shift(1).over("listing_id").alias("old_price"),
+        pl.col("version_number").shift(1).over("listing_id").alias("_prev_version"),
+    )
+    since = now.date() - timedelta(days=settings.price_change_days)
+    changed = prices.filter(
+        (pl.col("version_number") > 1)
+        & (pl.col("_prev_version") == pl.col("version_number") - 1)
+        & (pl.col("valid_from") > since)
+        & (pl.col("valid_from") <= now.date())
+    )
+    rows = []
+    for r in changed.to_dicts():
+        old, new = r["old_price"], r["price"]
+        pct = (new / old - 1) * 100 if old else None
+        severity = (
+            "warning"
+            if pct is not None and abs(pct) >= settings.price_change_warning_pct
+            else "info"
+        )
+        cur = r.get("currency") or ""
+        change = f" ({pct:+.1f}%)" if pct is not None else ""
+        message = (
+            f"{r.get('product_id') or r['listing_id']} on "
+            f"{_CHANNEL_LABEL.get(r.get('channel'), r.get('channel'))} ({r.get('connection_name')}):"
+            f" price changed from {old:,.2f} to {new:,.2f} {cur}{change} on {r['valid_from']}"
+        )
+        metrics = {
+            "old_price": old,
+            "new_price": new,
+            "change_pct": pct,
+            "currency": cur,
+            "valid_from": r["valid_from"],
+            "version_number": r["version_number"],
+        }
+        rows.append(
+            _candidate(
+                "price_change",
+                severity,
+                "listing_price",
+                f"{r['listing_id']}:{r['version_number']}",
+                message,
+                metrics,
+                now,
+                r.get("channel"),
+                r.get("connection_name"),
+            )
+        )
+    return _frame(rows)
+
+
+def stale_data_alerts(
+    freshness: pl.DataFrame | None, settings: AlertRuleSettings, now: datetime
+) -> pl.DataFrame:
+    """stale_data: a connection/entity whose newest lake data is older than cadence + grace."""
+    if freshness is None or freshness.is_empty():
+        return _frame([])
+    rows = []
+    for r in freshness.sort("connection_name", "entity").to_dicts():
+        last_at = r.get("last_extracted_at")
+        if last_at is None and r.get("last_partition_date") is not None:
+            last_at = datetime.combine(r["last_partition_date"] + timedelta(days=1), time(), UTC)
+        if last_at is not None and last_at.tzinfo is None:
+            last_at = last_at.replace(tzinfo=UTC)
+        allowed = float(r["expected_cadence_hours"]) + settings.stale_grace_hours
+        key = f"{r['connection_name']}:{r['entity']}"
+        where = f"{r['connection_name']} / {r['entity']}"
+        if last_at is None:
+            age = None
+            severity, message = "critical", f"{where}: no data has ever arrived in the lake"
+        else:
+            age = (now - last_at).total_seconds() / 3600
+            if age <= allowed:
+                continue
+            severity = "critical" if age > settings.stale_critical_factor * allowed else "warning"
+            message = (
+                f"{where}: newest data is {age:.0f} hours old, expected every "
+                f"{float(r['expected_cadence_hours']):g} hours"
+            )
+        metrics = {
+            "age_hours": age,
+            "allowed_hours": allowed,
+            "last_data_at": last_at,
+            "expected_cadence_hours": r["expected_cadence_hours"],
+        }
+        rows.append(
+            _candidate(
+                "stale_data",
+                severity,
+                "lake_entity",
+                key,
+                message,
+                metrics,
+                now,
+                r.get("channel"),
+                r["connection_name"],
+            )
+        )
+    return _frame(rows)
+
+
+def account_health_alerts(
+    account_health: pl.DataFrame | None, settings: AlertRuleSettings, now: datetime
+) -> pl.DataFrame:
+    """account_health: breached metrics of each connection's latest complete week."""
+    if account_health is None or account_health.is_empty():
+        return _frame([])
+    complete = account_health.filter(~pl.col("is_partial_week").fill_null(False))
+    latest = complete.filter(
+        pl.col("week_start_date") == pl.col("week_start_date").max().over("connection_name")
+    ).sort("connection_name")
+    flags = {
+        "cancellation_rate": "is_cancellation_breach",
+        "late_shipment_rate": "is_late_shipment_breach",
+        "refund_rate": "is_refund_breach",
+    }
+    rows = []
+    for r in latest.to_dicts():
+        for metric, flag in flags.items():
+            if not r.get(flag):
+                continue
+            rate, limit = r.get(metric), r.get(f"{metric}_threshold")
+            message = (
+                f"{r['connection_name']} ({_CHANNEL_LABEL.get(r['channel'], r['channel'])}): "
+                f"{_METRIC_LABEL[metric]} {rate:.1%} in {r['iso_week']} is above the "
+                f"marketplace limit of {limit:.1%}"
+            )
+            metrics = {
+                "rate": rate,
+                "threshold": limit,
+                "iso_week": r.get("iso_week"),
+                "orders": r.get("orders"),
+            }
+            rows.append(
+                _candidate(
+                    "account_health",
+                    settings.account_health_severity,
+                    "account_metric",
+                    f"{r['connection_name']}:{metric}",
+                    message,
+                    metrics,
+                    now,
+                    r["channel"],
+                    r["connection_name"],
+                )
+            )
+    return _frame(rows)
+
+
+def build_candidates(
+    now: datetime,
+    settings: AlertRuleSettings | None = None,
+    *,
+    inventory_health: pl.DataFrame | None = None,
+    replenishment_plan: pl.DataFrame | None = None,
+    anomalies: pl.DataFrame | None = None,
+    trending: pl.DataFrame | None = None,
+    listing_prices: pl.DataFrame | None = None,
+    freshness: pl.DataFrame | None = None,
+    account_health: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """All rules over the frames given (None = that rule has no input, no candidates)."""
+    s = settings or AlertRuleSettings()
+    return pl.concat(
+        [
+            inventory_alerts(inventory_health, replenishment_plan, s, now),
+            sales_anomaly_alerts(anomalies, s, now),
+            trending_alerts(trending, s, now),
+            price_change_alerts(listing_prices, s, now),
+            stale_data_alerts(freshness, s, now),
+            account_health_alerts(account_health, s, now),
+        ]
+    ).sort("alert_type", "alert_id")

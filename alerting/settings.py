@@ -1,0 +1,86 @@
+"""Alerting settings (pydantic), ready to embed in channelhouse.yml under ``alerting:``.
+
+Secrets are never values here: only the NAMES of the environment variables that hold them
+(the webhook URL is a secret too: whoever has it can post into the channel).
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class AlertRuleSettings(BaseModel):
+    """Thresholds of the rules (alerting.rules) and their severities."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    low_stock_days: float = Field(14, gt=0, description="low_stock when days of cover < this.")
+    low_stock_warning_days: float = Field(
+        7, gt=0, description="low_stock is warning (else info) when cover < this."
+    )
+    stockout_critical_days: float = Field(
+        7, ge=0, description="stockout_imminent is critical (else warning) when cover <= this."
+    )
+    reorder_now_severity: str = Field("warning", description="Severity of reorder_now.")
+    anomaly_critical_score: float = Field(
+        6.0, gt=0, description="sales_anomaly is critical (else warning) at score >= this."
+    )
+    anomaly_lookback_days: int = Field(
+        1, ge=1, description="An anomaly on one of a series' last N scored days is current."
+    )
+    price_change_days: int = Field(7, ge=1, description="price_change for versions this recent.")
+    price_change_warning_pct: float = Field(
+        20.0, ge=0, description="price_change is warning (else info) when |change %| >= this."
+    )
+    stale_grace_hours: float = Field(6.0, ge=0, description="Grace after the expected cadence.")
+    stale_critical_factor: float = Field(
+        3.0, ge=1, description="stale_data is critical when age > factor x (cadence + grace)."
+    )
+    account_health_severity: str = Field("critical", description="Severity of a breach.")
+    trending_severity: str = Field("info", description="Severity of trending_product.")
+
+
+class WebhookSettings(BaseModel):
+    """Slack-compatible incoming webhook; the URL comes from the environment."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url_env: str = Field("CHANNELHOUSE_ALERT_WEBHOOK_URL", description="Env var with the URL.")
+    timeout_seconds: float = Field(10.0, gt=0)
+
+
+class EmailSettings(BaseModel):
+    """SMTP e-mail; credentials come from the environment (both optional: no login)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str
+    port: int = 587
+    starttls: bool = True
+    sender: str
+    recipients: list[str] = Field(min_length=1)
+    username_env: str | None = Field(None, description="Env var with the SMTP user name.")
+    password_env: str | None = Field(None, description="Env var with the SMTP password.")
+    timeout_seconds: float = Field(10.0, gt=0)
+
+
+class DeliverySettings(BaseModel):
+    """Where alerts go; no channel configured means nothing is sent (and nothing logged)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    webhook: WebhookSettings | None = None
+    email: EmailSettings | None = None
+    attempts_per_run: int = Field(3, ge=1, description="Tries within one run (tenacity).")
+    retry_wait_seconds: float = Field(
+        1.0, ge=0, description="First backoff wait within a run (doubles, capped at 30 s)."
+    )
+    max_alerts_per_message: int = Field(25, ge=1, description="Batch size of one message.")
+    min_severity: str = Field("info", description="Do not send alerts below this severity.")
+
+
+class AlertingSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rules: AlertRuleSettings = AlertRuleSettings()
+    delivery: DeliverySettings = DeliverySettings()

@@ -1,0 +1,571 @@
+"""Daily demand forecasts per series with model choice by backtest and prediction intervals.
+
+Flow (:func:`forecast_catalog`), for series prepared by :func:`models_ml.demand.build_series`:
+
+1. classify every series (:func:`models_ml.demand.classify_demand`);
+2. route it:
+   - ``inactive`` → zeros (model ``Zero``);
+   - ``new``, or shorter than the statistical models need (``min_model_days``: the backtest
+     span plus ``min_train_days``, and at least 2·horizon+1 days so conformal intervals can
+     be calibrated) → the top-down fallback (model ``TopDown``, below);
+   - ``smooth`` / ``erratic`` → candidates SeasonalNaive(7), AutoTheta(7), and AutoETS(7)
+     for the ``ets_top_n`` highest-volume of them (+ AutoARIMA(7) when ``use_arima``;
+     ~2 s per series, off by default); their backtest fits once at the first origin and
+     moves forward (``refit_continuous_backtest=False``), which keeps a catalog of
+     hundreds of smooth series inside the time budget;
+   - ``intermittent`` / ``lumpy`` → SeasonalNaive(7), CrostonOptimized, ADIDA, IMAPA,
+     TSB(alpha_d, alpha_p); they have no model-based intervals, so the final fit carries
+     statsforecast ``ConformalIntervals(h=horizon, n_windows=conformal_windows)``;
+   - Prophet (with country holidays from the offline ``holidays`` package) joins the
+     candidates for the ``prophet_top_n`` series by revenue and for ``prophet_ids`` (the
+     totals); its intervals are quantiles of its predictive samples.
+3. backtest all candidates on the same rolling origins (:mod:`models_ml.backtest`), choose per
+   series the lowest ``selection_metric`` (MASE, else WAPE when MASE is undefined); ties
+   (within ``tie_tolerance`` relative) go to the simpler model (:data:`COMPLEXITY`);
+4. refit only the chosen model on all history and forecast ``horizon`` days with ``levels``;
+   outputs are clipped at 0 and made ordered (lo95 ≤ lo80 ≤ yhat ≤ hi80 ≤ hi95).
+
+Top-down fallback (new / short series). Level = shrinkage of the series' own in-stock mean
+daily demand towards its peers': ``w·own + (1−w)·peer`` with ``w = n/(n + fallback_shrink_days)``
+(n = in-stock days). Peers are the modelled series in the same ``peer_groups`` group (e.g. same
+category × channel; all modelled series when no group is given), and ``peer`` is the median of
+their mean daily demand over their last ``fallback_window`` days. The level is spread over the
+week with the group's weekday profile. Intervals are the group's empirical quantiles of
+day-level demand / its series' recent mean, times the forecast (Poisson quantiles from scipy
+when there are no peers). A product with 10 days of sales thus starts near "a typical
+product of its group", moving to its own rate as history accrues.
+
+Stockout days: the models fit the imputed ``y``; scoring ignores those days (see demand.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, Field
+
+from models_ml import backtest as bt
+from models_ml.demand import DemandSettings, classify_demand
+
+log = logging.getLogger(__name__)
+
+CONTINUOUS = ("smooth", "erratic")
+INTERMITTENT = ("intermittent", "lumpy")
+#: Simpler first; wins ties in model selection.
+COMPLEXITY = {
+    "Zero": 0,
+    "SeasonalNaive": 1,
+    "CrostonOptimized": 2,
+    "ADIDA": 3,
+    "IMAPA": 4,
+    "TSB": 5,
+    "AutoTheta": 6,
+    "AutoETS": 7,
+    "AutoARIMA": 8,
+    "Prophet": 9,
+    "TopDown": 10,
+}
+FORECAST_COLUMNS = [
+    "unique_id",
+    "ds",
+    "model",
+    "yhat",
+    "yhat_lo_80",
+    "yhat_hi_80",
+    "yhat_lo_95",
+    "yhat_hi_95",
+    "demand_class",
+]
+
+
+class ForecastSettings(BaseModel):
+    """Forecast settings; defaults are the ones measured in the module report."""
+
+    horizon: int = Field(90, ge=1, description="Days forecast.")
+    levels: tuple[int, int] = Field((80, 95), description="Prediction-interval levels (%).")
+    season_length: int = Field(7, ge=1, description="Weekly season on daily data.")
+    n_jobs: int = Field(2, ge=1, description="statsforecast worker processes.")
+    backtest: bt.BacktestSettings = Field(default_factory=bt.BacktestSettings)
+    demand: DemandSettings = Field(default_factory=DemandSettings)
+    selection_metric: str = Field("mase", pattern="^(mase|wape)$")
+    tie_tolerance: float = Field(0.005, ge=0, description="Relative gap counted as a tie.")
+    min_train_days: int = Field(56, ge=14, description="Training days before the first origin.")
+    conformal_windows: int = Field(3, ge=2, description="Windows calibrating conformal intervals.")
+    tsb_alpha_d: float = Field(0.1, gt=0, le=1)
+    tsb_alpha_p: float = Field(0.1, gt=0, le=1)
+    intermittent_baseline_selectable: bool = Field(
+        False,
+        description="Let SeasonalNaive be chosen for intermittent/lumpy series (it is always "
+        "backtested as the baseline; MAE-type scores favour its many zeros).",
+    )
+    refit_continuous_backtest: bool = Field(
+        False,
+        description="Refit SeasonalNaive/Theta/ETS at every backtest origin (False: fit at "
+        "the first origin, then statsforecast's forward; ~3x cheaper).",
+    )
+    ets_top_n: int | None = Field(
+        150,
+        ge=0,
+        description="AutoETS is a candidate only for this many smooth/erratic series with the "
+        "highest mean demand (None = all); the rest try SeasonalNaive and AutoTheta.",
+    )
+    use_arima: bool = Field(False, description="Add AutoARIMA for smooth/erratic (slow).")
+    max_train_days: int | None = Field(
+        None, ge=60, description="Fit on at most this many last days (None = all history)."
+    )
+    prophet_top_n: int = Field(10, ge=0, description="Series by revenue that also try Prophet.")
+    prophet_country: str = Field("US", description="Country for Prophet's holidays.")
+    prophet_samples: int = Field(200, ge=50, description="Prophet predictive samples.")
+    fallback_shrink_days: float = Field(28.0, gt=0)
+    fallback_window: int = Field(90, ge=7)
+
+    def min_model_days(self) -> int:
+        return max(2 * self.horizon + 1, self.backtest.span() + self.min_train_days)
+
+
+@dataclass
+class ForecastResult:
+    """``forecasts``: FORECAST_COLUMNS, one row per series × future day.
+    ``selection``: unique_id, demand_class, model, reason, then ``<metric>_<candidate>``
+    columns (mase/wape/bias per candidate; NaN when not a candidate).
+    ``metrics``: long per series × model (backtest.score). ``cv``: long backtest rows.
+    ``timings``: seconds per stage."""
+
+    forecasts: pd.DataFrame
+    selection: pd.DataFrame
+    metrics: pd.DataFrame
+    cv: pd.DataFrame
+    timings: dict[str, float]
+
+
+# --------------------------------------------------------------------------- models
+
+
+def continuous_models(settings: ForecastSettings) -> list:
+    from statsforecast.models import AutoARIMA, AutoETS, AutoTheta, SeasonalNaive
+
+    m = settings.season_length
+    models = [SeasonalNaive(season_length=m), AutoTheta(season_length=m), AutoETS(season_length=m)]
+    if settings.use_arima:
+        models.append(AutoARIMA(season_length=m))
+    return models
+
+
+def intermittent_models(settings: ForecastSettings, conformal: bool = False) -> list:
+    from statsforecast.models import ADIDA, IMAPA, TSB, CrostonOptimized, SeasonalNaive
+    from statsforecast.utils import ConformalIntervals
+
+    pi = (
+        ConformalIntervals(h=settings.horizon, n_windows=settings.conformal_windows)
+        if conformal
+        else None
+    )
+    return [
+        SeasonalNaive(season_length=settings.season_length),
+        CrostonOptimized(prediction_intervals=pi),
+        ADIDA(prediction_intervals=pi),
+        IMAPA(prediction_intervals=pi),
+        TSB(alpha_d=settings.tsb_alpha_d, alpha_p=settings.tsb_alpha_p, prediction_intervals=pi),
+    ]
+
+
+def _model_by_name(name: str, settings: ForecastSettings, demand_class: str):
+    pool = (
+        intermittent_models(settings, conformal=True)
+        if demand_class in INTERMITTENT
+        else continuous_models(settings.model_copy(update={"use_arima": True}))
+    )
+    for model in pool:
+        if repr(model) == name:
+            return model
+    raise KeyError(name)
+
+
+# --------------------------------------------------------------------------- selection
+
+
+def select_models(
+    metrics: pd.DataFrame,
+    settings: ForecastSettings | None = None,
+    demand_class: Mapping[str, str] | pd.Series | None = None,
+) -> pd.DataFrame:
+    """Per series, the candidate with the lowest selection metric (MASE by default; WAPE
+    where MASE is undefined; MAE where both are); within ``tie_tolerance`` the simpler
+    model wins. With ``demand_class`` (unique_id → class) given, SeasonalNaive is not
+    selectable for intermittent/lumpy series unless ``intermittent_baseline_selectable``.
+    ``metrics``: output of :func:`models_ml.backtest.score`.
+    Returns ``unique_id, model, score, metric``."""
+    settings = settings or ForecastSettings()
+    if demand_class is not None and not settings.intermittent_baseline_selectable:
+        sparse = metrics["unique_id"].map(pd.Series(demand_class)).isin(INTERMITTENT)
+        metrics = metrics[~(sparse & (metrics["model"] == bt.BASELINE))]
+    rows = []
+    for uid, g in metrics.groupby("unique_id", sort=False):
+        for metric in (settings.selection_metric, "wape", "mase", "mae"):
+            vals = g[metric].astype(float)
+            if vals.notna().any():
+                break
+        g = g.assign(score=vals, rank=g["model"].map(COMPLEXITY).fillna(99))
+        g = g[g["score"].notna()]
+        best = g["score"].min()
+        near = g[g["score"] <= best * (1 + settings.tie_tolerance) + 1e-12]
+        pick = near.sort_values(["rank", "score"]).iloc[0]
+        rows.append((uid, pick["model"], float(pick["score"]), metric))
+    return pd.DataFrame(rows, columns=["unique_id", "model", "score", "metric"])
+
+
+# --------------------------------------------------------------------------- prophet
+
+
+def _prophet_fit_predict(
+    train: pd.DataFrame, horizon: int, levels: Sequence[int], settings: ForecastSettings
+) -> pd.DataFrame:
+    """Prophet on one series (ds, y) → ds, yhat and lo/hi per level from predictive samples."""
+    from prophet import Prophet
+
+    logging.getLogger("cmdstanpy").setLevel(logging.WARNING)
+    logging.getLogger("prophet").setLevel(logging.ERROR)
+    m = Prophet(
+        weekly_seasonality=True,
+        yearly_seasonality=len(train) >= 365,
+        daily_seasonality=False,
+        uncertainty_samples=settings.prophet_samples,
+    )
+    m.add_country_holidays(country_name=settings.prophet_country)
+    m.fit(train[["ds", "y"]])
+    logging.getLogger("cmdstanpy").setLevel(logging.WARNING)
+    future = m.make_future_dataframe(periods=horizon, include_history=False)
+    point = m.predict(future)["yhat"].to_numpy()
+    out = pd.DataFrame({"ds": future["ds"], "yhat": point})
+    if levels:
+        samples = m.predictive_samples(future)["yhat"]
+        for lv in levels:
+            out[f"yhat_lo_{lv}"] = np.quantile(samples, (1 - lv / 100) / 2, axis=1)
+            out[f"yhat_hi_{lv}"] = np.quantile(samples, (1 + lv / 100) / 2, axis=1)
+    return out
+
+
+def prophet_cross_validate(df: pd.DataFrame, settings: ForecastSettings) -> pd.DataFrame:
+    """Prophet at the same origins as statsforecast → long backtest rows."""
+    rows = []
+    for uid, g in df.groupby("unique_id", sort=False):
+        g = g.sort_values("ds")
+        for cut in bt.cutoffs_for(g["ds"].max(), settings.backtest):
+            train = g[g["ds"] <= cut]
+            test = g[(g["ds"] > cut)].head(settings.backtest.horizon)
+            fc = _prophet_fit_predict(train, settings.backtest.horizon, (), settings)
+            fc = fc.merge(test[["ds", "y"]], on="ds")
+            rows.append(fc.assign(unique_id=uid, cutoff=cut, model="Prophet"))
+    if not rows:
+        return pd.DataFrame(columns=["unique_id", "ds", "cutoff", "model", "yhat", "y"])
+    out = pd.concat(rows, ignore_index=True)
+    out["yhat"] = out["yhat"].clip(lower=0)
+    return out[["unique_id", "ds", "cutoff", "model", "yhat", "y"]]
+
+
+# --------------------------------------------------------------------------- fallback
+
+
+def top_down_fallback(
+    series: pd.DataFrame,
+    targets: Iterable[str],
+    peers: Iterable[str],
+    settings: ForecastSettings,
+    peer_groups: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """Forecast ``targets`` from their own short history shrunk towards their peers (see the
+    module docstring). Returns FORECAST_COLUMNS without ``demand_class``."""
+    from scipy import stats
+
+    targets, peers = list(targets), list(peers)
+    levels = settings.levels
+    groups = peer_groups or {}
+    group_of = lambda uid: groups.get(uid, "__all__")  # noqa: E731
+    recent = series[series["unique_id"].isin(peers)]
+    end_by = recent.groupby("unique_id")["ds"].transform("max")
+    recent = recent[recent["ds"] > end_by - pd.Timedelta(days=settings.fallback_window)]
+    recent = recent[recent["y_observed"].notna()].copy()
+    recent["group"] = recent["unique_id"].map(group_of)
+    recent["mean"] = recent.groupby("unique_id")["y_observed"].transform("mean")
+    recent = recent[recent["mean"] > 0]
+    recent["ratio"] = recent["y_observed"] / recent["mean"]
+    recent["dow"] = recent["ds"].dt.dayofweek
+    peer_level = recent.groupby(["group", "unique_id"])["mean"].first().groupby("group").median()
+    dow = recent.groupby(["group", "dow"])["ratio"].mean()
+    qs = {}
+    for lv in levels:
+        lo, hi = (1 - lv / 100) / 2, (1 + lv / 100) / 2
+        qs[lv] = recent.groupby("group")["ratio"].quantile([lo, hi]).unstack()
+    all_peer = float(recent.groupby("unique_id")["mean"].first().median()) if len(recent) else 0.0
+
+    out = []
+    for uid in targets:
+        own = series[(series["unique_id"] == uid) & series["y_observed"].notna()]
+        end = series.loc[series["unique_id"] == uid, "ds"].max()
+        grp = group_of(uid)
+        n = len(own)
+        own_mean = float(own["y_observed"].mean()) if n else 0.0
+        peer = float(peer_level.get(grp, all_peer)) if len(recent) else own_mean
+        w = n / (n + settings.fallback_shrink_days)
+        level = w * own_mean + (1 - w) * peer
+        ds = pd.date_range(end + pd.Timedelta(days=1), periods=settings.horizon, freq="D")
+        if grp in dow.index.get_level_values(0):
+            prof = dow.loc[grp].reindex(range(7)).fillna(1.0)
+            prof = prof / prof.mean()
+        else:
+            prof = pd.Series(1.0, index=range(7))
+        yhat = level * prof.reindex(ds.dayofweek).to_numpy()
+        frame = pd.DataFrame({"unique_id": uid, "ds": ds, "model": "TopDown", "yhat": yhat})
+        for lv in levels:
+            if grp in qs[lv].index:
+                q = qs[lv].loc[grp]
+                frame[f"yhat_lo_{lv}"] = yhat * q.iloc[0]
+                frame[f"yhat_hi_{lv}"] = yhat * q.iloc[1]
+            else:
+                frame[f"yhat_lo_{lv}"] = stats.poisson.ppf((1 - lv / 100) / 2, yhat)
+                frame[f"yhat_hi_{lv}"] = stats.poisson.ppf((1 + lv / 100) / 2, yhat)
+        out.append(frame)
+    cols = FORECAST_COLUMNS[:-1]
+    return pd.concat(out, ignore_index=True)[cols] if out else pd.DataFrame(columns=cols)
+
+
+# --------------------------------------------------------------------------- main entry
+
+
+def _fit_input(df: pd.DataFrame, settings: ForecastSettings) -> pd.DataFrame:
+    d = df[["unique_id", "ds", "y"]]
+    if settings.max_train_days:
+        end = d.groupby("unique_id")["ds"].transform("max")
+        d = d[d["ds"] > end - pd.Timedelta(days=settings.max_train_days)]
+    return d
+
+
+def _tidy(fc: pd.DataFrame, levels: Sequence[int]) -> pd.DataFrame:
+    """Non-negative and ordered intervals: lo_wide ≤ lo_narrow ≤ yhat ≤ hi_narrow ≤ hi_wide."""
+    fc = fc.copy()
+    fc["yhat"] = fc["yhat"].clip(lower=0)
+    lv = sorted(levels)
+    prev_lo, prev_hi = fc["yhat"], fc["yhat"]
+    for level in lv:
+        lo = np.minimum(fc[f"yhat_lo_{level}"].clip(lower=0), prev_lo)
+        hi = np.maximum(fc[f"yhat_hi_{level}"].clip(lower=0), prev_hi)
+        fc[f"yhat_lo_{level}"], fc[f"yhat_hi_{level}"] = lo, hi
+        prev_lo, prev_hi = lo, hi
+    return fc
+
+
+def _final_statsforecast(
+    df: pd.DataFrame, chosen: pd.DataFrame, classes: pd.Series, settings: ForecastSettings
+) -> list[pd.DataFrame]:
+    from statsforecast import StatsForecast
+
+    out = []
+    levels = list(settings.levels)
+    chosen = chosen.assign(family=chosen["unique_id"].map(classes).isin(INTERMITTENT))
+    for (name, fam), g in chosen.groupby(["model", "family"]):
+        if name == "Prophet":
+            continue
+        model = _model_by_name(name, settings, "intermittent" if fam else "smooth")
+        sub = _fit_input(df[df["unique_id"].isin(g["unique_id"])], settings)
+        sf = StatsForecast(models=[model], freq="D", n_jobs=settings.n_jobs)
+        fc = sf.forecast(df=sub, h=settings.horizon, level=levels)
+        fc = fc.rename(
+            columns={
+                name: "yhat",
+                **{f"{name}-lo-{lv}": f"yhat_lo_{lv}" for lv in levels},
+                **{f"{name}-hi-{lv}": f"yhat_hi_{lv}" for lv in levels},
+            }
+        )
+        out.append(fc.assign(model=name))
+    return out
+
+
+def forecast_catalog(
+    series: pd.DataFrame,
+    settings: ForecastSettings | None = None,
+    revenue: Mapping[str, float] | None = None,
+    prophet_ids: Iterable[str] = (),
+    peer_groups: Mapping[str, str] | None = None,
+) -> ForecastResult:
+    """Backtest, choose and forecast every series of ``series`` (output of
+    :func:`models_ml.demand.build_series`: unique_id, ds, y, y_observed, is_stockout).
+
+    ``revenue``: unique_id → revenue, ranks the ``prophet_top_n`` series that also try
+    Prophet; ``prophet_ids``: series that always try it (the totals); ``peer_groups``:
+    unique_id → group used by the top-down fallback.
+    """
+    settings = settings or ForecastSettings()
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    series = series.sort_values(["unique_id", "ds"], ignore_index=True)
+    classes = classify_demand(series, settings.demand).set_index("unique_id")
+    cls = classes["demand_class"]
+    long_enough = classes["n_days"] >= settings.min_model_days()
+    inactive = cls.index[cls == "inactive"]
+    modelled = cls.index[long_enough & cls.isin(CONTINUOUS + INTERMITTENT)]
+    fallback = cls.index[~cls.index.isin(inactive) & ~cls.index.isin(modelled)]
+    timings["prepare"] = time.perf_counter() - t0
+
+    cvs = []
+    cont = modelled[cls.loc[modelled].isin(CONTINUOUS)]
+    sparse = modelled[cls.loc[modelled].isin(INTERMITTENT)]
+    volume = series[series["unique_id"].isin(cont)].groupby("unique_id")["y"].mean()
+    n_ets = len(cont) if settings.ets_top_n is None else settings.ets_top_n
+    with_ets = set(volume.sort_values(ascending=False).index[:n_ets])
+    cheap = [m for m in continuous_models(settings) if repr(m) != "AutoETS"]
+    groups = (
+        ("continuous_ets", [u for u in cont if u in with_ets], continuous_models(settings)),
+        ("continuous", [u for u in cont if u not in with_ets], cheap),
+        ("intermittent", list(sparse), intermittent_models(settings)),
+    )
+    for name, ids, models in groups:
+        t = time.perf_counter()
+        refit = name == "intermittent" or settings.refit_continuous_backtest
+        sub = _fit_input(series[series["unique_id"].isin(ids)], settings)
+        cvs.append(bt.cross_validate(models, sub, settings.backtest, settings.n_jobs, refit))
+        timings[f"backtest_{name}"] = time.perf_counter() - t
+    prophet_set = set(prophet_ids) & set(modelled)
+    if revenue and settings.prophet_top_n:
+        ranked = sorted(
+            (u for u in modelled if u in revenue), key=lambda u: revenue[u], reverse=True
+        )
+        prophet_set |= set(ranked[: settings.prophet_top_n])
+    t = time.perf_counter()
+    if prophet_set:
+        cvs.append(prophet_cross_validate(series[series["unique_id"].isin(prophet_set)], settings))
+    timings["backtest_prophet"] = time.perf_counter() - t
+    cv = (
+        pd.concat([c for c in cvs if not c.empty], ignore_index=True)
+        if any(not c.empty for c in cvs)
+        else pd.DataFrame(columns=["unique_id", "ds", "cutoff", "model", "yhat", "y"])
+    )
+    t = time.perf_counter()
+    metrics = bt.score(cv, series, settings.season_length)
+    chosen = (
+        select_models(metrics, settings, cls)
+        if not metrics.empty
+        else pd.DataFrame(columns=["unique_id", "model", "score", "metric"])
+    )
+    timings["score_select"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    parts = _final_statsforecast(series, chosen, cls, settings)
+    timings["final_statsforecast"] = time.perf_counter() - t
+    t = time.perf_counter()
+    for uid in chosen.loc[chosen["model"] == "Prophet", "unique_id"]:
+        g = _fit_input(series[series["unique_id"] == uid], settings)
+        fc = _prophet_fit_predict(g, settings.horizon, settings.levels, settings)
+        parts.append(fc.assign(unique_id=uid, model="Prophet"))
+    timings["final_prophet"] = time.perf_counter() - t
+    if len(fallback):
+        peers = modelled  # none: own mean, flat week, Poisson intervals
+        parts.append(top_down_fallback(series, fallback, peers, settings, peer_groups))
+    if len(inactive):
+        end = series.groupby("unique_id")["ds"].max()
+        zero = []
+        for uid in inactive:
+            ds = pd.date_range(end[uid] + pd.Timedelta(days=1), periods=settings.horizon)
+            zero.append(pd.DataFrame({"unique_id": uid, "ds": ds, "model": "Zero", "yhat": 0.0}))
+        z = pd.concat(zero, ignore_index=True)
+        for lv in settings.levels:
+            z[f"yhat_lo_{lv}"] = 0.0
+            z[f"yhat_hi_{lv}"] = 0.0
+        parts.append(z)
+    fc = pd.concat([p for p in parts if not p.empty], ignore_index=True)
+    fc = _tidy(fc, settings.levels)
+    fc["demand_class"] = fc["unique_id"].map(cls)
+    fc = fc[FORECAST_COLUMNS].sort_values(["unique_id", "ds"], ignore_index=True)
+    selection = _selection_table(cls, chosen, metrics, fallback, inactive)
+    timings["total"] = time.perf_counter() - t0
+    return ForecastResult(fc, selection, metrics, cv, timings)
+
+
+def _selection_table(cls, chosen, metrics, fallback, inactive) -> pd.DataFrame:
+    base = pd.DataFrame({"unique_id": cls.index, "demand_class": cls.to_numpy()})
+    pick = chosen[["unique_id", "model", "metric"]].rename(columns={"metric": "selected_by"})
+    sel = base.merge(pick, on="unique_id", how="left")
+    sel.loc[sel["unique_id"].isin(fallback), "model"] = "TopDown"
+    sel.loc[sel["unique_id"].isin(inactive), "model"] = "Zero"
+    sel["reason"] = np.where(
+        sel["unique_id"].isin(inactive),
+        "inactive",
+        np.where(sel["unique_id"].isin(fallback), "new or short history", "backtest"),
+    )
+    if not metrics.empty:
+        wide = metrics.pivot(index="unique_id", columns="model", values=["mase", "wape", "bias"])
+        wide.columns = [f"{m}_{model}" for m, model in wide.columns]
+        sel = sel.merge(wide.reset_index(), on="unique_id", how="left")
+    return sel
+
+
+# --------------------------------------------------------------------------- benchmark
+
+
+def synthetic_series(
+    n_series: int, length: int = 730, seed: int = 0, kind: str = "smooth"
+) -> pd.DataFrame:
+    """Demo-length daily series: ``smooth`` (Poisson around a weekly profile with trend) or
+    ``intermittent`` (sparse Poisson). Columns unique_id, ds, y."""
+    rng = np.random.default_rng(seed)
+    ds = pd.date_range("2024-01-01", periods=length, freq="D")
+    week = np.array([1.0, 0.9, 0.9, 1.0, 1.1, 1.4, 1.3])
+    frames = []
+    for i in range(n_series):
+        if kind == "smooth":
+            lam = (
+                rng.uniform(3, 30)
+                * week[ds.dayofweek]
+                * np.linspace(1, rng.uniform(0.8, 1.3), length)
+            )
+            y = rng.poisson(lam)
+        else:
+            y = rng.poisson(rng.uniform(1, 4), length) * (
+                rng.random(length) < rng.uniform(0.05, 0.4)
+            )
+        frames.append(pd.DataFrame({"unique_id": f"s{i}", "ds": ds, "y": y.astype(float)}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def benchmark(
+    n_series: int = 20,
+    length: int = 730,
+    n_jobs: int = 2,
+    families: Sequence[str] = ("seasonal_naive", "intermittent", "theta", "ets", "prophet"),
+    settings: ForecastSettings | None = None,
+) -> pd.DataFrame:
+    """Seconds per 1,000 series per model family for one fit + ``horizon``-day forecast with
+    intervals, on ``n_series`` synthetic series of ``length`` days (``n_jobs`` workers;
+    Prophet runs serially). Columns: family, n_series, seconds, seconds_per_1000."""
+    from statsforecast import StatsForecast
+    from statsforecast.models import AutoARIMA, AutoETS, AutoTheta, SeasonalNaive
+
+    settings = settings or ForecastSettings()
+    m, h, levels = settings.season_length, settings.horizon, list(settings.levels)
+    smooth = synthetic_series(n_series, length, kind="smooth")
+    sparse = synthetic_series(n_series, length, seed=1, kind="intermittent")
+    specs = {
+        "seasonal_naive": ([SeasonalNaive(season_length=m)], smooth),
+        "intermittent": (intermittent_models(settings, conformal=True)[1:], sparse),
+        "theta": ([AutoTheta(season_length=m)], smooth),
+        "ets": ([AutoETS(season_length=m)], smooth),
+        "arima": ([AutoARIMA(season_length=m)], smooth),
+    }
+    rows = []
+    for fam in families:
+        t = time.perf_counter()
+        if fam == "prophet":
+            for _, g in smooth.groupby("unique_id"):
+                _prophet_fit_predict(g, h, levels, settings)
+        else:
+            models, data = specs[fam]
+            StatsForecast(models=models, freq="D", n_jobs=n_jobs).forecast(
+                df=data, h=h, level=levels
+            )
+        sec = time.perf_counter() - t
+        rows.append((fam, n_series, sec, sec / n_series * 1000))
+    return pd.DataFrame(rows, columns=["family", "n_series", "seconds", "seconds_per_1000"])
