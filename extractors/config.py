@@ -20,6 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from alerting.settings import AlertingSettings
 from models_ml.anomaly import AnomalySettings, TrendingSettings
+from models_ml.forecast import ForecastSettings
+from models_ml.ltv import LtvSettings
 
 CONFIG_ENV = "CHANNELHOUSE_CONFIG"
 DATA_DIR_ENV = "CHANNELHOUSE_DATA_DIR"
@@ -372,6 +374,8 @@ class ChannelHouseConfig(_Strict):
     analytics: AnalyticsConfig = AnalyticsConfig()
     anomalies: AnomalySettings = AnomalySettings()
     trending: TrendingSettings = TrendingSettings()
+    forecast: ForecastSettings = ForecastSettings()
+    ltv: LtvSettings = LtvSettings()
     alerting: AlertingSettings = AlertingSettings()
     connections: list[Connection] = Field(min_length=1)
 

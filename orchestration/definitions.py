@@ -13,11 +13,13 @@ from extractors.config import ChannelHouseConfig, load_config
 from orchestration.assets.alerts import alert_assets
 from orchestration.assets.inbox import inbox_import_asset, inbox_job_and_sensor
 from orchestration.assets.ingest import daily_partitions, ingest_assets
+from orchestration.assets.ml import ml_assets
 from orchestration.assets.reference import reference_assets
 from orchestration.assets.warehouse import warehouse_definitions
 from orchestration.resources import build_resources
 from orchestration.schedules import (
     alerts_job_and_schedule,
+    forecast_jobs_and_schedules,
     ingest_jobs_and_schedules,
     warehouse_job_and_schedule,
 )
@@ -39,13 +41,15 @@ def build_definitions(
     warehouse, checks = warehouse_definitions(config)
     job, schedule = warehouse_job_and_schedule(warehouse, checks)
     inbox_job, inbox_sensor = inbox_job_and_sensor(config, files, warehouse, checks)
+    ml = ml_assets(config)
+    ml_jobs, ml_schedules = forecast_jobs_and_schedules(ml)
     alerting = alert_assets(config)
     alerts_job, alerts_schedule = alerts_job_and_schedule(alerting)
     return dg.Definitions(
-        assets=[*assets, files, *warehouse, *alerting],
+        assets=[*assets, files, *warehouse, *ml, *alerting],
         asset_checks=checks,
-        jobs=[*jobs, job, inbox_job, alerts_job],
-        schedules=[*schedules, schedule, alerts_schedule],
+        jobs=[*jobs, job, inbox_job, *ml_jobs, alerts_job],
+        schedules=[*schedules, schedule, *ml_schedules, alerts_schedule],
         sensors=[inbox_sensor],
         resources=build_resources(config),
     )

@@ -120,7 +120,8 @@ def run_pipeline(config: ChannelHouseConfig, parallel: int) -> list[tuple[str, b
     quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
     backfill = {**quiet, "execution": {"config": {"multiprocess": {"max_concurrent": parallel}}}}
     runs = []
-    for job_name in ("raw_backfill", "raw_snapshots", "inbox_import", "alerts_daily"):
+    jobs = ("raw_backfill", "raw_snapshots", "inbox_import", "forecast_retrain", "alerts_daily")
+    for job_name in jobs:
         started = time.perf_counter()
         if job_name == "inbox_import":
             write_demo_files(config)

@@ -161,3 +161,40 @@ def alerts_job_and_schedule(assets: list[dg.AssetsDefinition]):
         default_status=dg.DefaultScheduleStatus.STOPPED,
     )
     return job, schedule
+
+
+FORECAST_RETRAIN_CRON = "0 7 * * 0"  # Sundays, after the warehouse and the alerts
+FORECAST_DAILY_CRON = "15 6 * * *"  # every morning after the warehouse build (06:00)
+
+
+def forecast_jobs_and_schedules(assets: list[dg.AssetsDefinition]):
+    """Weekly: choose every series' model by backtest; daily: refit the chosen models on the
+    newest data (and the lifetime values)."""
+    selection = dg.AssetSelection.assets(*assets)
+    jobs, schedules = [], []
+    for name, cron, select, what in (
+        (
+            "forecast_retrain",
+            FORECAST_RETRAIN_CRON,
+            True,
+            "choose models by backtest, then forecast",
+        ),
+        ("forecast_daily", FORECAST_DAILY_CRON, False, "refit the chosen models and forecast"),
+    ):
+        job = dg.define_asset_job(
+            name=name,
+            selection=selection,
+            description=f"Demand forecasts ({what}) and customer lifetime values.",
+            config={"ops": {"demand_forecast": {"config": {"select_models": select}}}},
+            tags=WAREHOUSE_WRITER,
+        )
+        jobs.append(job)
+        schedules.append(
+            dg.ScheduleDefinition(
+                job=job,
+                cron_schedule=cron,
+                execution_timezone="UTC",
+                default_status=dg.DefaultScheduleStatus.STOPPED,
+            )
+        )
+    return jobs, schedules
