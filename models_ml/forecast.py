@@ -25,6 +25,19 @@ Flow (:func:`forecast_catalog`), for series prepared by :func:`models_ml.demand.
 4. refit only the chosen model on all history and forecast ``horizon`` days with ``levels``;
    outputs are clipped at 0 and made ordered (lo95 ≤ lo80 ≤ yhat ≤ hi80 ≤ hi95).
 
+Scoring without a backtest (``selection=``). The weekly job runs the flow above; the daily
+scoring run passes the ``selection`` frame a previous run returned (as persisted, e.g. read back
+from DuckDB) and skips step 3's cross-validation entirely: each series is classified and routed
+afresh (inactive → ``Zero``, new/short → ``TopDown``, as above), and every modelled series is
+refit on its latest data with its previously chosen model (statsforecast models, intermittent
+ones with conformal intervals; Prophet). A modelled series gets the per-class default of
+``default_models`` (AutoTheta for smooth/erratic: cheap, with model-based intervals; TSB for
+intermittent/lumpy: follows a decaying demand probability) and ``selected_by =
+'default_no_backtest'`` when it is missing from the selection, or its previous model is not a
+candidate for its current class (class changed, or it was ``TopDown``/``Zero`` before). The
+returned ``selection`` keeps the previous ``selected_by``/``reason`` and metric columns (the last
+backtest's numbers) for every series found in it; ``metrics`` and ``cv`` are empty.
+
 Top-down fallback (new / short series). Level = shrinkage of the series' own in-stock mean
 daily demand towards its peers': ``w·own + (1−w)·peer`` with ``w = n/(n + fallback_shrink_days)``
 (n = in-stock days). Peers are the modelled series in the same ``peer_groups`` group (e.g. same
@@ -47,7 +60,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from models_ml import backtest as bt
 from models_ml.demand import DemandSettings, classify_demand
@@ -70,6 +83,12 @@ COMPLEXITY = {
     "Prophet": 9,
     "TopDown": 10,
 }
+CONTINUOUS_MODELS = ("SeasonalNaive", "AutoTheta", "AutoETS", "AutoARIMA", "Prophet")
+INTERMITTENT_MODELS = ("SeasonalNaive", "CrostonOptimized", "ADIDA", "IMAPA", "TSB", "Prophet")
+#: ``selected_by`` of a model given by class, without a backtest (see ``selection=``).
+DEFAULT_NO_BACKTEST = "default_no_backtest"
+CV_COLUMNS = ["unique_id", "ds", "cutoff", "model", "yhat", "y"]
+METRIC_PREFIXES = ("mase_", "wape_", "bias_")
 FORECAST_COLUMNS = [
     "unique_id",
     "ds",
@@ -123,6 +142,25 @@ class ForecastSettings(BaseModel):
     prophet_samples: int = Field(200, ge=50, description="Prophet predictive samples.")
     fallback_shrink_days: float = Field(28.0, gt=0)
     fallback_window: int = Field(90, ge=7)
+    default_models: dict[str, str] = Field(
+        default_factory=lambda: {
+            "smooth": "AutoTheta",
+            "erratic": "AutoTheta",
+            "intermittent": "TSB",
+            "lumpy": "TSB",
+        },
+        description="Model per demand class for series a scoring run (``selection=``) cannot "
+        "take from the previous selection; no backtest decides them.",
+    )
+
+    @model_validator(mode="after")
+    def _check_default_models(self) -> ForecastSettings:
+        for cls in CONTINUOUS + INTERMITTENT:
+            pool = INTERMITTENT_MODELS if cls in INTERMITTENT else CONTINUOUS_MODELS
+            name = self.default_models.get(cls)
+            if name not in pool:
+                raise ValueError(f"default_models[{cls!r}] = {name!r}; choose one of {pool}")
+        return self
 
     def min_model_days(self) -> int:
         return max(2 * self.horizon + 1, self.backtest.span() + self.min_train_days)
@@ -131,10 +169,15 @@ class ForecastSettings(BaseModel):
 @dataclass
 class ForecastResult:
     """``forecasts``: FORECAST_COLUMNS, one row per series × future day.
-    ``selection``: unique_id, demand_class, model, reason, then ``<metric>_<candidate>``
-    columns (mase/wape/bias per candidate; NaN when not a candidate).
-    ``metrics``: long per series × model (backtest.score). ``cv``: long backtest rows.
-    ``timings``: seconds per stage."""
+    ``selection``: unique_id, demand_class, model, selected_by, reason, then
+    ``<metric>_<candidate>`` columns (mase/wape/bias per candidate; NaN when not a candidate).
+    ``selected_by``: the metric that decided (mase/wape/mae), ``default_no_backtest`` for a
+    class default in a scoring run, None for TopDown/Zero. ``reason``: ``backtest``,
+    ``inactive``, ``new or short history``, or ``default: …`` (scoring run; why no previous
+    model). In a scoring run (``selection=``) the metric columns are the previous ones.
+    ``metrics``: long per series × model (backtest.score). ``cv``: long backtest rows (both
+    empty, same columns, in a scoring run). ``timings``: seconds per stage (no
+    ``backtest_*`` keys in a scoring run)."""
 
     forecasts: pd.DataFrame
     selection: pd.DataFrame
@@ -303,13 +346,16 @@ def top_down_fallback(
         qs[lv] = recent.groupby("group")["ratio"].quantile([lo, hi]).unstack()
     all_peer = float(recent.groupby("unique_id")["mean"].first().median()) if len(recent) else 0.0
 
+    mine = series[series["unique_id"].isin(targets)]
+    ends = mine.groupby("unique_id")["ds"].max()
+    own_obs = mine[mine["y_observed"].notna()].groupby("unique_id")["y_observed"]
+    own_n, own_means = own_obs.size(), own_obs.mean()
     out = []
     for uid in targets:
-        own = series[(series["unique_id"] == uid) & series["y_observed"].notna()]
-        end = series.loc[series["unique_id"] == uid, "ds"].max()
+        end = ends[uid]
         grp = group_of(uid)
-        n = len(own)
-        own_mean = float(own["y_observed"].mean()) if n else 0.0
+        n = int(own_n.get(uid, 0))
+        own_mean = float(own_means[uid]) if n else 0.0
         peer = float(peer_level.get(grp, all_peer)) if len(recent) else own_mean
         w = n / (n + settings.fallback_shrink_days)
         level = w * own_mean + (1 - w) * peer
@@ -391,6 +437,7 @@ def forecast_catalog(
     revenue: Mapping[str, float] | None = None,
     prophet_ids: Iterable[str] = (),
     peer_groups: Mapping[str, str] | None = None,
+    selection: pd.DataFrame | None = None,
 ) -> ForecastResult:
     """Backtest, choose and forecast every series of ``series`` (output of
     :func:`models_ml.demand.build_series`: unique_id, ds, y, y_observed, is_stockout).
@@ -398,6 +445,10 @@ def forecast_catalog(
     ``revenue``: unique_id → revenue, ranks the ``prophet_top_n`` series that also try
     Prophet; ``prophet_ids``: series that always try it (the totals); ``peer_groups``:
     unique_id → group used by the top-down fallback.
+    ``selection``: the ``selection`` frame of a previous run (as persisted). When given, no
+    backtest runs: each series is refit with its previously chosen model (or the class
+    default, see the module docstring); ``revenue`` and ``prophet_ids`` are then unused and
+    ``metrics``/``cv`` are empty.
     """
     settings = settings or ForecastSettings()
     timings: dict[str, float] = {}
@@ -409,8 +460,65 @@ def forecast_catalog(
     inactive = cls.index[cls == "inactive"]
     modelled = cls.index[long_enough & cls.isin(CONTINUOUS + INTERMITTENT)]
     fallback = cls.index[~cls.index.isin(inactive) & ~cls.index.isin(modelled)]
+    previous = None if selection is None else _clean_selection(selection)
     timings["prepare"] = time.perf_counter() - t0
 
+    if previous is None:
+        cv, metrics, chosen = _backtest_and_select(
+            series, cls, modelled, settings, revenue, prophet_ids, timings
+        )
+    else:
+        t = time.perf_counter()
+        cv = pd.DataFrame(columns=CV_COLUMNS)
+        metrics = bt.score(cv, series, settings.season_length)
+        chosen = _reuse_selection(previous, cls, modelled, settings)
+        timings["score_select"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    parts = _final_statsforecast(series, chosen, cls, settings)
+    timings["final_statsforecast"] = time.perf_counter() - t
+    t = time.perf_counter()
+    for uid in chosen.loc[chosen["model"] == "Prophet", "unique_id"]:
+        g = _fit_input(series[series["unique_id"] == uid], settings)
+        fc = _prophet_fit_predict(g, settings.horizon, settings.levels, settings)
+        parts.append(fc.assign(unique_id=uid, model="Prophet"))
+    timings["final_prophet"] = time.perf_counter() - t
+    t = time.perf_counter()
+    if len(fallback):
+        peers = modelled  # none: own mean, flat week, Poisson intervals
+        parts.append(top_down_fallback(series, fallback, peers, settings, peer_groups))
+    timings["fallback"] = time.perf_counter() - t
+    if len(inactive):
+        end = series.groupby("unique_id")["ds"].max()
+        zero = []
+        for uid in inactive:
+            ds = pd.date_range(end[uid] + pd.Timedelta(days=1), periods=settings.horizon)
+            zero.append(pd.DataFrame({"unique_id": uid, "ds": ds, "model": "Zero", "yhat": 0.0}))
+        z = pd.concat(zero, ignore_index=True)
+        for lv in settings.levels:
+            z[f"yhat_lo_{lv}"] = 0.0
+            z[f"yhat_hi_{lv}"] = 0.0
+        parts.append(z)
+    fc = pd.concat([p for p in parts if not p.empty], ignore_index=True)
+    fc = _tidy(fc, settings.levels)
+    fc["demand_class"] = fc["unique_id"].map(cls)
+    fc = fc[FORECAST_COLUMNS].sort_values(["unique_id", "ds"], ignore_index=True)
+    sel = _selection_table(cls, chosen, metrics, fallback, inactive, previous)
+    timings["total"] = time.perf_counter() - t0
+    return ForecastResult(fc, sel, metrics, cv, timings)
+
+
+def _backtest_and_select(
+    series: pd.DataFrame,
+    cls: pd.Series,
+    modelled: pd.Index,
+    settings: ForecastSettings,
+    revenue: Mapping[str, float] | None,
+    prophet_ids: Iterable[str],
+    timings: dict[str, float],
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Step 3 of the module docstring → (cv, metrics, chosen). A modelled series with no
+    scored backtest day (stocked out through every window) gets its class default."""
     cvs = []
     cont = modelled[cls.loc[modelled].isin(CONTINUOUS)]
     sparse = modelled[cls.loc[modelled].isin(INTERMITTENT)]
@@ -442,7 +550,7 @@ def forecast_catalog(
     cv = (
         pd.concat([c for c in cvs if not c.empty], ignore_index=True)
         if any(not c.empty for c in cvs)
-        else pd.DataFrame(columns=["unique_id", "ds", "cutoff", "model", "yhat", "y"])
+        else pd.DataFrame(columns=CV_COLUMNS)
     )
     t = time.perf_counter()
     metrics = bt.score(cv, series, settings.season_length)
@@ -451,52 +559,98 @@ def forecast_catalog(
         if not metrics.empty
         else pd.DataFrame(columns=["unique_id", "model", "score", "metric"])
     )
+    unscored = [u for u in modelled if u not in set(chosen["unique_id"])]
+    if unscored:
+        default = pd.DataFrame(
+            {
+                "unique_id": unscored,
+                "model": [settings.default_models[cls[u]] for u in unscored],
+                "score": np.nan,
+                "metric": DEFAULT_NO_BACKTEST,
+                "reason": "default: no in-stock day in the backtest",
+            }
+        )
+        chosen = pd.concat([chosen.assign(reason="backtest"), default], ignore_index=True)
     timings["score_select"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    parts = _final_statsforecast(series, chosen, cls, settings)
-    timings["final_statsforecast"] = time.perf_counter() - t
-    t = time.perf_counter()
-    for uid in chosen.loc[chosen["model"] == "Prophet", "unique_id"]:
-        g = _fit_input(series[series["unique_id"] == uid], settings)
-        fc = _prophet_fit_predict(g, settings.horizon, settings.levels, settings)
-        parts.append(fc.assign(unique_id=uid, model="Prophet"))
-    timings["final_prophet"] = time.perf_counter() - t
-    if len(fallback):
-        peers = modelled  # none: own mean, flat week, Poisson intervals
-        parts.append(top_down_fallback(series, fallback, peers, settings, peer_groups))
-    if len(inactive):
-        end = series.groupby("unique_id")["ds"].max()
-        zero = []
-        for uid in inactive:
-            ds = pd.date_range(end[uid] + pd.Timedelta(days=1), periods=settings.horizon)
-            zero.append(pd.DataFrame({"unique_id": uid, "ds": ds, "model": "Zero", "yhat": 0.0}))
-        z = pd.concat(zero, ignore_index=True)
-        for lv in settings.levels:
-            z[f"yhat_lo_{lv}"] = 0.0
-            z[f"yhat_hi_{lv}"] = 0.0
-        parts.append(z)
-    fc = pd.concat([p for p in parts if not p.empty], ignore_index=True)
-    fc = _tidy(fc, settings.levels)
-    fc["demand_class"] = fc["unique_id"].map(cls)
-    fc = fc[FORECAST_COLUMNS].sort_values(["unique_id", "ds"], ignore_index=True)
-    selection = _selection_table(cls, chosen, metrics, fallback, inactive)
-    timings["total"] = time.perf_counter() - t0
-    return ForecastResult(fc, selection, metrics, cv, timings)
+    return cv, metrics, chosen
 
 
-def _selection_table(cls, chosen, metrics, fallback, inactive) -> pd.DataFrame:
+def _text(col: pd.Series) -> pd.Series:
+    """Strings with None for missing (NaN, None, pd.NA: whatever the persisted frame used)."""
+    col = col.astype(object)
+    return col.where(col.notna(), None).map(lambda v: v if v is None else str(v).strip())
+
+
+def _clean_selection(selection: pd.DataFrame) -> pd.DataFrame:
+    """A persisted selection frame, normalised: text columns str/None, metric columns float,
+    one row per unique_id (the last), indexed by unique_id as str."""
+    prev = selection.to_pandas() if hasattr(selection, "to_pandas") else selection.copy()
+    missing = {"unique_id", "model"} - set(prev.columns)
+    if missing:
+        raise ValueError(f"selection lacks columns {sorted(missing)}")
+    for col in ("unique_id", "demand_class", "model", "selected_by", "reason"):
+        prev[col] = _text(prev[col]) if col in prev.columns else None
+    metric_cols = [c for c in prev.columns if str(c).startswith(METRIC_PREFIXES)]
+    for col in metric_cols:
+        prev[col] = pd.to_numeric(prev[col], errors="coerce").astype(float)
+    prev = prev[prev["unique_id"].notna()]
+    if prev["unique_id"].duplicated().any():
+        log.warning("selection has duplicate unique_ids; keeping the last row of each")
+        prev = prev.drop_duplicates("unique_id", keep="last")
+    cols = ["unique_id", "demand_class", "model", "selected_by", "reason", *metric_cols]
+    return prev[cols].set_index("unique_id")
+
+
+def _reuse_selection(
+    previous: pd.DataFrame, cls: pd.Series, modelled: pd.Index, settings: ForecastSettings
+) -> pd.DataFrame:
+    """The model per modelled series for a scoring run → unique_id, model, score, metric,
+    reason (score NaN: nothing is scored)."""
+    rows = []
+    for uid in modelled:
+        klass = cls[uid]
+        pool = INTERMITTENT_MODELS if klass in INTERMITTENT else CONTINUOUS_MODELS
+        key = str(uid)
+        if key in previous.index:
+            prev = previous.loc[key]
+            if prev["model"] in pool:
+                reason = prev["reason"] or "backtest"
+                rows.append((uid, prev["model"], np.nan, prev["selected_by"], reason))
+                continue
+            reason = (
+                "default: class changed since last selection"
+                if prev["demand_class"] != klass
+                else f"default: previous model {prev['model']} not usable"
+            )
+        else:
+            reason = "default: new since last selection"
+        model = settings.default_models[klass]
+        rows.append((uid, model, np.nan, DEFAULT_NO_BACKTEST, reason))
+    return pd.DataFrame(rows, columns=["unique_id", "model", "score", "metric", "reason"])
+
+
+def _selection_table(cls, chosen, metrics, fallback, inactive, previous=None) -> pd.DataFrame:
     base = pd.DataFrame({"unique_id": cls.index, "demand_class": cls.to_numpy()})
     pick = chosen[["unique_id", "model", "metric"]].rename(columns={"metric": "selected_by"})
     sel = base.merge(pick, on="unique_id", how="left")
     sel.loc[sel["unique_id"].isin(fallback), "model"] = "TopDown"
     sel.loc[sel["unique_id"].isin(inactive), "model"] = "Zero"
+    modelled_reason = (
+        sel["unique_id"].map(chosen.set_index("unique_id")["reason"])
+        if "reason" in chosen.columns
+        else "backtest"
+    )
     sel["reason"] = np.where(
         sel["unique_id"].isin(inactive),
         "inactive",
-        np.where(sel["unique_id"].isin(fallback), "new or short history", "backtest"),
+        np.where(sel["unique_id"].isin(fallback), "new or short history", modelled_reason),
     )
-    if not metrics.empty:
+    if previous is not None:
+        carried = previous.drop(columns=["demand_class", "model", "selected_by", "reason"])
+        carried = carried.reindex(sel["unique_id"].map(str).to_numpy())
+        for col in carried.columns:
+            sel[col] = carried[col].to_numpy()
+    elif not metrics.empty:
         wide = metrics.pivot(index="unique_id", columns="model", values=["mase", "wape", "bias"])
         wide.columns = [f"{m}_{model}" for m, model in wide.columns]
         sel = sel.merge(wide.reset_index(), on="unique_id", how="left")

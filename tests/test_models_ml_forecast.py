@@ -10,8 +10,10 @@ import pandas as pd
 import pytest
 
 from models_ml import backtest as bt
+from models_ml import forecast as fmod
 from models_ml.demand import DemandSettings, build_series, classify_demand
 from models_ml.forecast import (
+    DEFAULT_NO_BACKTEST,
     FORECAST_COLUMNS,
     INTERMITTENT,
     ForecastSettings,
@@ -310,3 +312,139 @@ def test_fallback_without_peers_uses_own_mean_and_poisson_intervals():
     assert np.allclose(fc["yhat"], np.mean(units))  # flat week, no peers to shrink towards
     # Poisson(1.7): 2.5% quantile 0, 97.5% quantile 5
     assert (fc["yhat_lo_95"] == 0).all() and (fc["yhat_hi_95"] == 5).all()
+
+
+# ----------------------------------------------------------------- scoring with a selection
+
+
+def _through_duckdb(frame: pd.DataFrame) -> pd.DataFrame:
+    """What the daily run reads back from the persisted table."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.register("frame", frame)
+    con.execute("create table t as select * from frame")
+    return con.sql("select * from t").df()
+
+
+def _assert_valid(fc: pd.DataFrame, uids) -> None:
+    assert list(fc.columns) == FORECAST_COLUMNS
+    assert set(fc["unique_id"]) == set(uids)
+    assert fc.groupby("unique_id").size().eq(SETTINGS.horizon).all()
+    assert not fc.isna().any().any()
+    assert (fc["yhat_lo_95"] >= 0).all()
+    assert (fc["yhat_lo_95"] <= fc["yhat_lo_80"]).all()
+    assert (fc["yhat_lo_80"] <= fc["yhat"]).all()
+    assert (fc["yhat"] <= fc["yhat_hi_80"]).all()
+    assert (fc["yhat_hi_80"] <= fc["yhat_hi_95"]).all()
+
+
+@pytest.fixture(scope="module")
+def previous(result):
+    """The selection as persisted, minus "weekly" and "sparse" (series new since then), with
+    "pure" recorded under another class and model, and a null row."""
+    prev = result.selection[~result.selection["unique_id"].isin(["weekly", "sparse"])].copy()
+    pure = prev["unique_id"] == "pure"
+    prev.loc[pure, "demand_class"], prev.loc[pure, "model"] = "intermittent", "TSB"
+    null = pd.DataFrame({"unique_id": [None], "model": [None]})
+    return _through_duckdb(pd.concat([prev, null], ignore_index=True))
+
+
+@pytest.fixture(scope="module")
+def scoring(series, previous):
+    def no_backtest(*args, **kwargs):
+        raise AssertionError("a scoring run must not backtest")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(bt, "cross_validate", no_backtest)
+        mp.setattr(fmod, "prophet_cross_validate", no_backtest)
+        return forecast_catalog(series, SETTINGS, selection=previous)
+
+
+def test_scoring_run_refits_chosen_models_without_backtest(result, scoring, series):
+    assert len(result.cv) > 0 and len(result.metrics) > 0
+    assert scoring.cv.empty and list(scoring.cv.columns) == list(result.cv.columns)
+    assert scoring.metrics.empty and list(scoring.metrics.columns) == list(result.metrics.columns)
+    assert not any(k.startswith("backtest_") for k in scoring.timings)
+    _assert_valid(scoring.forecasts, series["unique_id"].unique())
+    assert list(scoring.selection.columns) == list(result.selection.columns)
+    old = result.selection.set_index("unique_id")
+    new = scoring.selection.set_index("unique_id")
+    kept = ["stockout", "peer0", "peer1", "peer2", "new10"]
+    for col in ("demand_class", "model", "selected_by", "reason"):
+        pd.testing.assert_series_equal(new.loc[kept, col], old.loc[kept, col])
+    # the last backtest's numbers are carried through for the persisted table
+    metric_cols = [c for c in old.columns if c.startswith(("mase_", "wape_", "bias_"))]
+    pd.testing.assert_frame_equal(
+        new.loc[kept, metric_cols].astype(float), old.loc[kept, metric_cols].astype(float)
+    )
+    used = scoring.forecasts.groupby("unique_id")["model"].first()
+    assert used.to_dict() == new["model"].to_dict()
+
+
+def test_series_missing_from_selection_gets_class_default(scoring):
+    sel = scoring.selection.set_index("unique_id")
+    assert sel.at["weekly", "model"] == "AutoTheta"
+    assert sel.at["sparse", "model"] == "TSB"
+    for uid in ("weekly", "sparse"):
+        assert sel.at[uid, "selected_by"] == DEFAULT_NO_BACKTEST
+        assert sel.at[uid, "reason"] == "default: new since last selection"
+        assert sel.loc[uid, sel.columns.str.startswith("mase_")].isna().all()
+    fc = _fc(scoring, "sparse")
+    assert (fc["yhat_hi_95"] > fc["yhat"]).all()  # TSB refit with conformal intervals
+    assert 0.1 < fc["yhat"].mean() < 0.6
+    weekly = _fc(scoring, "weekly")
+    by_dow = weekly.groupby(weekly["ds"].dt.dayofweek)["yhat"].mean().to_numpy()
+    assert np.corrcoef(by_dow, WEEK)[0, 1] > 0.9
+
+
+def test_class_change_drops_the_previous_model(scoring):
+    sel = scoring.selection.set_index("unique_id")
+    # "pure" was recorded as intermittent with TSB; it is smooth now -> smooth default
+    assert sel.at["pure", "demand_class"] == "smooth"
+    assert sel.at["pure", "model"] == "AutoTheta"
+    assert sel.at["pure", "selected_by"] == DEFAULT_NO_BACKTEST
+    assert sel.at["pure", "reason"] == "default: class changed since last selection"
+
+
+def test_scoring_selection_round_trips(series, scoring):
+    again = forecast_catalog(series, SETTINGS, selection=_through_duckdb(scoring.selection))
+    cols = ["unique_id", "demand_class", "model", "selected_by", "reason"]
+    pd.testing.assert_frame_equal(again.selection[cols], scoring.selection[cols])
+    pd.testing.assert_frame_equal(again.forecasts, scoring.forecasts)
+
+
+def test_series_that_became_inactive_follows_its_class(series, result):
+    ids = ["weekly", "peer0"]
+    sub = series[series["unique_id"].isin(ids)].copy()
+    dead = (sub["unique_id"] == "peer0") & (sub["ds"] > END - pd.Timedelta(days=100))
+    sub.loc[dead, ["y", "y_observed"]] = 0.0
+    res = forecast_catalog(sub, SETTINGS, selection=result.selection)
+    sel = res.selection.set_index("unique_id")
+    assert sel.at["peer0", "model"] == "Zero" and sel.at["peer0", "reason"] == "inactive"
+    assert (_fc(res, "peer0")["yhat_hi_95"] == 0).all()
+    assert (
+        sel.at["weekly", "model"] == result.selection.set_index("unique_id").at["weekly", "model"]
+    )
+
+
+def test_default_models_are_validated():
+    with pytest.raises(ValueError, match="default_models"):
+        ForecastSettings(default_models={"smooth": "TSB"})
+
+
+def test_series_stocked_out_through_the_backtest_still_gets_a_forecast():
+    rng = np.random.default_rng(1)
+    n = 300
+    units = rng.poisson(8, n).astype(float)
+    in_stock = np.ones(n, dtype=bool)
+    in_stock[-45:], units[-45:] = False, 0.0  # every backtest day (last 42) is a stockout
+    raw = pd.concat([_frame("gone", units, in_stock), _frame("other", rng.poisson(5, n))])
+    res = forecast_catalog(build_series(raw, ["sku"], end_date=END.date()), SETTINGS)
+    sel = res.selection.set_index("unique_id")
+    assert "gone" not in set(res.metrics["unique_id"])
+    assert sel.at["gone", "model"] == "AutoTheta"
+    assert sel.at["gone", "selected_by"] == DEFAULT_NO_BACKTEST
+    assert sel.at["gone", "reason"] == "default: no in-stock day in the backtest"
+    assert _fc(res, "gone")["yhat"].mean() == pytest.approx(8, rel=0.2)
+    assert sel.at["other", "reason"] == "backtest"

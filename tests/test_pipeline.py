@@ -268,7 +268,7 @@ def test_warehouse_builds_downstream_of_the_raw_assets_with_every_check(pipeline
     assert result.success, [e.step_failure_data.error.message for e in result.all_events
                             if e.is_step_failure]  # fmt: skip
     graph = defs.resolve_asset_graph()
-    dbt_keys = {k for k in graph.get_all_asset_keys() if k.path[0] != "raw"}
+    dbt_keys = {k for k in graph.get_all_asset_keys() if k.path[0] not in ("raw", "ml", "alerts")}
     materialized = {e.asset_key for e in result.get_asset_materialization_events()}
     assert dbt_keys <= materialized  # every model and seed, one run
     # lineage: a dbt source stands for that entity of every connection of its channel
@@ -411,3 +411,34 @@ def test_alerts_job_scores_sales_and_keeps_one_alert_per_condition(pipeline):
     assert sorted(after) == sorted(before)
     assert types <= {"stockout_imminent", "low_stock", "reorder_now", "sales_anomaly",
                      "trending_product", "price_change", "stale_data", "account_health"}  # fmt: skip
+
+
+def test_forecast_job_forecasts_every_series_and_explains_a_short_history(pipeline):
+    """The weekly forecast job on the short test lake: every product × channel, channel and
+    overall series gets a 90-day forecast with ordered intervals (a top-down share: twelve
+    days are too few to backtest); lifetime values refuse to fit on too few repeat customers,
+    saying so."""
+    config, defs, instance, _ = pipeline
+    result = defs.resolve_job_def("forecast_retrain").execute_in_process(
+        instance=instance, raise_on_error=False
+    )
+    materialized = {e.asset_key for e in result.get_asset_materialization_events()}
+    assert dg.AssetKey(["ml", "demand_forecast"]) in materialized
+    with duckdb.connect(str(config.warehouse_path), read_only=True) as con:
+        series, days, disordered = con.execute(
+            "select count(distinct unique_id), count(distinct ds), count(*) filter (where not "
+            "(0 <= yhat_lo_95 and yhat_lo_95 <= yhat_lo_80 and yhat_lo_80 <= yhat "
+            "and yhat <= yhat_hi_80 and yhat_hi_80 <= yhat_hi_95)) from ml.demand_forecast"
+        ).fetchone()
+        (lines_series,) = con.execute(
+            "select count(distinct (product_id, channel)) from core.fct_order_lines "
+            "where not is_cancelled and product_id is not null"
+        ).fetchone()
+        totals = {u for (u,) in con.execute(
+            "select distinct unique_id from ml.demand_forecast where product_id = 'all'"
+        ).fetchall()}  # fmt: skip
+    assert days == config.forecast.horizon and disordered == 0
+    assert "all|all" in totals and series >= lines_series + len(totals)
+    failures = [e.step_failure_data.error.message for e in result.all_events if e.is_step_failure]
+    if dg.AssetKey(["ml", "customer_ltv"]) not in materialized:
+        assert any("lifetime values need more customer history" in f for f in failures), failures
