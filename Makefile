@@ -43,7 +43,7 @@ format: install
 	$(UV) run --frozen ruff check --fix .
 	$(UV) run --frozen ruff format .
 
-bench: install  ## extraction throughput, end-to-end demo and dbt build times at two scale factors
+bench: install  ## extraction throughput, end-to-end demo, dbt build and forecasting times at two scale factors
 	$(UV) run --frozen python -m bench.run
 
 clean:
