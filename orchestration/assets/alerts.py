@@ -43,6 +43,23 @@ def _table_or_none(con, schema: str, table: str) -> pl.DataFrame | None:
     return con.sql(f'select * from "{schema}"."{table}"').pl() if exists else None
 
 
+def forecast_intervals(con) -> pl.DataFrame | None:
+    """Per channel (units) and day: the 95% interval of the latest forecast made before that
+    day (ml.forecast_history, written by the forecast asset), keyed like the anomaly series."""
+    if _table_or_none(con, "ml", "forecast_history") is None:
+        return None
+    return con.sql(
+        """
+        select 'units|channel|' || split_part(unique_id, '|', 2) as unique_id, ds::date as ds,
+            yhat, yhat_lo_95, yhat_hi_95
+        from ml.forecast_history
+        where unique_id like 'all|%' and split_part(unique_id, '|', 2) <> 'all'
+            and forecast_date::date <= ds::date
+        qualify row_number() over (partition by unique_id, ds order by forecast_date desc) = 1
+        """
+    ).pl()
+
+
 def lake_freshness(config: ChannelHouseConfig) -> pl.DataFrame:
     """Per API connection and raw entity: the newest lake partition day and write time, with
     the cadence the entity is synced at (what stale_data alerts compare with)."""
@@ -93,11 +110,13 @@ def alert_assets(config: ChannelHouseConfig) -> list[dg.AssetsDefinition]:
             dg.AssetSpec(
                 ANOMALIES_KEY,
                 description="Daily revenue and units per channel and per A-class product, scored "
-                "against the same weekday of the last weeks (robust z) and, where one exists, the "
-                "forecast interval; is_anomaly flags spikes and drops seasonality does not explain.",
+                "against the same weekday of the last weeks (robust z) and, per channel, the 95% "
+                "interval of the forecast made before the day (ml.forecast_history); is_anomaly "
+                "flags spikes and drops that seasonality does not explain.",
                 deps=[
                     dg.AssetKey(["analytics", "daily_sales"]),
                     dg.AssetKey(["analytics", "abc_xyz"]),
+                    dg.AssetKey(["ml", "demand_forecast"]),
                 ],
                 group_name="alerts",
                 kinds={"duckdb", "python"},
@@ -121,8 +140,9 @@ def alert_assets(config: ChannelHouseConfig) -> list[dg.AssetsDefinition]:
                 f"- {SCORED_DAYS}",
             )
             a_class = _mart(con, "analytics.abc_xyz", "where abc_class = 'A'")["product_id"]
+            forecast = forecast_intervals(con)
         series = build_daily_series(sales, product_ids=a_class.to_list())
-        anomalies = score_anomalies(series, settings=config.anomalies)
+        anomalies = score_anomalies(series, forecast, settings=config.anomalies)
         trending = detect_trending(series, settings=config.trending)
         rows = warehouse.replace_tables(
             "ml", {"sales_anomalies": anomalies, "trending_products": trending}

@@ -31,6 +31,8 @@ LTV_KEY = dg.AssetKey(["ml", "customer_ltv"])
 LTV_PARAMETERS_KEY = dg.AssetKey(["ml", "ltv_parameters"])
 ALL = "all"  # the product (or channel) id of the total series
 HOLDOUT_DAYS = 182
+HISTORY_DAYS_AHEAD = 14  # days of each run's forecast kept for the anomaly scoring
+HISTORY_KEEP_DAYS = 120
 
 DAILY_DEMAND = """
 with sales as (
@@ -77,6 +79,32 @@ def demand_series(lines: pd.DataFrame, settings) -> pd.DataFrame:
         [build_series(f, keys, end_date=end, settings=settings.demand) for f in frames],
         ignore_index=True,
     )
+
+
+def _table(con, schema: str, table: str) -> pd.DataFrame | None:
+    exists = con.execute(
+        "select count(*) from duckdb_tables() where schema_name = ? and table_name = ?",
+        [schema, table],
+    ).fetchall()[0][0]
+    return con.sql(f'select * from "{schema}"."{table}"').df() if exists else None
+
+
+def forecast_history(previous: pd.DataFrame | None, forecasts: pd.DataFrame) -> pd.DataFrame:
+    """The first HISTORY_DAYS_AHEAD days of each run's channel and overall forecasts, kept for
+    HISTORY_KEEP_DAYS: what the anomaly scoring compares a day's sales with (the forecast made
+    before the day). A run replaces its own forecast_date's rows, so re-running is idempotent."""
+    columns = ["forecast_date", "unique_id", "ds", "yhat", "yhat_lo_95", "yhat_hi_95"]
+    new = forecasts[forecasts["product_id"] == ALL]
+    new = new[new["ds"] < new["forecast_date"] + pd.Timedelta(days=HISTORY_DAYS_AHEAD)][columns]
+    if previous is not None and len(previous):
+        previous = previous[columns]
+        previous = previous[
+            pd.to_datetime(previous["forecast_date"])
+            != pd.to_datetime(new["forecast_date"].iloc[0])
+        ]
+        new = pd.concat([previous, new], ignore_index=True)
+    keep_from = pd.to_datetime(new["forecast_date"]).max() - pd.Timedelta(days=HISTORY_KEEP_DAYS)
+    return new[pd.to_datetime(new["forecast_date"]) >= keep_from].reset_index(drop=True)
 
 
 def _markdown(frame: pd.DataFrame) -> str:
@@ -153,6 +181,7 @@ def ml_assets(config: ChannelHouseConfig) -> list[dg.AssetsDefinition]:
     ):
         with warehouse.read_only() as con:
             lines = con.sql(DAILY_DEMAND).df()
+            previous_history = _table(con, "ml", "forecast_history")
             previous = None
             if not config.select_models:
                 exists = con.execute(
@@ -179,7 +208,11 @@ def ml_assets(config: ChannelHouseConfig) -> list[dg.AssetsDefinition]:
         forecasts = result.forecasts.copy()
         forecasts[["product_id", "channel"]] = forecasts["unique_id"].str.split("|", expand=True)
         forecasts["forecast_date"] = lines["date"].max() + timedelta(days=1)
-        tables = {"demand_forecast": forecasts, "forecast_selection": result.selection}
+        tables = {
+            "demand_forecast": forecasts,
+            "forecast_selection": result.selection,
+            "forecast_history": forecast_history(previous_history, forecasts),
+        }
         meta: dict[str, object] = {
             "series": int(series["unique_id"].nunique()),
             "models": dg.MetadataValue.json(result.selection["model"].value_counts().to_dict()),
