@@ -72,6 +72,12 @@ def build_resources(config: ChannelHouseConfig) -> dict[str, dg.ConfigurableReso
     return resources
 
 
+def table_exists(con, schema: str, table: str) -> bool:
+    """Whether ``schema.table`` exists in the DuckDB connection's database."""
+    query = "select count(*) from duckdb_tables() where schema_name = ? and table_name = ?"
+    return con.execute(query, [schema, table]).fetchall()[0][0] > 0
+
+
 class WarehouseResource(dg.ConfigurableResource):
     """The DuckDB warehouse dbt builds (``path``) and the secret salt its customer hashes use.
 

@@ -21,7 +21,7 @@ from alerting import build_candidates, deliver_alerts, merge_alerts
 from extractors.config import ChannelHouseConfig
 from extractors.registry import streams_for
 from models_ml.anomaly import build_daily_series, detect_trending, score_anomalies
-from orchestration.resources import WarehouseResource
+from orchestration.resources import WarehouseResource, table_exists
 
 ANOMALIES_KEY = dg.AssetKey(["ml", "sales_anomalies"])
 TRENDING_KEY = dg.AssetKey(["ml", "trending_products"])
@@ -36,17 +36,17 @@ def _mart(con, relation: str, where: str = "") -> pl.DataFrame:
 
 
 def _table_or_none(con, schema: str, table: str) -> pl.DataFrame | None:
-    exists = con.execute(
-        "select count(*) from duckdb_tables() where schema_name = ? and table_name = ?",
-        [schema, table],
-    ).fetchall()[0][0]
-    return con.sql(f'select * from "{schema}"."{table}"').pl() if exists else None
+    return (
+        con.sql(f'select * from "{schema}"."{table}"').pl()
+        if table_exists(con, schema, table)
+        else None
+    )
 
 
 def forecast_intervals(con) -> pl.DataFrame | None:
     """Per channel (units) and day: the 95% interval of the latest forecast made before that
     day (ml.forecast_history, written by the forecast asset), keyed like the anomaly series."""
-    if _table_or_none(con, "ml", "forecast_history") is None:
+    if not table_exists(con, "ml", "forecast_history"):
         return None
     return con.sql(
         """

@@ -22,7 +22,7 @@ from models_ml import backtest as bt
 from models_ml.demand import build_series
 from models_ml.forecast import forecast_catalog, select_models
 from models_ml.ltv import InsufficientDataError, holdout_check, ltv_scores
-from orchestration.resources import WarehouseResource
+from orchestration.resources import WarehouseResource, table_exists
 
 FORECAST_KEY = dg.AssetKey(["ml", "demand_forecast"])
 SELECTION_KEY = dg.AssetKey(["ml", "forecast_selection"])
@@ -82,11 +82,11 @@ def demand_series(lines: pd.DataFrame, settings) -> pd.DataFrame:
 
 
 def _table(con, schema: str, table: str) -> pd.DataFrame | None:
-    exists = con.execute(
-        "select count(*) from duckdb_tables() where schema_name = ? and table_name = ?",
-        [schema, table],
-    ).fetchall()[0][0]
-    return con.sql(f'select * from "{schema}"."{table}"').df() if exists else None
+    return (
+        con.sql(f'select * from "{schema}"."{table}"').df()
+        if table_exists(con, schema, table)
+        else None
+    )
 
 
 def forecast_history(previous: pd.DataFrame | None, forecasts: pd.DataFrame) -> pd.DataFrame:
@@ -184,16 +184,12 @@ def ml_assets(config: ChannelHouseConfig) -> list[dg.AssetsDefinition]:
             previous_history = _table(con, "ml", "forecast_history")
             previous = None
             if not config.select_models:
-                exists = con.execute(
-                    "select count(*) from duckdb_tables() "
-                    "where schema_name = 'ml' and table_name = 'forecast_selection'"
-                ).fetchall()[0][0]
-                if not exists:
+                previous = _table(con, "ml", "forecast_selection")
+                if previous is None:
                     raise dg.Failure(
                         "no model selection yet: run demand_forecast with select_models: true "
                         "(the weekly forecast_retrain job) first"
                     )
-                previous = con.sql("select * from ml.forecast_selection").df()
         series = demand_series(lines, settings)
         revenue = (
             lines.assign(unique_id=lines["product_id"] + "|" + lines["channel"])
