@@ -19,9 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from alerting.settings import AlertingSettings
-from models_ml.anomaly import AnomalySettings, TrendingSettings
-from models_ml.forecast import ForecastSettings
-from models_ml.ltv import LtvSettings
+from models_ml.settings import AnomalySettings, ForecastSettings, LtvSettings, TrendingSettings
 
 CONFIG_ENV = "CHANNELHOUSE_CONFIG"
 DATA_DIR_ENV = "CHANNELHOUSE_DATA_DIR"

@@ -56,8 +56,9 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 from numpy.lib.stride_tricks import sliding_window_view
-from pydantic import BaseModel, ConfigDict, Field
 from scipy.stats import binomtest, norm
+
+from models_ml.settings import AnomalySettings, TrendingSettings
 
 __all__ = [
     "ANOMALY_SCHEMA",
@@ -68,47 +69,6 @@ __all__ = [
     "detect_trending",
     "score_anomalies",
 ]
-
-
-class AnomalySettings(BaseModel):
-    """Anomaly scoring settings (defaults in brackets are the documented defaults)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    baseline_weeks: int = Field(8, ge=2, description="Same-weekday history used for the baseline.")
-    min_baseline_weeks: int = Field(4, ge=2, description="Fewer same-weekday points: no baseline.")
-    z_threshold: float = Field(3.5, gt=0, description="|robust_z| at or above this is unusual.")
-    mad_floor_fraction: float = Field(
-        0.1, ge=0, description="Scale floor as a fraction of |baseline| (guards MAD = 0)."
-    )
-    mad_floor_abs: float = Field(1.0, gt=0, description="Absolute scale floor (guards MAD = 0).")
-    min_abs_deviation: float = Field(
-        0.0, ge=0, description="Ignore deviations smaller than this (in the series' unit)."
-    )
-    interval_level: int = Field(95, description="Forecast interval columns yhat_lo_/hi_<level>.")
-    require_interval_agreement: bool = Field(
-        True, description="With a forecast interval for the day, y must also be outside it."
-    )
-    score_last_days: int | None = Field(
-        None, ge=1, description="Only return the last N days of each series (None = all days)."
-    )
-    count_metrics: list[str] = Field(
-        ["units"], description="Metrics (column metric) that are counts: Poisson scale floor."
-    )
-    fill_missing_days: bool = Field(
-        True, description="Days missing inside a series count as 0 (no sales that day)."
-    )
-
-
-class TrendingSettings(BaseModel):
-    """Trending-product settings."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    recent_days: int = Field(14, ge=1, description="Length of the recent and previous windows.")
-    min_growth: float = Field(0.5, ge=0, description="recent/previous - 1 at least this (+50%).")
-    alpha: float = Field(0.01, gt=0, lt=1, description="One-sided significance level.")
-    min_recent_volume: float = Field(20, ge=0, description="Recent-window units at least this.")
 
 
 ANOMALY_SCHEMA: dict[str, pl.DataType] = {

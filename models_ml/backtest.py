@@ -23,22 +23,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pandas as pd
-from pydantic import BaseModel, Field
+
+from models_ml.settings import BacktestSettings
 
 BASELINE = "SeasonalNaive"
-
-
-class BacktestSettings(BaseModel):
-    """Rolling-origin windows (defaults: 3 windows of 90 days, cutoffs 30 days apart)."""
-
-    n_windows: int = Field(3, ge=1, description="Number of forecast origins.")
-    step: int = Field(30, ge=1, description="Days between consecutive origins.")
-    horizon: int = Field(90, ge=1, description="Days forecast from each origin.")
-    season_length: int = Field(7, ge=1, description="Seasonal-naive lag for the MASE scale.")
-
-    def span(self) -> int:
-        """Days at the end of a series covered by the test windows."""
-        return self.horizon + (self.n_windows - 1) * self.step
 
 
 def cross_validate(

@@ -31,25 +31,11 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import polars as pl
-from pydantic import BaseModel, Field
+
+from models_ml.settings import DemandSettings
 
 DEMAND_CLASSES = ("smooth", "erratic", "intermittent", "lumpy", "new", "inactive")
 ID_SEPARATOR = "|"
-
-
-class DemandSettings(BaseModel):
-    """How series are prepared and classified (defaults suit daily e-commerce units)."""
-
-    adi_threshold: float = Field(1.32, description="ADI cut between frequent and intermittent.")
-    cv2_threshold: float = Field(0.49, description="CV² cut between regular and variable sizes.")
-    new_days: int = Field(28, ge=1, description="Fewer days of history than this: 'new'.")
-    inactive_days: int = Field(
-        90, ge=1, description="No demand in this many last days: 'inactive'."
-    )
-    impute_window: int = Field(28, ge=1, description="In-stock days averaged to fill a stockout.")
-    weekday_shrink: float = Field(
-        8.0, ge=0, description="Pseudo-observations pulling a weekday factor towards 1."
-    )
 
 
 def _to_pandas(frame: pd.DataFrame | pl.DataFrame) -> pd.DataFrame:

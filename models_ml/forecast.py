@@ -60,15 +60,19 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, Field, model_validator
 
 from models_ml import backtest as bt
-from models_ml.demand import DemandSettings, classify_demand
+from models_ml.demand import classify_demand
+from models_ml.settings import (
+    CONTINUOUS,
+    CONTINUOUS_MODELS,
+    INTERMITTENT,
+    INTERMITTENT_MODELS,
+    ForecastSettings,
+)
 
 log = logging.getLogger(__name__)
 
-CONTINUOUS = ("smooth", "erratic")
-INTERMITTENT = ("intermittent", "lumpy")
 #: Simpler first; wins ties in model selection.
 COMPLEXITY = {
     "Zero": 0,
@@ -83,8 +87,6 @@ COMPLEXITY = {
     "Prophet": 9,
     "TopDown": 10,
 }
-CONTINUOUS_MODELS = ("SeasonalNaive", "AutoTheta", "AutoETS", "AutoARIMA", "Prophet")
-INTERMITTENT_MODELS = ("SeasonalNaive", "CrostonOptimized", "ADIDA", "IMAPA", "TSB", "Prophet")
 #: ``selected_by`` of a model given by class, without a backtest (see ``selection=``).
 DEFAULT_NO_BACKTEST = "default_no_backtest"
 CV_COLUMNS = ["unique_id", "ds", "cutoff", "model", "yhat", "y"]
@@ -100,70 +102,6 @@ FORECAST_COLUMNS = [
     "yhat_hi_95",
     "demand_class",
 ]
-
-
-class ForecastSettings(BaseModel):
-    """Forecast settings; defaults are the ones measured in the module report."""
-
-    horizon: int = Field(90, ge=1, description="Days forecast.")
-    levels: tuple[int, int] = Field((80, 95), description="Prediction-interval levels (%).")
-    season_length: int = Field(7, ge=1, description="Weekly season on daily data.")
-    n_jobs: int = Field(2, ge=1, description="statsforecast worker processes.")
-    backtest: bt.BacktestSettings = Field(default_factory=bt.BacktestSettings)
-    demand: DemandSettings = Field(default_factory=DemandSettings)
-    selection_metric: str = Field("mase", pattern="^(mase|wape)$")
-    tie_tolerance: float = Field(0.005, ge=0, description="Relative gap counted as a tie.")
-    min_train_days: int = Field(56, ge=14, description="Training days before the first origin.")
-    conformal_windows: int = Field(3, ge=2, description="Windows calibrating conformal intervals.")
-    tsb_alpha_d: float = Field(0.1, gt=0, le=1)
-    tsb_alpha_p: float = Field(0.1, gt=0, le=1)
-    intermittent_baseline_selectable: bool = Field(
-        False,
-        description="Let SeasonalNaive be chosen for intermittent/lumpy series (it is always "
-        "backtested as the baseline; MAE-type scores favour its many zeros).",
-    )
-    refit_continuous_backtest: bool = Field(
-        False,
-        description="Refit SeasonalNaive/Theta/ETS at every backtest origin (False: fit at "
-        "the first origin, then statsforecast's forward; ~3x cheaper).",
-    )
-    ets_top_n: int | None = Field(
-        150,
-        ge=0,
-        description="AutoETS is a candidate only for this many smooth/erratic series with the "
-        "highest mean demand (None = all); the rest try SeasonalNaive and AutoTheta.",
-    )
-    use_arima: bool = Field(False, description="Add AutoARIMA for smooth/erratic (slow).")
-    max_train_days: int | None = Field(
-        None, ge=60, description="Fit on at most this many last days (None = all history)."
-    )
-    prophet_top_n: int = Field(10, ge=0, description="Series by revenue that also try Prophet.")
-    prophet_country: str = Field("US", description="Country for Prophet's holidays.")
-    prophet_samples: int = Field(200, ge=50, description="Prophet predictive samples.")
-    fallback_shrink_days: float = Field(28.0, gt=0)
-    fallback_window: int = Field(90, ge=7)
-    default_models: dict[str, str] = Field(
-        default_factory=lambda: {
-            "smooth": "AutoTheta",
-            "erratic": "AutoTheta",
-            "intermittent": "TSB",
-            "lumpy": "TSB",
-        },
-        description="Model per demand class for series a scoring run (``selection=``) cannot "
-        "take from the previous selection; no backtest decides them.",
-    )
-
-    @model_validator(mode="after")
-    def _check_default_models(self) -> ForecastSettings:
-        for cls in CONTINUOUS + INTERMITTENT:
-            pool = INTERMITTENT_MODELS if cls in INTERMITTENT else CONTINUOUS_MODELS
-            name = self.default_models.get(cls)
-            if name not in pool:
-                raise ValueError(f"default_models[{cls!r}] = {name!r}; choose one of {pool}")
-        return self
-
-    def min_model_days(self) -> int:
-        return max(2 * self.horizon + 1, self.backtest.span() + self.min_train_days)
 
 
 @dataclass

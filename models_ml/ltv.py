@@ -50,8 +50,9 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 from scipy import optimize, special
+
+from models_ml.settings import LtvSettings
 
 __all__ = [
     "BgNbdFit",
@@ -78,38 +79,6 @@ DISCOUNT_STEP_DAYS = 30
 
 class InsufficientDataError(ValueError):
     """Too few customers (or repeat customers) to fit a model."""
-
-
-class LtvSettings(BaseModel):
-    """Settings of the CLV models (to be embedded in channelhouse.yml).
-
-    * ``calibration_end``: last order date used for fitting; ``None`` = the last order date in
-      the data.
-    * ``horizons_days``: prediction horizons; each gives ``expected_purchases_<h>d`` and
-      ``expected_value_<h>d`` columns. Default ``(90, 365)``.
-    * ``annual_discount_rate``: 0 (default) = no discounting; e.g. 0.1 = 10 % a year, applied
-      per 30-day step (see module docstring).
-    * ``min_customers``: fewer customers than this (for BG/NBD), or fewer repeat customers
-      (for Gamma-Gamma), raises :class:`InsufficientDataError`. Default 100.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    calibration_end: date | None = None
-    horizons_days: tuple[int, ...] = (90, 365)
-    annual_discount_rate: float = Field(default=0.0, ge=0.0, lt=1.0)
-    min_customers: int = Field(default=100, ge=2)
-
-    @field_validator("horizons_days")
-    @classmethod
-    def _positive_unique(cls, value: tuple[int, ...]) -> tuple[int, ...]:
-        if not value:
-            raise ValueError("horizons_days must name at least one horizon")
-        if any(h <= 0 for h in value):
-            raise ValueError(f"horizons_days must be positive, got {value}")
-        if len(set(value)) != len(value):
-            raise ValueError(f"horizons_days must be unique, got {value}")
-        return value
 
 
 # --------------------------------------------------------------------------------------------

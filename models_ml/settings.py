@@ -1,0 +1,188 @@
+"""Settings of the models_ml library (pydantic only), embedded in channelhouse.yml.
+
+Kept apart from the modelling code so that loading the configuration (every extractor and
+Dagster step does) does not import scipy, pandas or statsforecast. Each module re-exports the
+settings it uses (``models_ml.forecast.ForecastSettings`` …).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+CONTINUOUS = ("smooth", "erratic")
+INTERMITTENT = ("intermittent", "lumpy")
+CONTINUOUS_MODELS = ("SeasonalNaive", "AutoTheta", "AutoETS", "AutoARIMA", "Prophet")
+INTERMITTENT_MODELS = ("SeasonalNaive", "CrostonOptimized", "ADIDA", "IMAPA", "TSB", "Prophet")
+
+
+class DemandSettings(BaseModel):
+    """How series are prepared and classified (defaults suit daily e-commerce units)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    adi_threshold: float = Field(1.32, description="ADI cut between frequent and intermittent.")
+    cv2_threshold: float = Field(0.49, description="CV² cut between regular and variable sizes.")
+    new_days: int = Field(28, ge=1, description="Fewer days of history than this: 'new'.")
+    inactive_days: int = Field(
+        90, ge=1, description="No demand in this many last days: 'inactive'."
+    )
+    impute_window: int = Field(28, ge=1, description="In-stock days averaged to fill a stockout.")
+    weekday_shrink: float = Field(
+        8.0, ge=0, description="Pseudo-observations pulling a weekday factor towards 1."
+    )
+
+
+class BacktestSettings(BaseModel):
+    """Rolling-origin windows (defaults: 3 windows of 90 days, cutoffs 30 days apart)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    n_windows: int = Field(3, ge=1, description="Number of forecast origins.")
+    step: int = Field(30, ge=1, description="Days between consecutive origins.")
+    horizon: int = Field(90, ge=1, description="Days forecast from each origin.")
+    season_length: int = Field(7, ge=1, description="Seasonal-naive lag for the MASE scale.")
+
+    def span(self) -> int:
+        """Days at the end of a series covered by the test windows."""
+        return self.horizon + (self.n_windows - 1) * self.step
+
+
+class ForecastSettings(BaseModel):
+    """Forecast settings; defaults are the ones measured in the module report."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    horizon: int = Field(90, ge=1, description="Days forecast.")
+    levels: tuple[int, int] = Field((80, 95), description="Prediction-interval levels (%).")
+    season_length: int = Field(7, ge=1, description="Weekly season on daily data.")
+    n_jobs: int = Field(2, ge=1, description="statsforecast worker processes.")
+    backtest: BacktestSettings = Field(default_factory=BacktestSettings)
+    demand: DemandSettings = Field(default_factory=DemandSettings)
+    selection_metric: str = Field("mase", pattern="^(mase|wape)$")
+    tie_tolerance: float = Field(0.005, ge=0, description="Relative gap counted as a tie.")
+    min_train_days: int = Field(56, ge=14, description="Training days before the first origin.")
+    conformal_windows: int = Field(3, ge=2, description="Windows calibrating conformal intervals.")
+    tsb_alpha_d: float = Field(0.1, gt=0, le=1)
+    tsb_alpha_p: float = Field(0.1, gt=0, le=1)
+    intermittent_baseline_selectable: bool = Field(
+        False,
+        description="Let SeasonalNaive be chosen for intermittent/lumpy series (it is always "
+        "backtested as the baseline; MAE-type scores favour its many zeros).",
+    )
+    refit_continuous_backtest: bool = Field(
+        False,
+        description="Refit SeasonalNaive/Theta/ETS at every backtest origin (False: fit at "
+        "the first origin, then statsforecast's forward; ~3x cheaper).",
+    )
+    ets_top_n: int | None = Field(
+        150,
+        ge=0,
+        description="AutoETS is a candidate only for this many smooth/erratic series with the "
+        "highest mean demand (None = all); the rest try SeasonalNaive and AutoTheta.",
+    )
+    use_arima: bool = Field(False, description="Add AutoARIMA for smooth/erratic (slow).")
+    max_train_days: int | None = Field(
+        None, ge=60, description="Fit on at most this many last days (None = all history)."
+    )
+    prophet_top_n: int = Field(10, ge=0, description="Series by revenue that also try Prophet.")
+    prophet_country: str = Field("US", description="Country for Prophet's holidays.")
+    prophet_samples: int = Field(200, ge=50, description="Prophet predictive samples.")
+    fallback_shrink_days: float = Field(28.0, gt=0)
+    fallback_window: int = Field(90, ge=7)
+    default_models: dict[str, str] = Field(
+        default_factory=lambda: {
+            "smooth": "AutoTheta",
+            "erratic": "AutoTheta",
+            "intermittent": "TSB",
+            "lumpy": "TSB",
+        },
+        description="Model per demand class for series a scoring run (``selection=``) cannot "
+        "take from the previous selection; no backtest decides them.",
+    )
+
+    @model_validator(mode="after")
+    def _check_default_models(self) -> ForecastSettings:
+        for cls in CONTINUOUS + INTERMITTENT:
+            pool = INTERMITTENT_MODELS if cls in INTERMITTENT else CONTINUOUS_MODELS
+            name = self.default_models.get(cls)
+            if name not in pool:
+                raise ValueError(f"default_models[{cls!r}] = {name!r}; choose one of {pool}")
+        return self
+
+    def min_model_days(self) -> int:
+        return max(2 * self.horizon + 1, self.backtest.span() + self.min_train_days)
+
+
+class LtvSettings(BaseModel):
+    """Settings of the CLV models (to be embedded in channelhouse.yml).
+
+    * ``calibration_end``: last order date used for fitting; ``None`` = the last order date in
+      the data.
+    * ``horizons_days``: prediction horizons; each gives ``expected_purchases_<h>d`` and
+      ``expected_value_<h>d`` columns. Default ``(90, 365)``.
+    * ``annual_discount_rate``: 0 (default) = no discounting; e.g. 0.1 = 10 % a year, applied
+      per 30-day step (see module docstring).
+    * ``min_customers``: fewer customers than this (for BG/NBD), or fewer repeat customers
+      (for Gamma-Gamma), raises :class:`InsufficientDataError`. Default 100.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    calibration_end: date | None = None
+    horizons_days: tuple[int, ...] = (90, 365)
+    annual_discount_rate: float = Field(default=0.0, ge=0.0, lt=1.0)
+    min_customers: int = Field(default=100, ge=2)
+
+    @field_validator("horizons_days")
+    @classmethod
+    def _positive_unique(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not value:
+            raise ValueError("horizons_days must name at least one horizon")
+        if any(h <= 0 for h in value):
+            raise ValueError(f"horizons_days must be positive, got {value}")
+        if len(set(value)) != len(value):
+            raise ValueError(f"horizons_days must be unique, got {value}")
+        return value
+
+
+class AnomalySettings(BaseModel):
+    """Anomaly scoring settings (defaults in brackets are the documented defaults)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    baseline_weeks: int = Field(8, ge=2, description="Same-weekday history used for the baseline.")
+    min_baseline_weeks: int = Field(4, ge=2, description="Fewer same-weekday points: no baseline.")
+    z_threshold: float = Field(3.5, gt=0, description="|robust_z| at or above this is unusual.")
+    mad_floor_fraction: float = Field(
+        0.1, ge=0, description="Scale floor as a fraction of |baseline| (guards MAD = 0)."
+    )
+    mad_floor_abs: float = Field(1.0, gt=0, description="Absolute scale floor (guards MAD = 0).")
+    min_abs_deviation: float = Field(
+        0.0, ge=0, description="Ignore deviations smaller than this (in the series' unit)."
+    )
+    interval_level: int = Field(95, description="Forecast interval columns yhat_lo_/hi_<level>.")
+    require_interval_agreement: bool = Field(
+        True, description="With a forecast interval for the day, y must also be outside it."
+    )
+    score_last_days: int | None = Field(
+        None, ge=1, description="Only return the last N days of each series (None = all days)."
+    )
+    count_metrics: list[str] = Field(
+        ["units"], description="Metrics (column metric) that are counts: Poisson scale floor."
+    )
+    fill_missing_days: bool = Field(
+        True, description="Days missing inside a series count as 0 (no sales that day)."
+    )
+
+
+class TrendingSettings(BaseModel):
+    """Trending-product settings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    recent_days: int = Field(14, ge=1, description="Length of the recent and previous windows.")
+    min_growth: float = Field(0.5, ge=0, description="recent/previous - 1 at least this (+50%).")
+    alpha: float = Field(0.01, gt=0, lt=1, description="One-sided significance level.")
+    min_recent_volume: float = Field(20, ge=0, description="Recent-window units at least this.")
