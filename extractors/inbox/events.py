@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from extractors.inbox.common import (
     FileRejected,
@@ -28,7 +28,7 @@ from extractors.inbox.common import (
 )
 from extractors.inbox.schemas import EVENTS, FUNNEL_STEPS
 from extractors.inbox.settings import FileSettings, Strict, file_format
-from extractors.inbox.values import CellError, as_text, parse_currency
+from extractors.inbox.values import as_text, parse_currency
 
 FunnelStep = Literal["page_view", "product_view", "add_to_cart", "checkout", "purchase"]
 EVENT_FORMATS = {".ndjson": "ndjson", ".jsonl": "ndjson", ".json": "ndjson", ".csv": "csv"}
@@ -88,17 +88,8 @@ class EventsMapping(FileSettings):
     format: Literal["ndjson", "csv"] | None = None
     channel: str | None = Field(None, description="default: the folder name")
     storefront_id: str | None = Field(None, description="default: the folder name")
-    currency: str | None = Field(None, description="currency of values without one")
     funnel_steps: dict[str, FunnelStep] = Field(default_factory=dict)
     columns: EventColumns
-
-    @field_validator("currency")
-    @classmethod
-    def _currency(cls, value: str | None) -> str | None:
-        try:
-            return parse_currency(value)
-        except CellError as exc:
-            raise ValueError(str(exc)) from None
 
 
 def _path_value(record: Any, path: str) -> Any:

@@ -17,7 +17,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from extractors.inbox.common import (
     FileRejected,
@@ -110,18 +110,9 @@ class OrdersMapping(FileSettings):
     """``inbox/orders/<channel>/mapping.yml``."""
 
     format: Literal["csv", "tsv", "parquet"] | None = None
-    currency: str | None = Field(None, description="fixed ISO 4217 currency of every row")
     storefront_id: str | None = Field(None, description="default: the folder name")
     cancelled_statuses: list[str] = Field(default_factory=list)
     columns: OrderColumns
-
-    @field_validator("currency")
-    @classmethod
-    def _currency(cls, value: str | None) -> str | None:
-        try:
-            return parse_currency(value)
-        except CellError as exc:
-            raise ValueError(str(exc)) from None
 
     @model_validator(mode="after")
     def _currency_source(self) -> OrdersMapping:

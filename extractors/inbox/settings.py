@@ -8,7 +8,14 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from extractors.inbox.common import FileRejected
-from extractors.inbox.values import NumberFormat, TimestampFormat, check_timestamp_format, zone
+from extractors.inbox.values import (
+    CellError,
+    NumberFormat,
+    TimestampFormat,
+    check_timestamp_format,
+    parse_currency,
+    zone,
+)
 
 THOUSANDS_SEPARATORS = (",", ".", " ", "'", "\u00a0", "\u202f")
 
@@ -29,6 +36,17 @@ class FileSettings(Strict):
     thousands_separator: str | None = Field(None, description="e.g. ',' in 1,234.56")
     timestamp_format: str = Field("iso", description="iso, epoch_s, epoch_ms or strftime")
     timezone: str = Field("UTC", description="IANA zone of times written without an offset")
+    currency: str | None = Field(
+        None, description="ISO 4217 currency of the amounts of rows that name none"
+    )
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str | None) -> str | None:
+        try:
+            return parse_currency(value)
+        except CellError as exc:
+            raise ValueError(str(exc)) from None
 
     @field_validator("delimiter")
     @classmethod
