@@ -173,24 +173,15 @@ def warehouse(config_path: Path, scale: float) -> dict:
 def forecast_catalog_times(config, warehouse_path: Path) -> dict:
     """The forecast asset's work on a demo warehouse: the weekly run (backtest + selection +
     forecast of every series) and the daily scoring run (refit the selection), seconds."""
-    from models_ml.forecast import forecast_catalog
-    from orchestration.assets.ml import ALL, DAILY_DEMAND, demand_series
+    from orchestration.assets.ml import DAILY_DEMAND, forecast_demand
 
     with duckdb.connect(str(warehouse_path), read_only=True) as con:
         lines = con.sql(DAILY_DEMAND).df()
     started = time.perf_counter()
-    series = demand_series(lines, config.forecast)
-    revenue = (
-        lines.assign(unique_id=lines["product_id"] + "|" + lines["channel"])
-        .groupby("unique_id")["revenue"]
-        .sum()
-        .to_dict()
-    )
-    totals = [u for u in series["unique_id"].unique() if u.startswith(f"{ALL}|")]
-    weekly = forecast_catalog(series, config.forecast, revenue=revenue, prophet_ids=totals)
+    series, _, weekly = forecast_demand(lines, config.forecast)
     weekly_s = time.perf_counter() - started
     started = time.perf_counter()
-    forecast_catalog(series, config.forecast, selection=weekly.selection)
+    forecast_demand(lines, config.forecast, weekly.selection)
     return {
         "forecast_series": int(series["unique_id"].nunique()),
         "forecast_weekly_s": round(weekly_s, 1),

@@ -90,8 +90,7 @@ def inbox_import_asset(config: ChannelHouseConfig) -> dg.AssetsDefinition:
     def _inbox_import(context: dg.AssetExecutionContext):
         # every kind is materialized on every run (with 0 files when none waited): an output
         # left out would make Dagster skip the warehouse build downstream
-        pending = inbox.scan(config.inbox_dir)
-        results = inbox.import_all(context.resources.lake.root, connections, pending=pending)
+        results = inbox.import_all(context.resources.lake.root, connections)
         by_kind: dict[str, list[inbox.ImportResult]] = defaultdict(list)
         for result in results:
             by_kind[result.file.kind].append(result)

@@ -81,6 +81,24 @@ def demand_series(lines: pd.DataFrame, settings) -> pd.DataFrame:
     )
 
 
+def forecast_demand(lines: pd.DataFrame, settings, selection: pd.DataFrame | None = None):
+    """Series, revenue per series and the ForecastResult for the daily demand (DAILY_DEMAND):
+    with ``selection`` the daily refit, without it the weekly backtest and selection (prophet
+    competes for the top series by revenue and for the totals)."""
+    series = demand_series(lines, settings)
+    revenue = (
+        lines.assign(unique_id=lines["product_id"] + "|" + lines["channel"])
+        .groupby("unique_id")["revenue"]
+        .sum()
+        .to_dict()
+    )
+    totals = [u for u in series["unique_id"].unique() if u.startswith(f"{ALL}|")]
+    result = forecast_catalog(
+        series, settings, revenue=revenue, prophet_ids=totals, selection=selection
+    )
+    return series, revenue, result
+
+
 def _table(con, schema: str, table: str) -> pd.DataFrame | None:
     return (
         con.sql(f'select * from "{schema}"."{table}"').df()
@@ -190,17 +208,7 @@ def ml_assets(config: ChannelHouseConfig) -> list[dg.AssetsDefinition]:
                         "no model selection yet: run demand_forecast with select_models: true "
                         "(the weekly forecast_retrain job) first"
                     )
-        series = demand_series(lines, settings)
-        revenue = (
-            lines.assign(unique_id=lines["product_id"] + "|" + lines["channel"])
-            .groupby("unique_id")["revenue"]
-            .sum()
-            .to_dict()
-        )
-        totals = [u for u in series["unique_id"].unique() if u.startswith(f"{ALL}|")]
-        result = forecast_catalog(
-            series, settings, revenue=revenue, prophet_ids=totals, selection=previous
-        )
+        series, revenue, result = forecast_demand(lines, settings, previous)
         forecasts = result.forecasts.copy()
         forecasts[["product_id", "channel"]] = forecasts["unique_id"].str.split("|", expand=True)
         forecasts["forecast_date"] = lines["date"].max() + timedelta(days=1)
