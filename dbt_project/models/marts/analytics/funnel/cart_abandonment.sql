@@ -34,38 +34,32 @@ purchases as (
     where funnel_step = 'purchase'
 ),
 
-adds as (
+valued as (
+    -- cart events with their value in the base currency (rate of the event's UTC day)
     select
-        events.connection_name,
-        events.channel,
-        events.storefront_id,
-        events.visitor_id,
-        events.session_id,
-        events.event_id,
-        events.occurred_at,
-        events.sku,
-        coalesce(events.quantity, 1) as quantity,
+        events.*,
+        coalesce(events.quantity, 1) as item_quantity,
         {{ to_base('events.value', 'rates.rate_to_base') }} as value_base
     from events
     left join rates
         on coalesce(events.currency, '{{ var("base_currency") }}') = rates.currency
         and cast(events.occurred_at as date) = rates.rate_date
     where events.funnel_step = 'add_to_cart'
+        or (events.funnel_step is null and {{ is_cart_removal('events.event_name') }})
+),
+
+adds as (
+    select
+        connection_name, channel, storefront_id, visitor_id, session_id, event_id, occurred_at,
+        sku, item_quantity as quantity, value_base
+    from valued
+    where funnel_step = 'add_to_cart'
 ),
 
 removals as (
-    select
-        events.connection_name,
-        events.visitor_id,
-        events.occurred_at,
-        events.sku,
-        coalesce(events.quantity, 1) as quantity,
-        {{ to_base('events.value', 'rates.rate_to_base') }} as value_base
-    from events
-    left join rates
-        on coalesce(events.currency, '{{ var("base_currency") }}') = rates.currency
-        and cast(events.occurred_at as date) = rates.rate_date
-    where events.funnel_step is null and {{ is_cart_removal('events.event_name') }}
+    select connection_name, visitor_id, occurred_at, sku, item_quantity as quantity, value_base
+    from valued
+    where funnel_step is null
 ),
 
 -- the visitor's first purchase at or after each add_to_cart
