@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -105,3 +106,60 @@ def config(tmp_path, sandbox) -> ChannelHouseConfig:
     raw["sandbox"] = {"port": sandbox.port}
     os.environ.pop("CHANNELHOUSE_DATA_DIR", None)
     return parse_config(raw, "test-config")
+
+
+DEMO_HISTORY_DAYS = 150
+DEMO_SALT = "demo-warehouse-salt-5c1d9e7a3b"
+
+
+@pytest.fixture(scope="session")
+def demo_warehouse(tmp_path_factory, sandbox) -> Iterator[ChannelHouseConfig]:
+    """The demo pipeline once per session on a short history (150 days, the test business):
+    raw layer, demo inbox files, warehouse, forecasts + LTV and alerts, through the Dagster
+    jobs the demo runs. Yields the config; the warehouse is ``config.warehouse_path``.
+    Consumers only read it (copy it before writing)."""
+    import dagster as dg
+
+    from orchestration.definitions import build_definitions
+    from orchestration.demo import write_demo_files
+    from orchestration.schedules import partition_range_tags
+
+    mp = pytest.MonkeyPatch()
+    for key, value in sandbox_environment().items():
+        mp.setenv(key, value)
+    mp.setenv("CHANNELHOUSE_HASH_SALT", DEMO_SALT)
+    for name in ("CHANNELHOUSE_WAREHOUSE", "CHANNELHOUSE_DATA_DIR"):
+        mp.delenv(name, raising=False)
+    raw = sandbox_config_dict(
+        str(tmp_path_factory.mktemp("demo") / "data"), history_days=DEMO_HISTORY_DAYS
+    )
+    raw["sandbox"] = {"port": sandbox.port}
+    config = parse_config(raw, "demo-test")
+    defs = build_definitions(config, retry_policy=None)
+    instance = dg.DagsterInstance.ephemeral()
+    today = datetime.now(UTC).date().isoformat()
+    range_tags = partition_range_tags(config.sync.history_start.isoformat(), today)
+    for job in (
+        "raw_backfill",
+        "raw_snapshots",
+        "inbox_import",
+        "forecast_retrain",
+        "alerts_daily",
+    ):
+        if job == "inbox_import":
+            write_demo_files(config)
+        started = time.perf_counter()
+        result = defs.resolve_job_def(job).execute_in_process(
+            instance=instance,
+            raise_on_error=False,
+            tags=range_tags if job == "raw_backfill" else None,
+        )
+        failures = [
+            f"{e.step_key}: {e.step_failure_data.error.message.strip()}"
+            for e in result.all_events
+            if e.is_step_failure
+        ]
+        assert result.success, f"demo job {job} failed: {failures}"
+        print(f"demo job {job}: {time.perf_counter() - started:.1f}s")
+    mp.undo()
+    yield config
