@@ -17,10 +17,12 @@ status ``sent`` is never sent again; a ``failed`` row is retried on every later 
 counts all tries) until sent. The wiring persists the log; the decision depends only on the
 alerts table and the log, so a restarted process sends nothing new.
 
-**Batching.** All pending events of one run and channel go out together, in messages of at most
-``max_alerts_per_message`` events (most severe first). A message is tried up to
-``attempts_per_run`` times with exponential backoff (tenacity); if it still fails, its events
-are logged ``failed`` with a redacted last_error and tried again next run.
+**One digest per run and channel.** All pending events of a run go out in ONE message per channel:
+new and escalated first, most severe first, then the largest ``impact_base`` (revenue at risk);
+the first ``max_alerts_per_message`` are listed in detail, the rest as one line of counts per
+type (the alerts table has them all). A message is tried up to ``attempts_per_run`` times with
+exponential backoff (tenacity); if it still fails, its events are logged ``failed`` with a
+redacted last_error and tried again next run.
 
 **Secrets.** The webhook URL, the SMTP user and password are read from the environment variables
 NAMED in the settings, at send time only. They are never logged: errors carry the exception type
@@ -55,6 +57,7 @@ __all__ = [
     "deliver_alerts",
     "empty_deliveries",
     "plan_deliveries",
+    "send_email_message",
 ]
 
 _TS = pl.Datetime("us", "UTC")
@@ -82,6 +85,7 @@ PENDING_SCHEMA: dict[str, pl.DataType] = {
     "severity": pl.String(),
     "alert_type": pl.String(),
     "message": pl.String(),
+    "impact_base": pl.Float64(),
 }
 
 _KEY = ["alert_id", "state_key", "channel"]
@@ -114,7 +118,12 @@ def plan_deliveries(
         )
     floor = SEVERITY_RANK[min_severity]
     rows: list[dict[str, Any]] = []
-    for a in alerts.select(list(ALERTS_SCHEMA)).sort("alert_id").to_dicts():
+    current = alerts.with_columns(  # a table persisted before a column existed
+        pl.lit(None, dtype).alias(name)
+        for name, dtype in ALERTS_SCHEMA.items()
+        if name not in alerts.columns
+    )
+    for a in current.select(list(ALERTS_SCHEMA)).sort("alert_id").to_dicts():
         if a["severity_rank"] < floor:
             continue
         ep = a["episode"]
@@ -139,6 +148,7 @@ def plan_deliveries(
                         "severity": a["severity"],
                         "alert_type": a["alert_type"],
                         "message": a["message"],
+                        "impact_base": a["impact_base"],
                     }
                 )
     return pl.DataFrame(rows, schema=PENDING_SCHEMA, orient="row")
@@ -161,19 +171,39 @@ def _title(events: Sequence[Mapping[str, Any]]) -> str:
     return f"ChannelHouse: {len(events)} alert update(s)" + (f", {crit} critical" if crit else "")
 
 
-def build_webhook_payload(events: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Slack incoming-webhook JSON: ``text`` (fallback, all lines) and ``blocks`` (one section
-    per event after a header)."""
+def _rest(events: Sequence[Mapping[str, Any]]) -> str | None:
+    """One line for the events not listed in detail: counts per event and type."""
+    if not events:
+        return None
+    counts: dict[str, int] = {}
+    for e in events:
+        label = f"{e['alert_type']} {'resolved' if e['event'] == 'resolved' else e['severity']}"
+        counts[label] = counts.get(label, 0) + 1
+    parts = ", ".join(f"{n} {label}" for label, n in sorted(counts.items(), key=lambda x: -x[1]))
+    return f"... and {len(events)} more ({parts}): see the table alerts.alerts"
+
+
+def build_webhook_payload(
+    events: Sequence[Mapping[str, Any]], detailed: int | None = None
+) -> dict[str, Any]:
+    """Slack incoming-webhook JSON: ``text`` (fallback) and ``blocks``: a header, one section per
+    event for the first ``detailed`` events (all when None; events come most important first),
+    then one line counting the rest."""
     title = _title(events)
+    shown = list(events if detailed is None else events[:detailed])
+    rest = _rest(events[len(shown) :])
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": title[:150]}}
     ]
-    for e in events:
+    for e in shown:
         icon = ":white_check_mark:" if e["event"] == "resolved" else _ICON[e["severity"]]
         blocks.append(
             {"type": "section", "text": {"type": "mrkdwn", "text": f"{icon} {_line(e)}"[:3000]}}
         )
-    return {"text": "\n".join([title, *(_line(e) for e in events)]), "blocks": blocks}
+    if rest:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": rest}]})
+    lines = [title, *(_line(e) for e in shown), *([rest] if rest else [])]
+    return {"text": "\n".join(lines), "blocks": blocks}
 
 
 def _redact(text: str, secrets: Sequence[str | None]) -> str:
@@ -192,7 +222,10 @@ def _env(environ: Mapping[str, str], name: str | None) -> str | None:
 
 
 def _send_webhook(
-    cfg: WebhookSettings, events: Sequence[Mapping[str, Any]], environ: Mapping[str, str]
+    cfg: WebhookSettings,
+    events: Sequence[Mapping[str, Any]],
+    environ: Mapping[str, str],
+    detailed: int | None = None,
 ) -> None:
     url = _env(environ, cfg.url_env)
     assert url is not None
@@ -206,7 +239,7 @@ def _send_webhook(
     ]
     try:
         response = requests.post(
-            url, json=build_webhook_payload(events), timeout=cfg.timeout_seconds
+            url, json=build_webhook_payload(events, detailed), timeout=cfg.timeout_seconds
         )
     except requests.RequestException as exc:
         raise DeliveryError(_redact(f"{type(exc).__name__}: {exc}", secrets)) from None
@@ -214,24 +247,44 @@ def _send_webhook(
         raise DeliveryError(f"HTTP {response.status_code} from the webhook")
 
 
-def _send_email(
-    cfg: EmailSettings, events: Sequence[Mapping[str, Any]], environ: Mapping[str, str]
+def send_email_message(
+    msg: EmailMessage, cfg: EmailSettings, environ: Mapping[str, str] | None = None
 ) -> None:
+    """Send ``msg`` through the SMTP server in ``cfg`` (STARTTLS, optional private CA in
+    ``cfg.ca_file``, login with the user/password from the environment variables NAMED in
+    ``cfg``). ``From``/``To`` default to ``cfg.sender``/``cfg.recipients`` when the message has
+    none. Failures raise DeliveryError with the user and password redacted."""
+    environ = os.environ if environ is None else environ
     user, password = _env(environ, cfg.username_env), _env(environ, cfg.password_env)
-    msg = EmailMessage()
-    msg["Subject"] = _title(events)
-    msg["From"] = cfg.sender
-    msg["To"] = ", ".join(cfg.recipients)
-    msg.set_content("\n".join(_line(e) for e in events) + "\n")
+    if msg["From"] is None:
+        msg["From"] = cfg.sender
+    if msg["To"] is None:
+        msg["To"] = ", ".join(cfg.recipients)
     try:
         with smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout_seconds) as smtp:
             if cfg.starttls:
-                smtp.starttls(context=ssl.create_default_context())
+                smtp.starttls(context=ssl.create_default_context(cafile=cfg.ca_file))
             if user is not None and password is not None:
                 smtp.login(user, password)
             smtp.send_message(msg)
     except (OSError, smtplib.SMTPException) as exc:
         raise DeliveryError(_redact(f"{type(exc).__name__}: {exc}", [user, password])) from None
+
+
+def _send_email(
+    cfg: EmailSettings,
+    events: Sequence[Mapping[str, Any]],
+    environ: Mapping[str, str],
+    detailed: int | None = None,
+) -> None:
+    shown = list(events if detailed is None else events[:detailed])
+    rest = _rest(events[len(shown) :])
+    msg = EmailMessage()
+    msg["Subject"] = _title(events)
+    msg["From"] = cfg.sender
+    msg["To"] = ", ".join(cfg.recipients)
+    msg.set_content("\n".join([*(_line(e) for e in shown), *([rest] if rest else [])]) + "\n")
+    send_email_message(msg, cfg, environ)
 
 
 Sender = Callable[[Sequence[Mapping[str, Any]]], None]
@@ -256,24 +309,29 @@ def deliver_alerts(
     pending = plan_deliveries(alerts, log, _channels(settings), settings.min_severity)
     if pending.is_empty():
         return log.sort(_KEY)
+    detailed = settings.max_alerts_per_message
     senders: dict[str, Sender] = {}
     if settings.webhook is not None:
         wh = settings.webhook
-        senders["webhook"] = lambda ev: _send_webhook(wh, ev, env)
+        senders["webhook"] = lambda ev: _send_webhook(wh, ev, env, detailed)
     if settings.email is not None:
         em = settings.email
-        senders["email"] = lambda ev: _send_email(em, ev, env)
+        senders["email"] = lambda ev: _send_email(em, ev, env, detailed)
 
     previous = {tuple(r[k] for k in _KEY): r for r in log.to_dicts()}
     results: list[dict[str, Any]] = []
+    # the digest: new and escalated before resolved, most severe first, then most money at stake
     ordered = pending.with_columns(
-        pl.col("severity").replace_strict(SEVERITY_RANK, return_dtype=pl.Int64).alias("_rank")
-    ).sort(["channel", "_rank", "alert_id", "state_key"], descending=[False, True, False, False])
+        (pl.col("event") == "resolved").alias("_resolved"),
+        pl.col("severity").replace_strict(SEVERITY_RANK, return_dtype=pl.Int64).alias("_rank"),
+    ).sort(
+        ["channel", "_resolved", "_rank", "impact_base", "alert_id", "state_key"],
+        descending=[False, False, True, True, False, False],
+        nulls_last=True,
+    )
     for channel in _channels(settings):
-        events = ordered.filter(pl.col("channel") == channel).to_dicts()
-        size = settings.max_alerts_per_message
-        for start in range(0, len(events), size):
-            batch = events[start : start + size]
+        batch = ordered.filter(pl.col("channel") == channel).to_dicts()
+        if batch:
             tries, error = _send_with_retry(senders[channel], batch, settings)
             for e in batch:
                 key = (e["alert_id"], e["state_key"], channel)

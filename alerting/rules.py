@@ -8,18 +8,21 @@ Every rule returns a polars frame with CANDIDATE_SCHEMA:
     alert_type       stockout_imminent | low_stock | reorder_now | sales_anomaly |
                      trending_product | price_change | stale_data | account_health
     severity         info | warning | critical (AlertRuleSettings thresholds)
-    entity_type      stock_location | sales_series | listing_price | lake_entity | account_metric
+    entity_type      product_stock | sales_series | listing_price | lake_entity | account_metric
     entity_id        the key (below)
     channel, connection_name   where known, else NULL
     metrics          JSON object (sorted keys) of the numbers behind the alert
     message          one plain-language sentence
     detected_at      the ``now`` passed in (UTC)
+    impact_base      base-currency money at stake where a rule knows it (stock: revenue at risk
+                     over the lead time; revenue anomalies: |actual - usual|), else NULL;
+                     deliveries list the most severe, then the largest impact first
 
 Input contracts (columns read; extra columns are ignored):
 
 * inventory_health (analytics.inventory_health): inventory_health_id, product_id, channel,
   connection_name, location_id, location_name, location_type, available_quantity, daily_demand,
-  days_of_cover, lead_time_days.
+  days_of_cover, lead_time_days, revenue_at_risk_base (optional).
 * replenishment_plan (analytics.replenishment_plan): replenishment_plan_id, product_id, channel,
   connection_name, location_id, location_name, location_type, available_quantity, days_of_cover,
   lead_time_days, replenishment_status, suggested_order_quantity, reorder_by_date.
@@ -34,10 +37,15 @@ Input contracts (columns read; extra columns are ignored):
 
 Keys and overlaps (decisions):
 
-* Stock conditions are keyed by inventory_health_id (= replenishment_plan_id). A location whose
-  cover is below its lead time raises stockout_imminent only: low_stock and reorder_now are left
-  out for it (the stockout message already says how much to reorder), so one location is never
-  three alerts at once.
+* Stock conditions are per PRODUCT (entity product_stock, key product_id), across its stock
+  locations: a product is one alert, not one per warehouse. Per location: cover below the lead
+  time is stockout_imminent, else replenishment status order_now is reorder_now, else cover below
+  ``low_stock_days`` is low_stock. The product's alert takes the most urgent kind among its
+  locations (stockout_imminent > reorder_now > low_stock), the highest severity of the locations
+  of that kind, names the worst one (least cover) and counts the others; metrics list them all
+  with the summed suggested order quantity and revenue at risk. A location whose inbound stock
+  already covers the lead time (suggested order quantity 0) is stockout_imminent at severity
+  info: nothing to order, so nothing to push (the table still shows it).
 * sales_anomaly: one per series and direction (``<unique_id>|spike``), current when the series
   has an anomalous day among its last ``anomaly_lookback_days`` scored days; the latest such day
   is described.
@@ -86,6 +94,7 @@ CANDIDATE_SCHEMA: dict[str, pl.DataType] = {
     "metrics": pl.String(),
     "message": pl.String(),
     "detected_at": pl.Datetime("us", "UTC"),
+    "impact_base": pl.Float64(),
 }
 
 SEVERITY_RANK = {"info": 1, "warning": 2, "critical": 3}
@@ -125,6 +134,7 @@ def _candidate(
     now: datetime,
     channel: str | None = None,
     connection_name: str | None = None,
+    impact: float | None = None,
 ) -> dict[str, Any]:
     return {
         "alert_id": alert_id(alert_type, entity_type, entity_id),
@@ -137,6 +147,7 @@ def _candidate(
         "metrics": json.dumps({k: _num(v) for k, v in metrics.items()}, sort_keys=True),
         "message": message,
         "detected_at": now,
+        "impact_base": impact,
     }
 
 
@@ -157,118 +168,160 @@ def _days(value: float) -> str:
     return f"{value:.1f}" if value < 10 else f"{value:.0f}"
 
 
+_STOCK_KIND_RANK = {"stockout_imminent": 3, "reorder_now": 2, "low_stock": 1}
+
+
+def _stock_locations(
+    inventory_health: pl.DataFrame | None,
+    replenishment_plan: pl.DataFrame | None,
+    settings: AlertRuleSettings,
+) -> list[dict[str, Any]]:
+    """Every stock location in an alerting condition, classified (kind, severity) as the module
+    docstring says; one entry per location."""
+    plan_rows = replenishment_plan.to_dicts() if replenishment_plan is not None else []
+    plan = {r["replenishment_plan_id"]: r for r in plan_rows}
+    found: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    health = inventory_health if inventory_health is not None else pl.DataFrame()
+    for r in health.to_dicts():
+        cover, lead = r.get("days_of_cover"), r.get("lead_time_days")
+        if cover is None or not (r.get("daily_demand") or 0) > 0:
+            continue
+        key = r["inventory_health_id"]
+        p = plan.get(key, {})
+        out = (r.get("available_quantity") or 0) <= 0
+        if lead is not None and cover < lead:
+            kind = "stockout_imminent"
+            severity = (
+                "info"  # stock already on its way covers the lead time: nothing to order
+                if p.get("suggested_order_quantity") == 0
+                else "critical"
+                if cover <= settings.stockout_critical_days or out
+                else "warning"
+            )
+        elif p.get("replenishment_status") == "order_now":
+            kind, severity = "reorder_now", settings.reorder_now_severity
+        elif cover < settings.low_stock_days:
+            kind = "low_stock"
+            severity = "warning" if cover < settings.low_stock_warning_days else "info"
+        else:
+            continue
+        seen.add(key)
+        found.append(
+            {
+                **{k: r.get(k) for k in ("product_id", "channel", "connection_name")},
+                "kind": kind,
+                "severity": severity,
+                "location": _location(r),
+                "available_quantity": r.get("available_quantity"),
+                "daily_demand": r.get("daily_demand"),
+                "days_of_cover": cover,
+                "lead_time_days": lead,
+                "suggested_order_quantity": p.get("suggested_order_quantity"),
+                "reorder_by_date": p.get("reorder_by_date"),
+                "revenue_at_risk": r.get("revenue_at_risk_base"),
+            }
+        )
+    for key, p in plan.items():  # a plan without inventory_health rows (that input not given)
+        if key in seen or p.get("replenishment_status") != "order_now":
+            continue
+        cover, lead = p.get("days_of_cover"), p.get("lead_time_days")
+        imminent = cover is not None and lead is not None and cover < lead
+        found.append(
+            {
+                **{k: p.get(k) for k in ("product_id", "channel", "connection_name")},
+                "kind": "stockout_imminent" if imminent else "reorder_now",
+                "severity": "warning" if imminent else settings.reorder_now_severity,
+                "location": _location(p),
+                "available_quantity": p.get("available_quantity"),
+                "daily_demand": None,
+                "days_of_cover": cover,
+                "lead_time_days": lead,
+                "suggested_order_quantity": p.get("suggested_order_quantity"),
+                "reorder_by_date": p.get("reorder_by_date"),
+                "revenue_at_risk": None,
+            }
+        )
+    return found
+
+
+def _stock_message(kind: str, product: str, worst: dict[str, Any], n: int, qty: Any) -> str:
+    others = f" and {n - 1} other location{'s' if n > 2 else ''}" if n > 1 else ""
+    cover = worst["days_of_cover"]
+    if kind == "stockout_imminent":
+        left = (
+            "out of stock"
+            if (worst["available_quantity"] or 0) <= 0
+            else f"{_days(cover)} days of stock left"
+        )
+        action = (
+            ""
+            if qty is None
+            else f" — reorder {qty:,} units now"
+            if qty > 0
+            else " — inbound stock covers it"
+        )
+        return (
+            f"{product} runs out before the next delivery at {worst['location']}{others}: "
+            f"{left}, next delivery needs {worst['lead_time_days']} days{action}"
+        )
+    if kind == "reorder_now":
+        when = f" by {worst['reorder_by_date']}" if worst.get("reorder_by_date") else " now"
+        amount = f"reorder {qty:,} units{when}" if qty else f"reorder{when}"
+        return f"{product} is at its reorder point at {worst['location']}{others} — {amount}"
+    return f"{product}: low stock at {worst['location']}{others}, {_days(cover)} days of cover left"
+
+
 def inventory_alerts(
     inventory_health: pl.DataFrame | None,
     replenishment_plan: pl.DataFrame | None,
     settings: AlertRuleSettings,
     now: datetime,
 ) -> pl.DataFrame:
-    """stockout_imminent, low_stock (inventory_health) and reorder_now (replenishment_plan)."""
+    """One stock alert per PRODUCT across its locations (module docstring): the most urgent
+    kind of its locations, the highest severity among those, the worst location (least cover)
+    in the message, every location of that kind in metrics, revenue at risk as impact."""
+    by_product: dict[str, list[dict[str, Any]]] = {}
+    for loc in _stock_locations(inventory_health, replenishment_plan, settings):
+        by_product.setdefault(loc["product_id"], []).append(loc)
     rows: list[dict[str, Any]] = []
-    plan_rows = replenishment_plan.to_dicts() if replenishment_plan is not None else []
-    plan = {r["replenishment_plan_id"]: r for r in plan_rows}
-    imminent: set[str] = set()
-    for r in (inventory_health if inventory_health is not None else pl.DataFrame()).to_dicts():
-        cover, lead = r.get("days_of_cover"), r.get("lead_time_days")
-        if cover is None or not (r.get("daily_demand") or 0) > 0:
-            continue
-        key = r["inventory_health_id"]
-        p = plan.get(key, {})
-        qty = p.get("suggested_order_quantity")
-        metrics = {
-            "available_quantity": r.get("available_quantity"),
-            "daily_demand": r.get("daily_demand"),
-            "days_of_cover": cover,
-            "lead_time_days": lead,
-            "suggested_order_quantity": qty,
-        }
-        where = f"{r['product_id']} at {_location(r)}"
-        if lead is not None and cover < lead:
-            imminent.add(key)
-            severity = (
-                "critical"
-                if cover <= settings.stockout_critical_days
-                or (r.get("available_quantity") or 0) <= 0
-                else "warning"
-            )
-            action = (
-                ""  # no replenishment plan given
-                if qty is None
-                else f" — reorder {qty} units now"
-                if qty > 0
-                else " — inbound stock covers it"
-            )
-            left = (
-                "out of stock"
-                if (r.get("available_quantity") or 0) <= 0
-                else f"{_days(cover)} days of stock left"
-            )
-            message = f"{where}: {left}, next delivery needs {lead} days{action}"
-            rows.append(
-                _candidate(
-                    "stockout_imminent",
-                    severity,
-                    "stock_location",
-                    key,
-                    message,
-                    metrics,
-                    now,
-                    r.get("channel"),
-                    r.get("connection_name"),
-                )
-            )
-        elif cover < settings.low_stock_days:
-            severity = "warning" if cover < settings.low_stock_warning_days else "info"
-            message = (
-                f"{where}: low stock, {_days(cover)} days of cover left "
-                f"(alert below {settings.low_stock_days:g} days)"
-            )
-            rows.append(
-                _candidate(
-                    "low_stock",
-                    severity,
-                    "stock_location",
-                    key,
-                    message,
-                    metrics,
-                    now,
-                    r.get("channel"),
-                    r.get("connection_name"),
-                )
-            )
-    for key, p in plan.items():
-        if p.get("replenishment_status") != "order_now" or key in imminent:
-            continue
-        cover = p.get("days_of_cover")
-        if (
-            cover is not None
-            and p.get("lead_time_days") is not None
-            and cover < p["lead_time_days"]
-        ):
-            continue  # a stockout_imminent condition even when inventory_health was not given
-        qty = p.get("suggested_order_quantity")
-        metrics = {
-            "available_quantity": p.get("available_quantity"),
-            "days_of_cover": cover,
-            "lead_time_days": p.get("lead_time_days"),
-            "reorder_by_date": p.get("reorder_by_date"),
-            "suggested_order_quantity": qty,
-        }
-        message = (
-            f"{p['product_id']} at {_location(p)}: stock is at its reorder point — "
-            f"reorder {qty} units now"
+    for product, locations in sorted(by_product.items()):
+        kind = max((loc["kind"] for loc in locations), key=_STOCK_KIND_RANK.__getitem__)
+        hits = sorted(
+            (loc for loc in locations if loc["kind"] == kind),
+            key=lambda loc: (loc["days_of_cover"] is None, loc["days_of_cover"] or 0.0),
         )
+        quantities = [q for q in (loc["suggested_order_quantity"] for loc in hits) if q is not None]
+        qty = sum(quantities) if quantities else None
+        risks = [x for x in (loc["revenue_at_risk"] for loc in hits) if x is not None]
+        risk = float(sum(risks)) if risks else None
+        channels = {loc["channel"] for loc in hits}
+        connections = {loc["connection_name"] for loc in hits}
+        metrics = {
+            "locations": len(hits),
+            "min_days_of_cover": hits[0]["days_of_cover"],
+            "lead_time_days": hits[0]["lead_time_days"],
+            "suggested_order_quantity": qty,
+            "revenue_at_risk_base": risk,
+            "worst_location": hits[0]["location"],
+            "location_detail": "; ".join(
+                f"{loc['location']}: {_days(loc['days_of_cover'] or 0.0)} d cover, "
+                f"{loc['available_quantity']} available"
+                for loc in hits
+            ),
+        }
         rows.append(
             _candidate(
-                "reorder_now",
-                settings.reorder_now_severity,
-                "stock_location",
-                key,
-                message,
+                kind,
+                max((loc["severity"] for loc in hits), key=SEVERITY_RANK.__getitem__),
+                "product_stock",
+                product,
+                _stock_message(kind, product, hits[0], len(hits), qty),
                 metrics,
                 now,
-                p.get("channel"),
-                p.get("connection_name"),
+                channels.pop() if len(channels) == 1 else None,
+                connections.pop() if len(connections) == 1 else None,
+                impact=risk,
             )
         )
     return _frame(rows)
@@ -328,6 +381,9 @@ def sales_anomaly_alerts(
                 metrics,
                 now,
                 channel,
+                impact=abs(r["y"] - base)
+                if base is not None and r.get("metric") == "revenue"
+                else None,
             )
         )
     return _frame(rows)

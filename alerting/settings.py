@@ -37,7 +37,7 @@ class AlertRuleSettings(BaseModel):
         3.0, ge=1, description="stale_data is critical when age > factor x (cadence + grace)."
     )
     account_health_severity: str = Field("critical", description="Severity of a breach.")
-    trending_severity: str = Field("info", description="Severity of trending_product.")
+    trending_severity: str = Field("warning", description="Severity of trending_product.")
 
 
 class WebhookSettings(BaseModel):
@@ -62,6 +62,11 @@ class EmailSettings(BaseModel):
     username_env: str | None = Field(None, description="Env var with the SMTP user name.")
     password_env: str | None = Field(None, description="Env var with the SMTP password.")
     timeout_seconds: float = Field(10.0, gt=0)
+    ca_file: str | None = Field(
+        None,
+        description="PEM file of a private CA (or a self-signed server certificate): STARTTLS "
+        "then trusts only it; default: the system trust store.",
+    )
 
 
 class DeliverySettings(BaseModel):
@@ -75,8 +80,12 @@ class DeliverySettings(BaseModel):
     retry_wait_seconds: float = Field(
         1.0, ge=0, description="First backoff wait within a run (doubles, capped at 30 s)."
     )
-    max_alerts_per_message: int = Field(25, ge=1, description="Batch size of one message.")
-    min_severity: str = Field("info", description="Do not send alerts below this severity.")
+    max_alerts_per_message: int = Field(
+        15, ge=1, description="Alerts listed in detail in a digest; the rest as counts."
+    )
+    min_severity: str = Field(
+        "warning", description="Do not send alerts below this severity (info stays in the table)."
+    )
 
 
 class AlertingSettings(BaseModel):

@@ -3,7 +3,8 @@
 ALERTS_SCHEMA, one row per alert_id (ever seen):
 
     alert_id, alert_type, severity, entity_type, entity_id, channel, connection_name,
-    metrics, message            as in the latest candidate of the alert
+    metrics, message,
+    impact_base                 as in the latest candidate of the alert
     severity_rank               info 1, warning 2, critical 3
     previous_severity           severity before the latest change in this episode (NULL if none)
     severity_changed_at         when that change was seen (NULL if none)
@@ -63,6 +64,7 @@ ALERTS_SCHEMA: dict[str, pl.DataType] = {
     "episode_started_at": _TS,
     "last_seen_at": _TS,
     "resolved_at": _TS,
+    "impact_base": pl.Float64(),
 }
 
 _FOLLOW = (
@@ -73,6 +75,7 @@ _FOLLOW = (
     "connection_name",
     "metrics",
     "message",
+    "impact_base",
 )
 
 
@@ -87,12 +90,13 @@ def merge_alerts(
     evaluated_types: Iterable[str] | None = None,
 ) -> pl.DataFrame:
     """The alerts table after this run (see module docstring)."""
-    old = {
-        r["alert_id"]: r
-        for r in (existing if existing is not None else empty_alerts())
-        .select(list(ALERTS_SCHEMA))
-        .to_dicts()
-    }
+    before = existing if existing is not None else empty_alerts()
+    before = before.with_columns(  # a table persisted before a column existed
+        pl.lit(None, dtype).alias(name)
+        for name, dtype in ALERTS_SCHEMA.items()
+        if name not in before.columns
+    )
+    old = {r["alert_id"]: r for r in before.select(list(ALERTS_SCHEMA)).to_dicts()}
     cand_frame = candidates.select(list(CANDIDATE_SCHEMA))
     if cand_frame["alert_id"].is_duplicated().any():
         raise ValueError("candidates hold the same alert_id more than once")

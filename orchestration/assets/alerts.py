@@ -1,7 +1,9 @@
 """Sales anomalies and alerts: thin assets over ``models_ml.anomaly`` and ``alerting``.
 
-``ml/sales_anomalies`` and ``ml/trending_products`` score the daily sales of every channel and
-of the A-class products (analytics.abc_xyz) against a same-weekday robust baseline.
+``ml/sales_anomalies`` scores the daily revenue and units of every channel and the units of the
+A-class products (analytics.abc_xyz) against a same-weekday robust baseline (and, per channel,
+the forecast interval); ``ml/trending_products`` compares the recent units of every product with
+the window before.
 ``alerts/alerts`` turns the marts (inventory, replenishment, account health, listing prices),
 those scores and the lake's freshness into alert candidates, merges them into the persisted
 alerts (stable ids: one condition is one alert, updated, resolved, reopened) and sends what
@@ -109,7 +111,7 @@ def alert_assets(config: ChannelHouseConfig) -> list[dg.AssetsDefinition]:
         specs=[
             dg.AssetSpec(
                 ANOMALIES_KEY,
-                description="Daily revenue and units per channel and per A-class product, scored "
+                description="Daily revenue and units per channel and units per A-class product, scored "
                 "against the same weekday of the last weeks (robust z) and, per channel, the 95% "
                 "interval of the forecast made before the day (ml.forecast_history); is_anomaly "
                 "flags spikes and drops that seasonality does not explain.",
@@ -123,8 +125,8 @@ def alert_assets(config: ChannelHouseConfig) -> list[dg.AssetsDefinition]:
             ),
             dg.AssetSpec(
                 TRENDING_KEY,
-                description="Units of the last window vs the window before per channel and A-class "
-                "product, with an exact Poisson test and a volume guard.",
+                description="Units of the last window vs the window before per product, with an "
+                "exact Poisson test and a volume guard.",
                 deps=[dg.AssetKey(["analytics", "daily_sales"])],
                 group_name="alerts",
                 kinds={"duckdb", "python"},
@@ -141,9 +143,16 @@ def alert_assets(config: ChannelHouseConfig) -> list[dg.AssetsDefinition]:
             )
             a_class = _mart(con, "analytics.abc_xyz", "where abc_class = 'A'")["product_id"]
             forecast = forecast_intervals(con)
-        series = build_daily_series(sales, product_ids=a_class.to_list())
+        products = sales["product_id"].drop_nulls().unique().to_list()
+        every = build_daily_series(sales, product_ids=products)
+        is_product = pl.col("entity_type") == "product"
+        units = pl.col("metric") == "units"
+        # channels: revenue and units; A-class products: units only (a product's revenue
+        # swings with its price mix and flagged ~6% of days on the demo); trending: the units
+        # of every product (a C-class product taking off matters most)
+        series = every.filter(~is_product | (units & pl.col("entity_id").is_in(a_class.to_list())))
         anomalies = score_anomalies(series, forecast, settings=config.anomalies)
-        trending = detect_trending(series, settings=config.trending)
+        trending = detect_trending(every.filter(is_product & units), settings=config.trending)
         rows = warehouse.replace_tables(
             "ml", {"sales_anomalies": anomalies, "trending_products": trending}
         )
