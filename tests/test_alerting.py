@@ -126,26 +126,83 @@ def test_inventory_rules():
     out = inventory_alerts(health, plan, RULES, NOW)
     assert out.schema == pl.Schema(CANDIDATE_SCHEMA)
     got = {r["entity_id"]: r for r in out.to_dicts()}
-    assert set(got) == {"amazon_eu:A1PA6795UKMFR9:CH-00042", "amazon_eu:M:CH-2", "amazon_eu:M:CH-3"}
-    a = got["amazon_eu:A1PA6795UKMFR9:CH-00042"]
+    assert set(got) == {"CH-00042", "CH-2", "CH-3"}
+    assert set(out["entity_type"]) == {"product_stock"}
+    a = got["CH-00042"]
     assert (a["alert_type"], a["severity"]) == ("stockout_imminent", "critical")
     assert a["message"] == (
-        "CH-00042 at Amazon.de FBA: 4.0 days of stock left, next delivery needs 28 days"
-        " — reorder 120 units now"
+        "CH-00042 runs out before the next delivery at Amazon.de FBA: 4.0 days of stock left,"
+        " next delivery needs 28 days — reorder 120 units now"
     )
     assert json.loads(a["metrics"])["suggested_order_quantity"] == 120
     assert (a["channel"], a["connection_name"]) == ("amazon", "amazon_eu")
     assert a["detected_at"] == NOW
-    assert (got["amazon_eu:M:CH-2"]["alert_type"], got["amazon_eu:M:CH-2"]["severity"]) == (
-        "low_stock",
-        "info",
-    )
-    assert got["amazon_eu:M:CH-3"]["alert_type"] == "reorder_now"
-    assert "reorder 15 units now" in got["amazon_eu:M:CH-3"]["message"]
+    assert (got["CH-2"]["alert_type"], got["CH-2"]["severity"]) == ("low_stock", "info")
+    assert got["CH-3"]["alert_type"] == "reorder_now"
+    assert "reorder 15 units by 2024-03-11" in got["CH-3"]["message"]
     # low stock below 7 days is a warning; with the stricter setting CH-2 is no alert at all
     assert inventory_alerts(health, plan, AlertRuleSettings(low_stock_days=8), NOW).height == 2
     warn = AlertRuleSettings(low_stock_warning_days=11)
     assert "warning" in inventory_alerts(health, None, warn, NOW)["severity"].to_list()
+
+
+def test_stock_alerts_are_one_per_product_across_locations():
+    """A product short at three locations is ONE alert: the most urgent kind wins, the worst
+    location is named, the others counted, quantities and revenue at risk summed; a location
+    whose inbound stock covers the lead time is not pushed (info)."""
+    loc = {"channel": "shopify", "connection_name": "shopify_us", "location_type": "warehouse"}
+    rows = [  # (location, available, demand, cover, lead, status, qty, revenue at risk)
+        ("NJ", 6, 2.0, 3.0, 14, "order_now", 40, 300.0),
+        ("NY", 10, 2.0, 5.0, 14, "order_now", 25, 200.0),
+        ("LA", 50, 1.0, 50.0, 14, "order_now", 10, 0.0),  # at its reorder point only
+    ]
+    health = pl.DataFrame(
+        [
+            {
+                **loc,
+                "inventory_health_id": f"shopify_us:{name}:SKU-1",
+                "product_id": "SKU-1",
+                "location_id": name,
+                "location_name": f"Warehouse {name}",
+                "available_quantity": avail,
+                "daily_demand": demand,
+                "days_of_cover": cover,
+                "lead_time_days": lead,
+                "revenue_at_risk_base": risk,
+            }
+            for name, avail, demand, cover, lead, _, _, risk in rows
+        ]
+    )
+    plan = health.select(
+        pl.col("inventory_health_id").alias("replenishment_plan_id"),
+        *(c for c in health.columns if c not in ("inventory_health_id", "revenue_at_risk_base")),
+    ).with_columns(
+        pl.Series("replenishment_status", [r[5] for r in rows]),
+        pl.Series("suggested_order_quantity", [r[6] for r in rows]),
+        pl.Series("reorder_by_date", [date(2024, 3, 11)] * 3),
+    )
+    out = inventory_alerts(health, plan, RULES, NOW)
+    assert out.height == 1
+    a = out.row(0, named=True)
+    assert (a["alert_type"], a["severity"], a["entity_id"]) == (
+        "stockout_imminent",
+        "critical",  # NJ: 3 days <= stockout_critical_days
+        "SKU-1",
+    )
+    assert a["message"].startswith(
+        "SKU-1 runs out before the next delivery at Shopify Warehouse NJ and 1 other location: "
+        "3.0 days of stock left"
+    )
+    assert a["message"].endswith("reorder 65 units now")  # NJ + NY, not LA (reorder point only)
+    metrics = json.loads(a["metrics"])
+    assert (metrics["locations"], metrics["suggested_order_quantity"]) == (2, 65)
+    assert a["impact_base"] == pytest.approx(500.0)
+    assert a["alert_id"] == alert_id("stockout_imminent", "product_stock", "SKU-1")
+    # inbound stock covers NJ and NY: nothing to order, the alert stays in the table as info
+    covered = plan.with_columns(pl.Series("suggested_order_quantity", [0, 0, 10]))
+    b = inventory_alerts(health, covered, RULES, NOW).row(0, named=True)
+    assert (b["alert_type"], b["severity"]) == ("stockout_imminent", "info")
+    assert "inbound stock covers it" in b["message"]
 
 
 def test_alert_ids_are_stable_and_ignore_numbers():
@@ -211,7 +268,7 @@ def test_sales_anomaly_and_trending_rules():
     )
     t = trending_alerts(trending, RULES, NOW)
     assert t["entity_id"].to_list() == ["units|product|CH-1"]
-    assert t["severity"].item() == "info" and "up 200%" in t["message"].item()
+    assert t["severity"].item() == "warning" and "up 200%" in t["message"].item()
 
 
 def test_price_change_rule():
@@ -308,7 +365,13 @@ def test_build_candidates_combines_rules():
 # ---------------------------------------------------------------- state
 
 
-def _cand(aid_key: str, severity: str, value: int, alert_type: str = "low_stock") -> dict:
+def _cand(
+    aid_key: str,
+    severity: str,
+    value: int,
+    alert_type: str = "low_stock",
+    impact: float | None = None,
+) -> dict:
     return {
         "alert_id": alert_id(alert_type, "stock_location", aid_key),
         "alert_type": alert_type,
@@ -320,6 +383,7 @@ def _cand(aid_key: str, severity: str, value: int, alert_type: str = "low_stock"
         "metrics": json.dumps({"days_of_cover": value}),
         "message": f"{aid_key}: {value} days of cover",
         "detected_at": NOW,
+        "impact_base": impact,
     }
 
 
@@ -445,6 +509,7 @@ def _settings(webhook_port: int, smtp_port: int, **email) -> DeliverySettings:
         ),
         attempts_per_run=2,
         retry_wait_seconds=0,
+        min_severity="info",  # every state of every alert (the default pushes warning and up)
     )
 
 
@@ -568,3 +633,33 @@ def test_no_channels_and_min_severity(webhook, smtp):
     env = {"TEST_ALERT_HOOK": f"http://127.0.0.1:{webhook.server_port}{SECRET_PATH}"}
     assert deliver_alerts(alerts, None, settings, NOW, environ=env).height == 0
     assert webhook.hits == [] and box.messages == []
+
+
+def test_one_digest_per_run_most_important_first(webhook, smtp):
+    """40 new alerts are ONE webhook message and ONE e-mail: critical first, then the largest
+    revenue at risk; the first max_alerts_per_message in detail, the rest as counts per type;
+    info alerts are not pushed by default (they stay in the table)."""
+    box, smtp_port = smtp
+    env = {"TEST_ALERT_HOOK": f"http://127.0.0.1:{webhook.server_port}{SECRET_PATH}"}
+    cands = [_cand(f"W{i:02d}", "warning", 9, "reorder_now", impact=float(i)) for i in range(30)]
+    cands += [_cand(f"C{i}", "critical", 1, "stockout_imminent", impact=1.0) for i in range(5)]
+    cands += [_cand(f"I{i}", "info", 20, "low_stock", impact=1e6) for i in range(5)]
+    alerts = merge_alerts(None, _cands(*cands), NOW)
+    settings = _settings(webhook.server_port, smtp_port).model_copy(
+        update={"min_severity": DeliverySettings().min_severity, "max_alerts_per_message": 8}
+    )
+    log = deliver_alerts(alerts, None, settings, NOW, environ=env)
+    assert len(webhook.hits) == 1 and len(box.messages) == 1
+    assert log.height == 2 * 35 and set(log["status"]) == {"sent"}  # no info alert pushed
+    lines = _texts(webhook.hits[0]).splitlines()
+    assert lines[0] == "ChannelHouse: 35 alert update(s), 5 critical"
+    detail = [line.split("NEW ")[1].split(":")[1].strip() for line in lines[1:9]]
+    assert sorted(detail[:5]) == ["C0", "C1", "C2", "C3", "C4"]  # equal impact: by alert id
+    assert detail[5:] == ["W29", "W28", "W27"]
+    assert lines[9] == "... and 27 more (27 reorder_now warning): see the table alerts.alerts"
+    assert len(lines) == 10
+    body = box.messages[0].get_payload()
+    assert "W27: 9 days of cover" in body and "W26" not in body and "27 more" in body
+    # nothing new: nothing sent
+    deliver_alerts(alerts, log, settings, NOW, environ=env)
+    assert len(webhook.hits) == 1 and len(box.messages) == 1
