@@ -48,6 +48,12 @@ day-level demand / its series' recent mean, times the forecast (Poisson quantile
 when there are no peers). A product with 10 days of sales thus starts near "a typical
 product of its group", moving to its own rate as history accrues.
 
+The fallback is backtested too (:func:`backtest_fallback`): on shorter rolling origins
+(``fallback_backtest``, default 2 origins of 28 days, 14 days apart) with every series' history
+cut at the origin, beside seasonal naive, for the young series with ``fallback_min_train_days``
+of history before an origin; their rows join ``cv`` and ``metrics`` (the selection table gets
+their ``*_TopDown`` and ``*_SeasonalNaive`` columns), so a young series has an accuracy figure.
+
 Stockout days: the models fit the imputed ``y``; scoring ignores those days (see demand.py).
 """
 
@@ -318,6 +324,53 @@ def top_down_fallback(
     return pd.concat(out, ignore_index=True)[cols] if out else pd.DataFrame(columns=cols)
 
 
+def backtest_fallback(
+    series: pd.DataFrame,
+    targets: Iterable[str],
+    peers: Iterable[str],
+    settings: ForecastSettings,
+    peer_groups: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """Rolling-origin check of the top-down fallback (CV_COLUMNS rows, models ``TopDown`` and
+    the ``SeasonalNaive`` baseline) over ``settings.fallback_backtest``'s shorter origins.
+
+    At each origin the history of targets AND peers is cut there; a target counts from the
+    origins it has ``fallback_min_train_days`` of own history before. Seasonal naive repeats
+    the target's last week before the origin.
+    """
+    fb = settings.fallback_backtest
+    targets, peers = list(targets), list(peers)
+    if not targets:
+        return pd.DataFrame(columns=CV_COLUMNS)
+    short = settings.model_copy(update={"horizon": fb.horizon})
+    end = series["ds"].max()
+    first = series.groupby("unique_id")["ds"].min()
+    actual = series[["unique_id", "ds", "y"]]
+    parts = []
+    for cutoff in bt.cutoffs_for(end, fb):
+        start = cutoff - pd.Timedelta(days=settings.fallback_min_train_days)
+        eligible = [u for u in targets if first.get(u, end) <= start]
+        if not eligible:
+            continue
+        history = series[series["ds"] <= cutoff]
+        td = top_down_fallback(history, eligible, peers, short, peer_groups)
+        td = td[["unique_id", "ds", "model", "yhat"]]
+        week = history[
+            history["unique_id"].isin(eligible)
+            & (history["ds"] > cutoff - pd.Timedelta(days=fb.season_length))
+        ]
+        last = week.assign(dow=week["ds"].dt.dayofweek)[["unique_id", "dow", "y"]]
+        days = td[["unique_id", "ds"]].assign(dow=td["ds"].dt.dayofweek)
+        snaive = days.merge(last, on=["unique_id", "dow"], how="left").rename(columns={"y": "yhat"})
+        snaive = snaive.assign(model=bt.BASELINE)[["unique_id", "ds", "model", "yhat"]]
+        rows = pd.concat([td, snaive], ignore_index=True).assign(cutoff=cutoff)
+        rows = rows[rows["ds"] <= end].merge(actual, on=["unique_id", "ds"], how="inner")
+        parts.append(rows)
+    if not parts:
+        return pd.DataFrame(columns=CV_COLUMNS)
+    return pd.concat(parts, ignore_index=True)[CV_COLUMNS]
+
+
 # --------------------------------------------------------------------------- main entry
 
 
@@ -405,6 +458,17 @@ def forecast_catalog(
         cv, metrics, chosen = _backtest_and_select(
             series, cls, modelled, settings, revenue, prophet_ids, timings
         )
+        t = time.perf_counter()
+        young = backtest_fallback(series, fallback, modelled, settings, peer_groups)
+        if not young.empty:
+            young_metrics = bt.score(young, series, settings.season_length)
+            cv = pd.concat([cv, young], ignore_index=True) if len(cv) else young
+            metrics = (
+                pd.concat([metrics, young_metrics], ignore_index=True)
+                if len(metrics)
+                else young_metrics
+            )
+        timings["fallback_backtest"] = time.perf_counter() - t
     else:
         t = time.perf_counter()
         cv = pd.DataFrame(columns=CV_COLUMNS)

@@ -91,6 +91,14 @@ class ForecastSettings(BaseModel):
     prophet_samples: int = Field(200, ge=50, description="Prophet predictive samples.")
     fallback_shrink_days: float = Field(28.0, gt=0)
     fallback_window: int = Field(90, ge=7)
+    fallback_backtest: BacktestSettings = Field(
+        default_factory=lambda: BacktestSettings(n_windows=2, step=14, horizon=28),
+        description="Shorter rolling origins scoring the top-down fallback of young series "
+        "(beside seasonal naive), so their accuracy is measured too.",
+    )
+    fallback_min_train_days: int = Field(
+        28, ge=7, description="Days of own history a young series needs before an origin."
+    )
     default_models: dict[str, str] = Field(
         default_factory=lambda: {
             "smooth": "AutoTheta",

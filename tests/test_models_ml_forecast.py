@@ -314,6 +314,44 @@ def test_fallback_without_peers_uses_own_mean_and_poisson_intervals():
     assert (fc["yhat_lo_95"] == 0).all() and (fc["yhat_hi_95"] == 5).all()
 
 
+def test_young_series_are_backtested_without_looking_ahead():
+    """The top-down fallback of a young series is scored on shorter origins with history cut
+    at each origin: changing the days after an origin does not change its forecast; seasonal
+    naive repeats the week before the origin; a series too young for an origin is left out."""
+    rng = np.random.default_rng(3)
+    young = np.tile([2.0, 4, 6, 8, 10, 12, 14], 12)  # 84 days, a weekly shape
+    frames = [_frame(f"peer{i}", rng.poisson(5, 400)) for i in range(3)]
+    frames += [_frame("young", young), _frame("baby", [3.0] * 60)]
+    series = build_series(pd.concat(frames, ignore_index=True), ["sku"], end_date=END.date())
+    res = forecast_catalog(series, SETTINGS)
+    fb = SETTINGS.fallback_backtest
+    cv = res.cv[res.cv["unique_id"] == "young"]
+    cutoffs = bt.cutoffs_for(series["ds"].max(), fb)
+    assert sorted(cv["cutoff"].unique()) == cutoffs and set(cv["model"]) == {
+        "TopDown",
+        "SeasonalNaive",
+    }
+    assert len(cv) == 2 * fb.n_windows * fb.horizon  # both models, every day of each window
+    naive = cv[(cv["model"] == "SeasonalNaive")]
+    assert np.allclose(naive["yhat"], naive["y"])  # an exact weekly repeat
+    # "baby" has 60 days: only the last origin (end - 28) leaves it 28 days of history before
+    assert set(res.cv.loc[res.cv["unique_id"] == "baby", "cutoff"]) == {cutoffs[-1]}
+    sel = res.selection.set_index("unique_id")
+    assert sel.at["young", "model"] == "TopDown"
+    # (MASE is undefined here: an exact weekly repeat has no in-sample naive error)
+    assert sel.at["young", "wape_SeasonalNaive"] == pytest.approx(0.0)
+    assert sel.at["young", "wape_TopDown"] > 0.1
+    # no look-ahead: other values after the first origin leave its TopDown rows unchanged
+    changed = series.copy()
+    after = (changed["unique_id"] == "young") & (changed["ds"] > cutoffs[0])
+    changed.loc[after, ["y", "y_observed"]] = 100.0
+    first = fmod.backtest_fallback(changed, ["young"], ["peer0", "peer1", "peer2"], SETTINGS)
+    mine = first[(first["cutoff"] == cutoffs[0]) & (first["model"] == "TopDown")]
+    orig = cv[(cv["cutoff"] == cutoffs[0]) & (cv["model"] == "TopDown")]
+    assert np.allclose(mine["yhat"].to_numpy(), orig["yhat"].to_numpy())
+    assert (mine["y"] == 100.0).all()
+
+
 # ----------------------------------------------------------------- scoring with a selection
 
 

@@ -224,15 +224,24 @@ def ml_assets(config: ChannelHouseConfig) -> list[dg.AssetsDefinition]:
         }
         if config.select_models:
             tables["forecast_backtest"] = result.metrics
-            chosen = result.selection[result.selection["reason"] == "backtest"]
-            headline = bt.headline(result.cv, chosen[["unique_id", "model"]], series)
-            demand_class = result.selection.set_index("unique_id")["demand_class"]
+            sel = result.selection
+            chosen = sel[sel["reason"] == "backtest"]
+            full = result.cv[result.cv["unique_id"].isin(chosen["unique_id"])]
+            headline = bt.headline(full, chosen[["unique_id", "model"]], series)
+            demand_class = sel.set_index("unique_id")["demand_class"]
             holdout = bt.headline_holdout(
-                result.cv, series, lambda m: select_models(m, settings, demand_class)
+                full, series, lambda m: select_models(m, settings, demand_class)
             )
+            young = sel[sel["model"] == "TopDown"]
+            young_cv = result.cv[result.cv["unique_id"].isin(young["unique_id"])]
+            young_line = bt.headline(young_cv, young[["unique_id", "model"]], series)
             meta["backtest"] = headline["text"]
             meta["backtest_last_window"] = holdout["text"]
-            meta["overall"] = dg.MetadataValue.md(_markdown(bt.overall(result.cv, series).round(3)))
+            meta["backtest_young_series"] = (
+                f"{young_line['text'].replace('chosen ensemble', 'top-down fallback')}; "
+                f"{settings.fallback_backtest.horizon}-day origins, of {len(young)} young series"
+            )
+            meta["overall"] = dg.MetadataValue.md(_markdown(bt.overall(full, series).round(3)))
         rows = warehouse.replace_tables("ml", tables)
         top = [u for u, _ in sorted(revenue.items(), key=lambda kv: -kv[1])[:4]]
         meta["top_products"] = dg.MetadataValue.md(_plot(series, result.forecasts, top))
