@@ -43,6 +43,7 @@ lifetimes' ``customer_lifetime_value`` does with monthly steps).
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -455,6 +456,7 @@ DIAGNOSTICS_SCHEMA = {
     "n_orders_excluded_after_calibration": pl.Int64,
     "n_orders_excluded_null_customer": pl.Int64,
     "n_orders_excluded_nonpositive_amount": pl.Int64,
+    "frequency_monetary_corr": pl.Float64,
 }
 
 
@@ -532,7 +534,21 @@ def _diagnostics_row(model: str, info: FitInfo | None, summary: RfmSummary) -> d
         "n_orders_excluded_after_calibration": summary.n_orders_after_calibration,
         "n_orders_excluded_null_customer": summary.n_orders_null_customer,
         "n_orders_excluded_nonpositive_amount": summary.n_orders_nonpositive_amount,
+        "frequency_monetary_corr": _frequency_monetary_corr(summary)
+        if model == "gamma_gamma"
+        else None,
     }
+
+
+def _frequency_monetary_corr(summary: RfmSummary) -> float | None:
+    """Pearson correlation of frequency and average spend over the repeat customers:
+    Gamma-Gamma assumes spend independent of frequency (|r| above ~0.3: treat the spend part
+    with care)."""
+    repeat = summary.customers.filter(pl.col("frequency") > 0)
+    if repeat.height < 3:
+        return None
+    r = repeat.select(pl.corr("frequency", "monetary_value")).item()
+    return None if r is None or math.isnan(r) else float(r)
 
 
 def ltv_scores(

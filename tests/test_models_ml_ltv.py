@@ -341,6 +341,14 @@ def test_ltv_scores_frames(synthetic_orders: pl.DataFrame) -> None:
         ltv.height,
         ltv.filter(pl.col("frequency") > 0).height,
     ]
+    # spend is drawn independently of frequency in this world: the diagnostic says so
+    corr = diagnostics["frequency_monetary_corr"].to_list()
+    repeat = ltv.filter(pl.col("frequency") > 0)
+    assert corr[0] is None
+    assert corr[1] == pytest.approx(
+        np.corrcoef(repeat["frequency"], repeat["monetary_value"])[0, 1]
+    )
+    assert abs(corr[1]) < 0.1
     # The world has gamma(5, nu) spend with nu ~ gamma(3, 60): p=5, q=3, v=60 in daily units.
     assert result.gamma_gamma.p == pytest.approx(5.0, rel=0.25)
 

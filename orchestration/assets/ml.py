@@ -331,6 +331,9 @@ def ml_assets(config: ChannelHouseConfig) -> list[dg.AssetsDefinition]:
                 "parameters": dg.MetadataValue.md(_markdown(result.ltv_parameters.to_pandas())),
                 "converged": bool(result.ltv_diagnostics["converged"].all()),
                 "holdout": holdout_text,
+                "frequency_spend_correlation": dg.MetadataValue.float(
+                    float(result.ltv_diagnostics["frequency_monetary_corr"].drop_nulls().sum())
+                ),
             },
         )
 
