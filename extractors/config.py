@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from alerting.settings import AlertingSettings
 from models_ml.settings import AnomalySettings, ForecastSettings, LtvSettings, TrendingSettings
+from serving.settings import ServingSettings
 
 CONFIG_ENV = "CHANNELHOUSE_CONFIG"
 DATA_DIR_ENV = "CHANNELHOUSE_DATA_DIR"
@@ -375,6 +376,7 @@ class ChannelHouseConfig(_Strict):
     forecast: ForecastSettings = ForecastSettings()
     ltv: LtvSettings = LtvSettings()
     alerting: AlertingSettings = AlertingSettings()
+    serving: ServingSettings = ServingSettings()
     connections: list[Connection] = Field(min_length=1)
 
     @field_validator("reporting_timezone")

@@ -15,6 +15,7 @@ from orchestration.assets.inbox import inbox_import_asset, inbox_job_and_sensor
 from orchestration.assets.ingest import daily_partitions, ingest_assets
 from orchestration.assets.ml import ml_assets
 from orchestration.assets.reference import reference_assets
+from orchestration.assets.serving import serving_assets, serving_resources
 from orchestration.assets.warehouse import warehouse_definitions
 from orchestration.resources import build_resources
 from orchestration.schedules import (
@@ -39,19 +40,21 @@ def build_definitions(
     jobs, schedules = ingest_jobs_and_schedules(config, assets, daily_partitions(config))
     files = inbox_import_asset(config)
     warehouse, checks = warehouse_definitions(config)
-    job, schedule = warehouse_job_and_schedule(warehouse, checks)
-    inbox_job, inbox_sensor = inbox_job_and_sensor(config, files, warehouse, checks)
+    # every job that changes the public marts refreshes what BI tools read, in the same run
+    serving = serving_assets(config)
+    job, schedule = warehouse_job_and_schedule(warehouse, checks, serving)
+    inbox_job, inbox_sensor = inbox_job_and_sensor(config, files, warehouse, checks, serving)
     ml = ml_assets(config)
-    ml_jobs, ml_schedules = forecast_jobs_and_schedules(ml)
+    ml_jobs, ml_schedules = forecast_jobs_and_schedules(ml, serving)
     alerting = alert_assets(config)
-    alerts_job, alerts_schedule = alerts_job_and_schedule(alerting)
+    alerts_job, alerts_schedule = alerts_job_and_schedule(alerting, serving)
     return dg.Definitions(
-        assets=[*assets, files, *warehouse, *ml, *alerting],
+        assets=[*assets, files, *warehouse, *ml, *alerting, *serving],
         asset_checks=checks,
         jobs=[*jobs, job, inbox_job, *ml_jobs, alerts_job],
         schedules=[*schedules, schedule, *ml_schedules, alerts_schedule],
         sensors=[inbox_sensor],
-        resources=build_resources(config),
+        resources={**build_resources(config), **serving_resources(config.serving)},
     )
 
 

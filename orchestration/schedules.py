@@ -6,6 +6,7 @@ run (late updates and refunds land in the partition of their update day, so the 
 guards against an API's own delay, e.g. Amazon's 48-hour finance lag).
 """
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -124,13 +125,16 @@ WAREHOUSE_WRITER = {"channelhouse/warehouse": "writer"}
 
 
 def warehouse_job_and_schedule(
-    assets: list[dg.AssetsDefinition], checks: list[dg.AssetChecksDefinition]
+    assets: list[dg.AssetsDefinition],
+    checks: list[dg.AssetChecksDefinition],
+    serving: Sequence[dg.AssetsDefinition] = (),
 ):
     """The dbt build with its checks: incremental every morning; run it by hand with
-    ``{"ops": {...: {"config": {"full_refresh": true}}}}`` to rebuild from scratch."""
+    ``{"ops": {...: {"config": {"full_refresh": true}}}}`` to rebuild from scratch.
+    ``serving`` (the BI copy / publication) runs after the build in the same run."""
     job = dg.define_asset_job(
         name="warehouse_build",
-        selection=dg.AssetSelection.assets(*assets) | dg.AssetSelection.checks(*checks),
+        selection=dg.AssetSelection.assets(*assets, *serving) | dg.AssetSelection.checks(*checks),
         description="dbt build of the DuckDB warehouse (staging, core, analytics) and its checks.",
         tags=WAREHOUSE_WRITER,
     )
@@ -146,11 +150,13 @@ def warehouse_job_and_schedule(
 ALERTS_CRON = "30 6 * * *"  # after the warehouse build (06:00)
 
 
-def alerts_job_and_schedule(assets: list[dg.AssetsDefinition]):
+def alerts_job_and_schedule(
+    assets: list[dg.AssetsDefinition], serving: Sequence[dg.AssetsDefinition] = ()
+):
     """Sales anomalies and alerts (with their delivery) every morning after the warehouse."""
     job = dg.define_asset_job(
         name="alerts_daily",
-        selection=dg.AssetSelection.assets(*assets),
+        selection=dg.AssetSelection.assets(*assets, *serving),
         description="Score sales anomalies, update the alerts table and send what changed.",
         tags=WAREHOUSE_WRITER,
     )
@@ -167,10 +173,12 @@ FORECAST_RETRAIN_CRON = "0 7 * * 0"  # Sundays, after the warehouse and the aler
 FORECAST_DAILY_CRON = "15 6 * * *"  # every morning after the warehouse build (06:00)
 
 
-def forecast_jobs_and_schedules(assets: list[dg.AssetsDefinition]):
+def forecast_jobs_and_schedules(
+    assets: list[dg.AssetsDefinition], serving: Sequence[dg.AssetsDefinition] = ()
+):
     """Weekly: choose every series' model by backtest; daily: refit the chosen models on the
     newest data (and the lifetime values)."""
-    selection = dg.AssetSelection.assets(*assets)
+    selection = dg.AssetSelection.assets(*assets, *serving)
     jobs, schedules = [], []
     for name, cron, select, what in (
         (

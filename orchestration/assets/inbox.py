@@ -136,11 +136,13 @@ def inbox_job_and_sensor(
     import_asset: dg.AssetsDefinition,
     warehouse: list[dg.AssetsDefinition],
     checks: list[dg.AssetChecksDefinition],
+    serving: list[dg.AssetsDefinition] | None = None,
 ):
-    """``inbox_import`` (the files, then the warehouse build) and the sensor that starts it."""
+    """``inbox_import`` (the files, then the warehouse build, then the BI copy) and the sensor
+    that starts it."""
     job = dg.define_asset_job(
         name="inbox_import",
-        selection=dg.AssetSelection.assets(import_asset, *warehouse)
+        selection=dg.AssetSelection.assets(import_asset, *warehouse, *(serving or []))
         | dg.AssetSelection.checks(*checks),
         description="Import the files waiting in the inbox, then build the warehouse.",
         tags=WAREHOUSE_WRITER,
