@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from alerting.settings import AlertingSettings
 from models_ml.settings import AnomalySettings, ForecastSettings, LtvSettings, TrendingSettings
+from reports.settings import ReportsSettings
 from serving.settings import ServingSettings
 
 CONFIG_ENV = "CHANNELHOUSE_CONFIG"
@@ -377,6 +378,7 @@ class ChannelHouseConfig(_Strict):
     ltv: LtvSettings = LtvSettings()
     alerting: AlertingSettings = AlertingSettings()
     serving: ServingSettings = ServingSettings()
+    reports: ReportsSettings = ReportsSettings()
     connections: list[Connection] = Field(min_length=1)
 
     @field_validator("reporting_timezone")

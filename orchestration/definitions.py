@@ -15,6 +15,7 @@ from orchestration.assets.inbox import inbox_import_asset, inbox_job_and_sensor
 from orchestration.assets.ingest import daily_partitions, ingest_assets
 from orchestration.assets.ml import ml_assets
 from orchestration.assets.reference import reference_assets
+from orchestration.assets.reports import report_definitions
 from orchestration.assets.serving import serving_assets, serving_resources
 from orchestration.assets.warehouse import warehouse_definitions
 from orchestration.resources import build_resources
@@ -48,11 +49,12 @@ def build_definitions(
     ml_jobs, ml_schedules = forecast_jobs_and_schedules(ml, serving)
     alerting = alert_assets(config)
     alerts_job, alerts_schedule = alerts_job_and_schedule(alerting, serving)
+    reports, report_jobs, report_schedules = report_definitions(config)
     return dg.Definitions(
-        assets=[*assets, files, *warehouse, *ml, *alerting, *serving],
+        assets=[*assets, files, *warehouse, *ml, *alerting, *serving, *reports],
         asset_checks=checks,
-        jobs=[*jobs, job, inbox_job, *ml_jobs, alerts_job],
-        schedules=[*schedules, schedule, *ml_schedules, alerts_schedule],
+        jobs=[*jobs, job, inbox_job, *ml_jobs, alerts_job, *report_jobs],
+        schedules=[*schedules, schedule, *ml_schedules, alerts_schedule, *report_schedules],
         sensors=[inbox_sensor],
         resources={**build_resources(config), **serving_resources(config.serving)},
     )

@@ -102,7 +102,8 @@ def write_demo_files(config: ChannelHouseConfig) -> None:
 
 def run_pipeline(config: ChannelHouseConfig, parallel: int) -> list[tuple[str, bool, float]]:
     """Materialize every asset: the raw backfill run, the snapshot run, then the inbox import
-    (the demo's files) with the warehouse build.
+    (the demo's files) with the warehouse build, the forecasts, the alerts and last week's
+    business review (each warehouse-changing job ends with the BI serving copy).
 
     The backfill's streams run ``parallel`` at a time in separate processes (Dagster's
     multiprocess executor, as in production): each step process pays ~9 s of imports
@@ -120,7 +121,17 @@ def run_pipeline(config: ChannelHouseConfig, parallel: int) -> list[tuple[str, b
     quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
     backfill = {**quiet, "execution": {"config": {"multiprocess": {"max_concurrent": parallel}}}}
     runs = []
-    jobs = ("raw_backfill", "raw_snapshots", "inbox_import", "forecast_retrain", "alerts_daily")
+    from reports.periods import period_for_run
+
+    jobs = (
+        "raw_backfill",
+        "raw_snapshots",
+        "inbox_import",
+        "forecast_retrain",
+        "alerts_daily",
+        "report_weekly_business_review",
+    )
+    last_week = period_for_run("weekly", datetime.now(UTC), config.reporting_timezone)
     for job_name in jobs:
         started = time.perf_counter()
         if job_name == "inbox_import":
@@ -136,7 +147,15 @@ def run_pipeline(config: ChannelHouseConfig, parallel: int) -> list[tuple[str, b
             result = (
                 build_definitions(config)
                 .resolve_job_def(job_name)
-                .execute_in_process(instance=instance, run_config=quiet, raise_on_error=False)
+                .execute_in_process(
+                    instance=instance,
+                    run_config=quiet,
+                    raise_on_error=False,
+                    # the reports are partitioned by period: last complete week
+                    partition_key=last_week.start.isoformat()
+                    if job_name.startswith("report_")
+                    else None,
+                )
             )
         runs.append((job_name, result.success, time.perf_counter() - started))
         if not result.success and job_name == "raw_backfill":
@@ -221,6 +240,18 @@ def _analytics_answers(con) -> list[str]:
     return lines
 
 
+def summarize_serving(config: ChannelHouseConfig) -> str:
+    """Where BI tools and managers find the results: the serving copy and the reports."""
+    lines = []
+    copy = config.serving.copy_target(config.data_dir)
+    if config.serving.copy_enabled and copy.exists():
+        lines.append(f"  BI serving copy (read-only): {copy}")
+    exports = config.data_dir / "exports"
+    for path in sorted(exports.glob("*/*/*")) if exports.exists() else []:
+        lines.append(f"  report: {path}")
+    return "\n".join(lines) or "  (no serving copy, no reports)"
+
+
 def summarize_lake(root: Path) -> str:
     import duckdb
 
@@ -264,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  run {name}: {'ok' if ok else 'FAILED'} in {seconds:.1f}s")
     print(summarize_lake(config.data_dir))
     print(summarize_warehouse(config.warehouse_path))
+    print(summarize_serving(config))
     print(
         f"done in {time.perf_counter() - started:.1f}s; Dagster runs recorded in {home} "
         "(`make dev` to browse)"

@@ -663,3 +663,107 @@ def test_one_digest_per_run_most_important_first(webhook, smtp):
     # nothing new: nothing sent
     deliver_alerts(alerts, log, settings, NOW, environ=env)
     assert len(webhook.hits) == 1 and len(box.messages) == 1
+
+
+def test_email_starttls_and_auth_login_against_a_tls_server(tmp_path):
+    """A real aiosmtpd server with STARTTLS (a self-signed certificate made here, trusted via
+    EmailSettings.ca_file) that requires TLS before AUTH and offers only AUTH LOGIN."""
+    import ipaddress
+    import ssl
+
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(datetime.now(UTC) - timedelta(minutes=5))
+        .not_valid_after(datetime.now(UTC) + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_tls.load_cert_chain(cert_file, key_file)
+
+    logins: list[tuple[str, bytes, bool]] = []
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        assert isinstance(auth_data, LoginPassword)
+        ok = auth_data.login == b"mailer-user" and auth_data.password == b"pA55-w0rd-tls"
+        logins.append((mechanism, auth_data.login, ok))
+        return AuthResult(success=ok)
+
+    box, port = _Mailbox(), _free_port()
+    controller = Controller(
+        box,
+        hostname="127.0.0.1",
+        port=port,
+        tls_context=server_tls,
+        require_starttls=True,
+        auth_require_tls=True,
+        authenticator=authenticator,
+        auth_exclude_mechanism=["PLAIN"],
+    )
+    controller.start()
+    try:
+        settings = DeliverySettings(
+            email=EmailSettings(
+                host="127.0.0.1",
+                port=port,
+                starttls=True,
+                ca_file=str(cert_file),
+                sender="alerts@example.com",
+                recipients=["ops@example.com"],
+                username_env="SMTP_USER",
+                password_env="SMTP_PASS",
+                timeout_seconds=5,
+            ),
+            attempts_per_run=1,
+            retry_wait_seconds=0,
+        )
+        alerts = merge_alerts(None, _cands(_cand("A", "warning", 5)), NOW)
+        env = {"SMTP_USER": "mailer-user", "SMTP_PASS": "pA55-w0rd-tls"}
+        log = deliver_alerts(alerts, None, settings, NOW, environ=env)
+        assert log["status"].to_list() == ["sent"] and log["channel"].to_list() == ["email"]
+        assert logins == [("LOGIN", b"mailer-user", True)]
+        assert len(box.messages) == 1
+        assert "A: 5 days of cover" in box.messages[0].get_payload()
+
+        # a wrong password: the delivery fails, is logged, and the password appears nowhere
+        bad_env = {"SMTP_USER": "mailer-user", "SMTP_PASS": "wr0ng-pA55-tls"}
+        alerts_b = merge_alerts(None, _cands(_cand("B", "warning", 5)), NOW)
+        # (aiosmtpd 1.4 rejects the login, yet here smtplib sees a read timeout rather than
+        # the 535 reply; a short timeout keeps the test fast)
+        quick = settings.model_copy(
+            update={"email": settings.email.model_copy(update={"timeout_seconds": 1.5})}
+        )
+        bad = deliver_alerts(alerts_b, None, quick, NOW, environ=bad_env)
+        assert bad["status"].to_list() == ["failed"] and bad["last_error"][0]
+        assert logins[-1] == ("LOGIN", b"mailer-user", False)
+        assert len(box.messages) == 1
+        for frame, secret in ((log, "pA55-w0rd-tls"), (bad, "wr0ng-pA55-tls")):
+            stored = " ".join(str(v) for row in frame.iter_rows() for v in row)
+            assert secret not in stored
+    finally:
+        controller.stop()
