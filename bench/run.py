@@ -2,7 +2,10 @@
 the dbt warehouse build (full and daily incremental) on each demo's lake.
 
 Results go to ``bench/results/raw_layer.json`` and a readable ``raw_layer.md``; the warehouse
-figures to ``bench/results/warehouse.json`` / ``warehouse.md``. Throughput is
+figures to ``bench/results/warehouse.json`` / ``warehouse.md``; forecasting to ``forecast.*``;
+the BI serving copy, the PostgreSQL publication and the biggest report export (with its peak
+memory) on each demo's warehouse to ``serving.*`` (``python -m bench.run serving`` runs only the
+demos and that part). Throughput is
 the median of three extractions of the last 90 days of orders per connection (the sandbox in
 this process, "fast" rate-limit profile); the end-to-end figure is one ``orchestration.demo``
 run per scale factor with its own sandbox process and data directory, as a user would run it.
@@ -196,8 +199,57 @@ def forecasting_families() -> list[dict]:
     return benchmark(n_series=40, length=730).to_dict("records")
 
 
-def end_to_end() -> tuple[list[dict], list[dict]]:
-    rows, builds = [], []
+PG_ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
+
+
+def serving_and_exports(config_path: Path, scale: float) -> dict:
+    """On a demo's warehouse: the serving copy and the PostgreSQL publication (medians of 3, the
+    machine's PostgreSQL, a scratch database) and the biggest report export in a child process
+    (seconds and peak RSS)."""
+    import psycopg
+
+    from bench.reports import bench_exports
+    from extractors.config import load_config
+    from serving.copy import refresh_serving_copy
+    from serving.postgres import publish
+    from serving.settings import PostgresPublishSettings
+
+    config = load_config(config_path)
+    source, work = config.warehouse_path, Path(config.data_dir) / "bench_serving"
+    schemas = config.serving.public_schemas
+    copies = [refresh_serving_copy(source, work / "copy.duckdb", schemas) for _ in range(REPEATS)]
+    db = "channelhouse_bench"
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+        admin.execute(f"drop database if exists {db} with (force)")
+        admin.execute(f"create database {db}")
+    try:
+        dsn = f"host=127.0.0.1 port=5432 user=postgres dbname={db}"
+        settings = PostgresPublishSettings(reader_role="channelhouse_bench_reader")
+        publishes = [publish(source, dsn, schemas, settings) for _ in range(REPEATS)]
+    finally:
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+            admin.execute(f"drop database if exists {db} with (force)")
+            admin.execute("drop role if exists channelhouse_bench_reader")
+    export = bench_exports(source, work / "exports")
+    row = {
+        "scale": scale,
+        "public_rows": sum(copies[0].rows.values()),
+        "serving_copy_s": round(statistics.median(c.seconds for c in copies), 2),
+        "serving_copy_mb": round(copies[0].size_bytes / 1e6, 1),
+        "publish_s": round(statistics.median(p.seconds for p in publishes), 2),
+        "publish_swap_s": round(statistics.median(p.swap_seconds for p in publishes), 3),
+        "export_rows": export["rows"],
+        "export_xlsx_s": export["xlsx_seconds"],
+        "export_csv_s": export["csv_seconds"],
+        "export_peak_rss_mib": export["peak_rss_mib"],
+        "export_baseline_rss_mib": export["baseline_rss_mib"],
+    }
+    print(f"  serving and exports at scale {scale}: {row}", flush=True)
+    return row
+
+
+def end_to_end(only_serving: bool = False) -> tuple[list[dict], list[dict], list[dict]]:
+    rows, builds, serving = [], [], []
     for i, scale in enumerate(SCALES):
         with tempfile.TemporaryDirectory() as tmp:
             config_path = Path(tmp) / "channelhouse.yml"
@@ -229,13 +281,50 @@ def end_to_end() -> tuple[list[dict], list[dict]]:
             print(f"  scale {scale}: {seconds:.1f}s, ok={proc.returncode == 0}", flush=True)
             if proc.returncode:
                 print(proc.stdout[-3000:], proc.stderr[-3000:])
-            else:
+                continue
+            serving.append(serving_and_exports(config_path, scale))
+            if not only_serving:
                 builds.append(warehouse(config_path, scale))
-    return rows, builds
+    return rows, builds, serving
+
+
+def write_serving(measured_at: str, serving: list[dict]) -> None:
+    (RESULTS / "serving.json").write_text(
+        json.dumps({"measured_at": measured_at, "serving": serving}, indent=2) + "\n"
+    )
+    lines = [
+        "# Serving and reports benchmark",
+        "",
+        f"Measured {measured_at} on {os.cpu_count()} CPUs, on each demo's warehouse (public "
+        "schemas core, analytics, ml, alerts). Serving copy: the read-only DuckDB copy for BI "
+        "tools, written and swapped in. Publication: COPY into staging schemas of the local "
+        "PostgreSQL and the one-transaction swap. Both medians of 3. Export: the biggest report "
+        "extract (all of analytics.order_line_margin) to xlsx (XlsxWriter constant_memory) and "
+        "csv (DuckDB COPY) in a child process; peak RSS is that process's maximum resident set "
+        "(baseline: after its imports).",
+        "",
+        "| scale | public rows | serving copy s | copy MB | publish s | swap s | export rows "
+        "| xlsx s | csv s | peak RSS MiB | baseline RSS MiB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['scale']} | {r['public_rows']:,} | {r['serving_copy_s']} | {r['serving_copy_mb']} "
+        f"| {r['publish_s']} | {r['publish_swap_s']} | {r['export_rows']:,} | "
+        f"{r['export_xlsx_s']} | {r['export_csv_s']} | {r['export_peak_rss_mib']} | "
+        f"{r['export_baseline_rss_mib']} |"
+        for r in serving
+    ]
+    (RESULTS / "serving.md").write_text("\n".join(lines) + "\n")
 
 
 def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
+    if sys.argv[1:] == ["serving"]:
+        print("end-to-end demo, then the serving copy, the publication and the biggest export:")
+        _, _, serving = end_to_end(only_serving=True)
+        write_serving(datetime.now(UTC).isoformat(timespec="seconds"), serving)
+        print(f"results in {RESULTS}")
+        return
     print("extraction throughput (orders stream, last 90 days, median of 3):")
     tp = throughput()
     print("forecasting per model family (40 synthetic series of 730 days):")
@@ -243,7 +332,7 @@ def main() -> None:
     for row in families:
         print(f"  {row['family']:16} {row['seconds_per_1000']:8.1f} s per 1,000 series")
     print("end-to-end demo (two years, all connections):")
-    e2e, builds = end_to_end()
+    e2e, builds, serving = end_to_end()
     result = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
@@ -251,6 +340,7 @@ def main() -> None:
         "end_to_end": e2e,
     }
     (RESULTS / "raw_layer.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_serving(result["measured_at"], serving)
     lines = [
         "# Raw layer benchmark",
         "",
