@@ -87,8 +87,12 @@ def cohort_heatmap(rows: list[dict]) -> bytes:
         grid[cohorts.index(r["cohort_month"])][ages.index(r["months_since_first_order"])] = (
             r["retention_rate"] if r["retention_rate"] is not None else float("nan")
         )
+    # month 0 is 100% by definition: the colour scale spans the later months, so their
+    # differences show (month 0 is drawn at the top of the scale)
+    later = [v for line in grid for v in line[1:] if v == v]
+    top = max(later, default=1.0) or 1.0
     fig, ax = plt.subplots(figsize=(9.0, 0.45 * len(cohorts) + 1.6))
-    image = ax.imshow(grid, cmap="Blues", vmin=0, vmax=1, aspect="auto")
+    image = ax.imshow(grid, cmap="Blues", vmin=0, vmax=top, aspect="auto")
     ax.set_xticks(range(len(ages)), [str(a) for a in ages])
     ax.set_yticks(range(len(cohorts)), [f"{c:%Y-%m}" for c in cohorts])
     ax.set_xlabel("months since first order")
@@ -102,7 +106,7 @@ def cohort_heatmap(rows: list[dict]) -> bytes:
                     ha="center",
                     va="center",
                     fontsize=7,
-                    color="white" if value > 0.5 else "black",
+                    color="white" if value > 0.6 * top else "black",
                 )
     fig.colorbar(image, ax=ax, fraction=0.03)
     ax.set_title(title)

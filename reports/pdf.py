@@ -7,6 +7,7 @@ stamps, so re-running a report on the same data writes the same bytes.
 from __future__ import annotations
 
 import io
+import struct
 from collections.abc import Sequence
 from datetime import UTC, datetime, time
 from pathlib import Path
@@ -75,9 +76,13 @@ def write_pdf(
         for row in kpis:
             table.row([_latin1(c) for c in row])
     for caption, png in charts:
-        pdf.add_page() if pdf.get_y() > 180 else pdf.ln(4)
+        width, height = struct.unpack(">II", png[16:24])  # the PNG header (IHDR)
+        # caption and chart stay on one page; a chart taller than a page is shrunk to fit
+        h = min(pdf.epw * height / width, pdf.page_break_trigger - pdf.t_margin - 12)
+        w = h * width / height
+        pdf.add_page() if pdf.get_y() + 10 + h > pdf.page_break_trigger else pdf.ln(4)
         pdf.set_font("helvetica", "B", 11)
         pdf.cell(0, 6, _latin1(caption), new_x="LMARGIN", new_y="NEXT")
-        pdf.image(io.BytesIO(png), w=pdf.epw)
+        pdf.image(io.BytesIO(png), x=pdf.l_margin + (pdf.epw - w) / 2, w=w, h=h)
     pdf.output(str(path))
     return pdf.pages_count

@@ -33,7 +33,8 @@ def summary_text(s: Summary, period) -> str:
         head += f", no sales in the comparison period to compare with ({period.comparison})"
     else:
         direction = "up" if change > 0 else "down" if change < 0 else "flat"
-        amount = f" {abs(change):.0f}%" if direction != "flat" else ""
+        digits = 1 if abs(change) < 10 else 0  # "down 0.3%", not "down 0%"
+        amount = f" {abs(change):.{digits}f}%" if direction != "flat" else ""
         head += (
             f", {direction}{amount} {period.comparison} (from {money(s.previous_net_revenue, cur)})"
         )
