@@ -240,20 +240,14 @@ def summarize(con, period, base_currency: str) -> Summary:
                 ),
                 "change": _num(top["revenue"]) - _num(top["previous_revenue"]),
             }
-        s.channels = _rows(
-            con,
-            """
-            select channel,
-                   coalesce(sum(net_revenue_base) filter (sales_date between $1 and $2), 0)
-                       as revenue,
-                   coalesce(sum(net_revenue_base) filter (sales_date between $3 and $4), 0)
-                       as previous_revenue
-            from analytics.daily_sales
-            where sales_date between $1 and $2 or sales_date between $3 and $4
-            group by all order by revenue desc, channel
-            """,
-            [period.start, period.end, period.previous_start, period.previous_end],
-        )
+        channels: dict[str, dict[str, Any]] = {}
+        for row in by_store:  # per channel: the storefronts' sums
+            ch = channels.setdefault(
+                row["channel"], {"channel": row["channel"], "revenue": 0, "previous_revenue": 0}
+            )
+            ch["revenue"] += row["revenue"]
+            ch["previous_revenue"] += row["previous_revenue"]
+        s.channels = sorted(channels.values(), key=lambda c: (-_num(c["revenue"]), c["channel"]))
     if table_exists(con, "core.fct_orders"):
         s.orders = _orders(con, period.start, period.end)
         s.previous_orders = _orders(con, period.previous_start, period.previous_end)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -13,6 +14,40 @@ from extractors.config import ChannelHouseConfig, parse_config
 from extractors.sandbox.server import SandboxServer, sandbox_environment
 
 TEST_SCALE = 0.3
+
+
+def free_port() -> int:
+    """A loopback TCP port nothing listens on (yet)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Mailbox:
+    """What a real local SMTP server (aiosmtpd) received: parsed messages and envelopes."""
+
+    def __init__(self):
+        self.messages: list = []
+        self.envelopes: list = []
+
+    async def handle_DATA(self, server, session, envelope):
+        from email import message_from_bytes
+
+        self.envelopes.append(envelope)
+        self.messages.append(message_from_bytes(envelope.content))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Mailbox, int]]:
+    """A plain SMTP server on a free loopback port: (mailbox, port)."""
+    from aiosmtpd.controller import Controller
+
+    box, port = Mailbox(), free_port()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield box, port
+    controller.stop()
 
 
 @pytest.fixture(scope="session")

@@ -4,11 +4,9 @@ receiver (http.server) and a REAL local SMTP server (aiosmtpd)."""
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from email import message_from_bytes
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import polars as pl
@@ -36,6 +34,7 @@ from alerting.rules import (
 )
 from alerting.settings import EmailSettings, WebhookSettings
 from models_ml.anomaly import score_anomalies
+from tests.conftest import Mailbox, free_port
 
 NOW = datetime(2024, 3, 11, 12, 0, tzinfo=UTC)
 RULES = AlertRuleSettings()
@@ -469,30 +468,6 @@ def webhook() -> Iterator[ThreadingHTTPServer]:
     server.server_close()
 
 
-class _Mailbox:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(message_from_bytes(envelope.content))
-        return "250 OK"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[_Mailbox, int]]:
-    box, port = _Mailbox(), _free_port()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield box, port
-    controller.stop()
-
-
 SECRET_PATH = "/services/T0001/B0002/XyZsEcReTtOkEn"
 
 
@@ -602,7 +577,7 @@ def test_delivery_once_per_state_retry_and_restart(webhook, smtp, tmp_path):
 
 def test_delivery_errors_redact_secrets(smtp):
     box, smtp_port = smtp
-    dead_port = _free_port()  # nothing listens there: connection refused
+    dead_port = free_port()  # nothing listens there: connection refused
     env = {
         "TEST_ALERT_HOOK": f"http://127.0.0.1:{dead_port}{SECRET_PATH}?token=QuErYsEcReT",
         "SMTP_USER": "mailer-user",
@@ -714,7 +689,7 @@ def test_email_starttls_and_auth_login_against_a_tls_server(tmp_path):
         logins.append((mechanism, auth_data.login, ok))
         return AuthResult(success=ok)
 
-    box, port = _Mailbox(), _free_port()
+    box, port = Mailbox(), free_port()
     controller = Controller(
         box,
         hostname="127.0.0.1",

@@ -6,11 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import socket
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from email import message_from_bytes
-from email.message import Message
 from pathlib import Path
 
 import dagster as dg
@@ -18,7 +14,6 @@ import duckdb
 import openpyxl
 import pypdfium2 as pdfium
 import pytest
-from aiosmtpd.controller import Controller
 from pydantic import ValidationError
 
 from alerting.settings import EmailSettings
@@ -33,6 +28,7 @@ from reports import (
     period_for_run,
 )
 from reports.excel import write_workbook
+from tests.conftest import free_port
 
 EXTRACTS = ["daily_sales", "daily_margin", "open_alerts"]
 
@@ -65,32 +61,6 @@ def _report(**kw) -> ReportDefinition:
         "extracts": EXTRACTS,
     }
     return ReportDefinition(**{**defaults, **kw})
-
-
-class _Mailbox:
-    def __init__(self):
-        self.messages: list[Message] = []
-        self.envelopes: list = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.envelopes.append(envelope)
-        self.messages.append(message_from_bytes(envelope.content))
-        return "250 OK"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[_Mailbox, int]]:
-    box, port = _Mailbox(), _free_port()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield box, port
-    controller.stop()
 
 
 def _email(port: int, **kw) -> EmailSettings:
@@ -393,7 +363,7 @@ def test_report_is_emailed_with_attachments(warehouse, week, tmp_path, smtp):
 
 
 def test_unreachable_smtp_fails_clearly_and_keeps_the_files(warehouse, week, tmp_path):
-    port = _free_port()  # nothing listens there
+    port = free_port()  # nothing listens there
     report = _report(formats=["pdf", "csv"])
     settings = ReportsSettings(
         definitions=[report],
