@@ -18,6 +18,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -199,16 +200,16 @@ def run_dbt_build(
     DuckDB lets one process write a file at a time, so both are read after dbt exits
     (dagster-dbt's ``fetch_row_counts``/``fetch_column_metadata`` query while dbt holds it).
     """
-    os.environ.update(dbt_environment(warehouse))
     # the core step runs only tests whose every parent it builds: a relationships test from an
     # analytics mart to dim_products belongs to the analytics step (dbt's default would run it
     # in the core step, before its mart exists on a fresh warehouse)
-    os.environ["DBT_INDIRECT_SELECTION"] = indirect_selection
+    env = {**dbt_environment(warehouse), "DBT_INDIRECT_SELECTION": indirect_selection}
     args = ["build", "--vars", json.dumps(dbt_vars(settings, run))]
     if run.full_refresh:
         args.append("--full-refresh")
-    invocation = dbt.cli(args, context=context, raise_on_error=False)
-    events = list(invocation.stream())
+    with _environment(env):  # the dbt process inherits it; this process gets its own back
+        invocation = dbt.cli(args, context=context, raise_on_error=False)
+        events = list(invocation.stream())
     tables = _table_metadata(warehouse)
     for event in events:
         if isinstance(event, dg.Output | dg.AssetMaterialization):
@@ -223,6 +224,22 @@ def run_dbt_build(
             description=f"dbt build failed:\n{_failed_nodes(invocation)}",
             allow_retries=False,
         )
+
+
+@contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    """``os.environ`` with ``values`` for the block, restored after (an in-process run, such
+    as the demo's or a test's, must not leak one warehouse's paths into the next)."""
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _event_key(context: dg.AssetExecutionContext, event) -> dg.AssetKey:
