@@ -47,29 +47,10 @@ bench: install  ## extraction throughput, end-to-end demo, dbt build and forecas
 	$(UV) run --frozen python -m bench.run
 
 # dbt docs of the warehouse (after `make demo`): one self-contained HTML page, no server needed.
-# dbt runs as Dagster runs it: same vars (from channelhouse.yml), warehouse and salt (.env).
 DOCS_DIR ?= $(CURDIR)/data/dbt_docs
-define DOCS_PY
-import json, os, subprocess, sys
-from pathlib import Path
-from extractors.config import load_config
-from orchestration.assets.warehouse import DBT_DIR, WarehouseBuildConfig, dbt_vars
-config = load_config()
-warehouse = Path(config.warehouse_path).resolve()
-if not warehouse.is_file():
-    sys.exit(f"no warehouse at {warehouse}: run 'make demo' first (or set CHANNELHOUSE_WAREHOUSE)")
-os.environ.update(CHANNELHOUSE_WAREHOUSE=str(warehouse),
-                  CHANNELHOUSE_DATA_DIR=str(Path(config.data_dir).resolve()),
-                  DBT_LOG_PATH=os.path.join(sys.argv[1], "logs"))
-vars_ = json.dumps(dbt_vars(config, WarehouseBuildConfig()))
-dbt = str(Path(sys.executable).with_name("dbt"))
-sys.exit(subprocess.call([dbt, "docs", "generate", "--static", "--target-path", sys.argv[1],
-                          "--vars", vars_], cwd=DBT_DIR))
-endef
-export DOCS_PY
 
 docs: install  ## dbt docs of the warehouse -> data/dbt_docs/static_index.html (open it in a browser)
-	$(UV) run --frozen --env-file .env python -c "$$DOCS_PY" "$(DOCS_DIR)"
+	$(UV) run --frozen python -m orchestration.dbt_docs "$(DOCS_DIR)"
 	@echo "dbt docs: open $(DOCS_DIR)/static_index.html, or run 'make docs-serve'"
 
 docs-serve:  ## serve the generated docs on http://127.0.0.1:8080 (DOCS_PORT=... to change)

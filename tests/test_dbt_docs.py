@@ -5,17 +5,14 @@ column is described in the manifest (a new undocumented mart fails here)."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from orchestration.assets.warehouse import DBT_DIR, WarehouseBuildConfig, dbt_vars
+from orchestration.assets.warehouse import DBT_DIR
+from orchestration.dbt_docs import generate_docs
 
-DBT = str(Path(sys.executable).with_name("dbt"))
 PUBLIC_MARTS = Path(DBT_DIR) / "models" / "marts"
 PUBLIC_SCHEMAS = ("core", "analytics")
 
@@ -27,28 +24,17 @@ def public_mart_names() -> set[str]:
 
 @pytest.fixture(scope="module")
 def docs(demo_warehouse, tmp_path_factory) -> Path:
-    """``dbt docs generate --static`` on a copy of the demo warehouse; the target folder."""
+    """What ``make docs`` runs (``orchestration.dbt_docs``) on a copy of the demo warehouse;
+    the target folder."""
     root = tmp_path_factory.mktemp("dbt_docs")
     warehouse = root / "warehouse.duckdb"
     shutil.copy(demo_warehouse.warehouse_path, warehouse)
+    mp = pytest.MonkeyPatch()
+    mp.setenv("CHANNELHOUSE_WAREHOUSE", str(warehouse))
+    mp.setenv("CHANNELHOUSE_HASH_SALT", "docs-test-salt-4b8e2d6f1a")
     target = root / "target"
-    env = {
-        **os.environ,
-        "CHANNELHOUSE_DATA_DIR": str(Path(demo_warehouse.data_dir).resolve()),
-        "CHANNELHOUSE_WAREHOUSE": str(warehouse),
-        "CHANNELHOUSE_HASH_SALT": "docs-test-salt-4b8e2d6f1a",
-        "DBT_LOG_PATH": str(root / "logs"),
-    }
-    variables = dbt_vars(demo_warehouse, WarehouseBuildConfig())
-    args = ["docs", "generate", "--static", "--vars", json.dumps(variables)]
-    result = subprocess.run(
-        [DBT, *args, "--target-path", str(target)],
-        cwd=DBT_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    result = generate_docs(demo_warehouse, target)
+    mp.undo()
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     return target
 
