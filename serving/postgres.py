@@ -212,8 +212,13 @@ def _ensure_role(cur, settings: PostgresPublishSettings, reader_password: str | 
     if not cur.fetchall():
         cur.execute(sql.SQL("create role {} nologin").format(role))
     if reader_password:
+        # hashed here (SCRAM, as psql's \password does): the password itself never travels in
+        # a statement a server with log_statement=all would log
+        verifier = cur.connection.pgconn.encrypt_password(
+            reader_password.encode(), settings.reader_role.encode(), b"scram-sha-256"
+        )
         cur.execute(
-            sql.SQL("alter role {} login password {}").format(role, sql.Literal(reader_password))
+            sql.SQL("alter role {} login password {}").format(role, sql.Literal(verifier.decode()))
         )
 
 

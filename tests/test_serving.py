@@ -390,6 +390,9 @@ def test_the_reader_role_can_select_but_not_write_or_create(pg, tmp_path, monkey
             reader_password="reader-pw-123")  # fmt: skip
     assert q(pg["dsn"], "select rolcanlogin, rolsuper, rolcreatedb, rolcreaterole from pg_roles "
              "where rolname = %s", pg["role"]) == [(True, False, False, False)]  # fmt: skip
+    # a SCRAM verifier is stored, never the text (publish sends only the verifier it computed)
+    [(stored,)] = q(pg["dsn"], "select rolpassword from pg_authid where rolname = %s", pg["role"])
+    assert stored.startswith("SCRAM-SHA-256$4096:") and "reader-pw-123" not in stored
     reader_dsn = (
         f"host=127.0.0.1 port=5432 user={pg['role']} password=reader-pw-123 dbname={pg['db']}"
     )
