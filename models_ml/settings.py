@@ -89,7 +89,12 @@ class ForecastSettings(BaseModel):
     prophet_top_n: int = Field(10, ge=0, description="Series by revenue that also try Prophet.")
     prophet_country: str = Field("US", description="Country for Prophet's holidays.")
     prophet_samples: int = Field(200, ge=50, description="Prophet predictive samples.")
-    fallback_shrink_days: float = Field(28.0, gt=0)
+    fallback_shrink_days: float = Field(
+        7.0,
+        gt=0,
+        description="Pseudo-days of peer demand in a young series' level: w = n / (n + this). "
+        "Chosen by the fallback backtest (demo: 28 -> 7 cut WAPE 0.921 -> 0.849).",
+    )
     fallback_window: int = Field(90, ge=7)
     fallback_backtest: BacktestSettings = Field(
         default_factory=lambda: BacktestSettings(n_windows=2, step=14, horizon=28),
