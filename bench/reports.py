@@ -2,9 +2,9 @@
 (XlsxWriter constant_memory, rows streamed from DuckDB) and to csv (DuckDB COPY), in a child
 process so its peak memory is measured alone.
 
-Peak RSS is the child's ``ru_maxrss`` as returned by ``os.wait4`` for that one child (the same
-figure ``resource.getrusage(RUSAGE_CHILDREN)`` gives when it is the only child waited for, but
-not mixed up with earlier children of the calling process). Linux reports it in KiB.
+Peak RSS is the child's own high-water mark, ``VmHWM`` in ``/proc/self/status``, read by the
+child at the end. (Not ``ru_maxrss``: Linux folds the parent's memory into the child's
+``ru_maxrss`` when the child is spawned from a large parent, as the benchmark process is.)
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ QUERY = f"select * from {TABLE} order by ordered_date, order_line_id"
 
 
 def _child(warehouse: str, work_dir: str) -> None:
-    import resource
     from datetime import date
 
     import duckdb
@@ -37,7 +36,7 @@ def _child(warehouse: str, work_dir: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
     result: dict[str, object] = {}
     # RSS after the imports: the export's own cost is peak_rss - baseline_rss.
-    result["baseline_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    result["baseline_rss_mib"] = _high_water_mib()
     with duckdb.connect(warehouse, read_only=True) as con:
         limit_memory(con, ReportsSettings())  # the reports' default DuckDB memory limit
         result["duckdb_memory_limit"] = ReportsSettings().duckdb_memory_limit
@@ -59,7 +58,16 @@ def _child(warehouse: str, work_dir: str) -> None:
         result["csv_rows"] = copy_to(con, QUERY, out / "bench.csv", "csv")
         result["csv_seconds"] = round(time.perf_counter() - start, 3)
         result["csv_bytes"] = (out / "bench.csv").stat().st_size
+    result["peak_rss_mib"] = _high_water_mib()
     print(json.dumps(result))
+
+
+def _high_water_mib() -> float:
+    """This process's peak resident set so far (VmHWM), MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    raise RuntimeError("no VmHWM in /proc/self/status (Linux only)")
 
 
 def bench_exports(warehouse: Path, work_dir: Path) -> dict:
@@ -68,29 +76,21 @@ def bench_exports(warehouse: Path, work_dir: Path) -> dict:
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    errors = open(work_dir / "bench_stderr.log", "wb")  # noqa: SIM115 (closed after wait4)
-    proc = subprocess.Popen(
+    proc = subprocess.run(
         [sys.executable, "-m", "bench.reports", str(warehouse), str(work_dir)],
         cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=errors,
+        capture_output=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
-    # Read the one-line output, then reap this one child with its own resource usage.
-    stdout = proc.stdout.read() if proc.stdout else b""
-    _, status, usage = os.wait4(proc.pid, 0)
-    errors.close()
-    stderr = (work_dir / "bench_stderr.log").read_bytes()
-    proc.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(
             f"report export benchmark failed (exit {proc.returncode}): "
-            f"{stderr.decode(errors='replace')[-2000:]}"
+            f"{proc.stderr.decode(errors='replace')[-2000:]}"
         )
+    stdout = proc.stdout
     result = json.loads(stdout.decode().strip().splitlines()[-1])
     result["seconds"] = round(seconds, 3)
-    result["peak_rss_mib"] = round(usage.ru_maxrss / 1024, 1)
     return result
 
 
