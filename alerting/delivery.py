@@ -118,12 +118,7 @@ def plan_deliveries(
         )
     floor = SEVERITY_RANK[min_severity]
     rows: list[dict[str, Any]] = []
-    current = alerts.with_columns(  # a table persisted before a column existed
-        pl.lit(None, dtype).alias(name)
-        for name, dtype in ALERTS_SCHEMA.items()
-        if name not in alerts.columns
-    )
-    for a in current.select(list(ALERTS_SCHEMA)).sort("alert_id").to_dicts():
+    for a in alerts.select(list(ALERTS_SCHEMA)).sort("alert_id").to_dicts():
         if a["severity_rank"] < floor:
             continue
         ep = a["episode"]

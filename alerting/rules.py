@@ -171,78 +171,56 @@ def _days(value: float) -> str:
 _STOCK_KIND_RANK = {"stockout_imminent": 3, "reorder_now": 2, "low_stock": 1}
 
 
+def _stock_condition(row: dict[str, Any], settings: AlertRuleSettings) -> tuple[str, str] | None:
+    """(kind, severity) of one stock location, or None (module docstring)."""
+    cover, lead = row.get("days_of_cover"), row.get("lead_time_days")
+    if lead is not None and cover < lead:
+        if row.get("suggested_order_quantity") == 0:
+            return "stockout_imminent", "info"  # stock on its way covers it: nothing to order
+        out = (row.get("available_quantity") or 0) <= 0
+        critical = cover <= settings.stockout_critical_days or out
+        return "stockout_imminent", "critical" if critical else "warning"
+    if row.get("replenishment_status") == "order_now":
+        return "reorder_now", settings.reorder_now_severity
+    if cover < settings.low_stock_days:
+        return "low_stock", "warning" if cover < settings.low_stock_warning_days else "info"
+    return None
+
+
 def _stock_locations(
     inventory_health: pl.DataFrame | None,
     replenishment_plan: pl.DataFrame | None,
     settings: AlertRuleSettings,
 ) -> list[dict[str, Any]]:
-    """Every stock location in an alerting condition, classified (kind, severity) as the module
-    docstring says; one entry per location."""
-    plan_rows = replenishment_plan.to_dicts() if replenishment_plan is not None else []
-    plan = {r["replenishment_plan_id"]: r for r in plan_rows}
+    """Every stock location in an alerting condition, one entry each. A location is its
+    inventory_health row (with its replenishment_plan row's status and quantities), or its plan
+    row alone when inventory_health is not given."""
+    plan = {r["replenishment_plan_id"]: r for r in _dicts(replenishment_plan)}
+    health = {r["inventory_health_id"]: r for r in _dicts(inventory_health)}
     found: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    health = inventory_health if inventory_health is not None else pl.DataFrame()
-    for r in health.to_dicts():
-        cover, lead = r.get("days_of_cover"), r.get("lead_time_days")
-        if cover is None or not (r.get("daily_demand") or 0) > 0:
+    for key in sorted(health.keys() | plan.keys()):
+        row = {**plan.get(key, {}), **health.get(key, {})}  # health's numbers win
+        if row.get("days_of_cover") is None or (key in health and not row.get("daily_demand")):
+            continue  # no demand: no cover to speak of
+        condition = _stock_condition(row, settings)
+        if condition is None:
             continue
-        key = r["inventory_health_id"]
-        p = plan.get(key, {})
-        out = (r.get("available_quantity") or 0) <= 0
-        if lead is not None and cover < lead:
-            kind = "stockout_imminent"
-            severity = (
-                "info"  # stock already on its way covers the lead time: nothing to order
-                if p.get("suggested_order_quantity") == 0
-                else "critical"
-                if cover <= settings.stockout_critical_days or out
-                else "warning"
-            )
-        elif p.get("replenishment_status") == "order_now":
-            kind, severity = "reorder_now", settings.reorder_now_severity
-        elif cover < settings.low_stock_days:
-            kind = "low_stock"
-            severity = "warning" if cover < settings.low_stock_warning_days else "info"
-        else:
-            continue
-        seen.add(key)
+        keep = ("product_id", "channel", "connection_name", "available_quantity", "daily_demand",
+                "days_of_cover", "lead_time_days", "suggested_order_quantity", "reorder_by_date")  # fmt: skip
         found.append(
             {
-                **{k: r.get(k) for k in ("product_id", "channel", "connection_name")},
-                "kind": kind,
-                "severity": severity,
-                "location": _location(r),
-                "available_quantity": r.get("available_quantity"),
-                "daily_demand": r.get("daily_demand"),
-                "days_of_cover": cover,
-                "lead_time_days": lead,
-                "suggested_order_quantity": p.get("suggested_order_quantity"),
-                "reorder_by_date": p.get("reorder_by_date"),
-                "revenue_at_risk": r.get("revenue_at_risk_base"),
-            }
-        )
-    for key, p in plan.items():  # a plan without inventory_health rows (that input not given)
-        if key in seen or p.get("replenishment_status") != "order_now":
-            continue
-        cover, lead = p.get("days_of_cover"), p.get("lead_time_days")
-        imminent = cover is not None and lead is not None and cover < lead
-        found.append(
-            {
-                **{k: p.get(k) for k in ("product_id", "channel", "connection_name")},
-                "kind": "stockout_imminent" if imminent else "reorder_now",
-                "severity": "warning" if imminent else settings.reorder_now_severity,
-                "location": _location(p),
-                "available_quantity": p.get("available_quantity"),
-                "daily_demand": None,
-                "days_of_cover": cover,
-                "lead_time_days": lead,
-                "suggested_order_quantity": p.get("suggested_order_quantity"),
-                "reorder_by_date": p.get("reorder_by_date"),
-                "revenue_at_risk": None,
+                **{k: row.get(k) for k in keep},
+                "kind": condition[0],
+                "severity": condition[1],
+                "location": _location(row),
+                "revenue_at_risk": row.get("revenue_at_risk_base"),
             }
         )
     return found
+
+
+def _dicts(frame: pl.DataFrame | None) -> list[dict[str, Any]]:
+    return frame.to_dicts() if frame is not None else []
 
 
 def _stock_message(kind: str, product: str, worst: dict[str, Any], n: int, qty: Any) -> str:

@@ -29,6 +29,16 @@ def partition_range_tags(first: str, last: str) -> dict[str, str]:
     return {RANGE_START: first, RANGE_END: last}
 
 
+def stopped_schedule(job, cron: str) -> dg.ScheduleDefinition:
+    """A UTC schedule of ``job``, STOPPED until a user turns it on (every schedule here)."""
+    return dg.ScheduleDefinition(
+        job=job,
+        cron_schedule=cron,
+        execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.STOPPED,
+    )
+
+
 def _stream_assets(
     config: ChannelHouseConfig,
     assets: list[dg.AssetsDefinition],
@@ -92,14 +102,7 @@ def ingest_jobs_and_schedules(
             if incremental:
                 schedules.append(_incremental_schedule(job, cron, config.sync.lookback_days))
             else:
-                schedules.append(
-                    dg.ScheduleDefinition(
-                        job=job,
-                        cron_schedule=cron,
-                        execution_timezone="UTC",
-                        default_status=dg.DefaultScheduleStatus.STOPPED,
-                    )
-                )
+                schedules.append(stopped_schedule(job, cron))
     jobs.append(
         dg.define_asset_job(
             name="raw_backfill",
@@ -138,12 +141,7 @@ def warehouse_job_and_schedule(
         description="dbt build of the DuckDB warehouse (staging, core, analytics) and its checks.",
         tags=WAREHOUSE_WRITER,
     )
-    schedule = dg.ScheduleDefinition(
-        job=job,
-        cron_schedule=WAREHOUSE_CRON,
-        execution_timezone="UTC",
-        default_status=dg.DefaultScheduleStatus.STOPPED,
-    )
+    schedule = stopped_schedule(job, WAREHOUSE_CRON)
     return job, schedule
 
 
@@ -160,12 +158,7 @@ def alerts_job_and_schedule(
         description="Score sales anomalies, update the alerts table and send what changed.",
         tags=WAREHOUSE_WRITER,
     )
-    schedule = dg.ScheduleDefinition(
-        job=job,
-        cron_schedule=ALERTS_CRON,
-        execution_timezone="UTC",
-        default_status=dg.DefaultScheduleStatus.STOPPED,
-    )
+    schedule = stopped_schedule(job, ALERTS_CRON)
     return job, schedule
 
 
@@ -197,12 +190,5 @@ def forecast_jobs_and_schedules(
             tags=WAREHOUSE_WRITER,
         )
         jobs.append(job)
-        schedules.append(
-            dg.ScheduleDefinition(
-                job=job,
-                cron_schedule=cron,
-                execution_timezone="UTC",
-                default_status=dg.DefaultScheduleStatus.STOPPED,
-            )
-        )
+        schedules.append(stopped_schedule(job, cron))
     return jobs, schedules

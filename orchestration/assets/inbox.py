@@ -9,6 +9,7 @@ marts include the files a few minutes after they were dropped.
 
 import hashlib
 from collections import defaultdict
+from collections.abc import Sequence
 
 import dagster as dg
 
@@ -136,13 +137,13 @@ def inbox_job_and_sensor(
     import_asset: dg.AssetsDefinition,
     warehouse: list[dg.AssetsDefinition],
     checks: list[dg.AssetChecksDefinition],
-    serving: list[dg.AssetsDefinition] | None = None,
+    serving: Sequence[dg.AssetsDefinition] = (),
 ):
     """``inbox_import`` (the files, then the warehouse build, then the BI copy) and the sensor
     that starts it."""
     job = dg.define_asset_job(
         name="inbox_import",
-        selection=dg.AssetSelection.assets(import_asset, *warehouse, *(serving or []))
+        selection=dg.AssetSelection.assets(import_asset, *warehouse, *serving)
         | dg.AssetSelection.checks(*checks),
         description="Import the files waiting in the inbox, then build the warehouse.",
         tags=WAREHOUSE_WRITER,

@@ -234,12 +234,17 @@ def ml_assets(config: ChannelHouseConfig) -> list[dg.AssetsDefinition]:
             )
             young = sel[sel["model"] == "TopDown"]
             young_cv = result.cv[result.cv["unique_id"].isin(young["unique_id"])]
-            young_line = bt.headline(young_cv, young[["unique_id", "model"]], series)
+            y = bt.headline(young_cv, young[["unique_id", "model"]], series)
             meta["backtest"] = headline["text"]
             meta["backtest_last_window"] = holdout["text"]
             meta["backtest_young_series"] = (
-                f"{young_line['text'].replace('chosen ensemble', 'top-down fallback')}; "
-                f"{settings.fallback_backtest.horizon}-day origins, of {len(young)} young series"
+                f"top-down fallback WAPE {y['wape_chosen']:.3f} vs seasonal naive "
+                f"{y['wape_seasonal_naive']:.3f} ({abs(y['improvement_pct']):.1f}% "
+                f"{'better' if y['improvement_pct'] >= 0 else 'worse'}) on "
+                f"{y['n_series']} of {len(young)} young series, "
+                f"{settings.fallback_backtest.horizon}-day origins"
+                if y["n_series"]
+                else f"none of the {len(young)} young series has enough history for a backtest"
             )
             meta["overall"] = dg.MetadataValue.md(_markdown(bt.overall(full, series).round(3)))
         rows = warehouse.replace_tables("ml", tables)
@@ -295,7 +300,10 @@ def ml_assets(config: ChannelHouseConfig) -> list[dg.AssetsDefinition]:
         # still gets its scores (with the reason the check could not run)
         span = (end - orders["order_date"].min()).days
         holdout_days = min(HOLDOUT_DAYS, span // 3)
+        holdout = pl.DataFrame(schema=HOLDOUT_SCHEMA)
         try:
+            if holdout_days < 1:
+                raise InsufficientDataError("no days left for a holdout")
             holdout = holdout_check(orders, end - timedelta(days=holdout_days), end, config.ltv)
             total = holdout.filter(pl.col("bucket") == "total").row(0, named=True)
             holdout_text = (
@@ -303,8 +311,7 @@ def ml_assets(config: ChannelHouseConfig) -> list[dg.AssetsDefinition]:
                 f"purchase days, actual {total['actual_purchases']:.0f} "
                 f"({total['error_pct']:+.1f}%)"
             )
-        except (InsufficientDataError, ValueError) as exc:
-            holdout = pl.DataFrame(schema=HOLDOUT_SCHEMA)
+        except InsufficientDataError as exc:
             holdout_text = f"no holdout check ({span} days of orders): {exc}"
         rows = warehouse.replace_tables(
             "ml",
@@ -331,8 +338,9 @@ def ml_assets(config: ChannelHouseConfig) -> list[dg.AssetsDefinition]:
                 "parameters": dg.MetadataValue.md(_markdown(result.ltv_parameters.to_pandas())),
                 "converged": bool(result.ltv_diagnostics["converged"].all()),
                 "holdout": holdout_text,
-                "frequency_spend_correlation": dg.MetadataValue.float(
-                    float(result.ltv_diagnostics["frequency_monetary_corr"].drop_nulls().sum())
+                "frequency_spend_correlation": str(
+                    result.ltv_diagnostics["frequency_monetary_corr"].drop_nulls().to_list()
+                    or "not computed (fewer than 3 repeat customers)"
                 ),
             },
         )
