@@ -18,9 +18,9 @@ install: $(UV)  ## create .venv from the lock file
 	$(UV) sync --frozen
 	@[ -f .env ] || cp .env.example .env
 
-demo: install  ## sandbox APIs -> raw Parquet lake (the main job)
+demo: install  ## the main job: sandbox APIs -> lake -> warehouse -> forecasts -> alerts -> report (CONFIG=file for another shape)
 	@mkdir -p "$(DAGSTER_HOME)"
-	$(UV) run --frozen python -m orchestration.demo
+	$(UV) run --frozen python -m orchestration.demo $(if $(CONFIG),--config "$(CONFIG)")
 
 dev: install  ## the Dagster UI on the same definitions, with the sandbox running beside it
 	@mkdir -p "$(DAGSTER_HOME)"
@@ -30,10 +30,10 @@ dev: install  ## the Dagster UI on the same definitions, with the sandbox runnin
 sandbox: install  ## only the sandbox APIs on 127.0.0.1:8765
 	$(UV) run --frozen python -m extractors.sandbox
 
-test: install  ## lint, then the whole suite
+test: install  ## lint, then the whole suite (on one pytest-xdist worker per core)
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
-	$(UV) run --frozen pytest -q
+	$(UV) run --frozen pytest -q -n auto --dist loadgroup
 
 lint: install
 	$(UV) run --frozen ruff check .

@@ -211,8 +211,11 @@ class FxConfig(_Strict):
     """Where the exchange rates come from: the ECB's euro reference rates (full-history file)
     and, when it exists, a user file in the same layout whose rates win over the feed's."""
 
-    source: Literal["ecb", "file"] = Field(
-        "ecb", description="'ecb': the feed, plus the file if present; 'file': only the file"
+    source: Literal["ecb", "file", "none"] = Field(
+        "ecb",
+        description="'ecb': the feed, plus the file if present; 'file': only the file; "
+        "'none': no feed (a seller whose every amount is in the base currency; the file is "
+        "still read if present)",
     )
     endpoint: str | None = Field(
         SANDBOX,
@@ -379,7 +382,8 @@ class ChannelHouseConfig(_Strict):
     alerting: AlertingSettings = AlertingSettings()
     serving: ServingSettings = ServingSettings()
     reports: ReportsSettings = ReportsSettings()
-    connections: list[Connection] = Field(min_length=1)
+    # API connections; none at all is a seller who only drops files into the inbox
+    connections: list[Connection] = []
 
     @field_validator("reporting_timezone")
     @classmethod
@@ -398,6 +402,11 @@ class ChannelHouseConfig(_Strict):
                 raise ValueError(f"connections[{i}].name: duplicate connection name {conn.name!r}")
             seen.add(conn.name)
         return self
+
+    @property
+    def uses_sandbox(self) -> bool:
+        """Whether anything (a connection, the exchange-rate feed) talks to the sandbox."""
+        return any(c.uses_sandbox for c in self.connections) or self.fx.uses_sandbox
 
     @property
     def warehouse_path(self) -> Path:

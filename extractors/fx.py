@@ -404,7 +404,7 @@ class FxFileExtractor:
                     f"(or {self.configured.with_suffix('.zip').name}); see README 'Exchange rates'"
                 )
             result = ExtractResult(api_version="file:none")
-            result.notes.append(f"no user rates file at {self.configured}; the ECB feed applies")
+            result.notes.append(f"no user rates file at {self.configured}")
             return result
         data = path.read_bytes()
         text = read_user_file(path, data)
@@ -424,7 +424,8 @@ class FxFileExtractor:
 def fx_extractors(
     config: ChannelHouseConfig, session: requests.Session | None = None
 ) -> list[EcbFeedExtractor | FxFileExtractor]:
-    """The extractors ``config.fx`` asks for: the feed (unless source is 'file'), the file."""
+    """The extractors ``config.fx`` asks for: the feed (source 'ecb'), then the file (required
+    with source 'file', optional otherwise)."""
     out: list[EcbFeedExtractor | FxFileExtractor] = []
     if config.fx.source == "ecb":
         retry = RetrySettings(**config.fx.retry.model_dump())

@@ -625,6 +625,25 @@ def ltv_scores(
     )
 
 
+def customer_ltv_schema(settings: LtvSettings | None = None) -> dict[str, Any]:
+    """The columns of ``LtvResult.customer_ltv`` (for an empty table when there is too little
+    history to fit)."""
+    settings = settings or LtvSettings()
+    horizons = settings.horizons_days
+    return {
+        "customer_id": pl.String,
+        "frequency": pl.Int64,
+        "recency_days": pl.Int64,
+        "t_days": pl.Int64,
+        "monetary_value": pl.Float64,
+        "p_alive": pl.Float64,
+        **{f"expected_purchases_{h}d": pl.Float64 for h in horizons},
+        "expected_avg_spend": pl.Float64,
+        **{f"expected_value_{h}d": pl.Float64 for h in horizons},
+        "calibration_end": pl.Date,
+    }
+
+
 HOLDOUT_SCHEMA = {
     "bucket": pl.String,
     "n_customers": pl.Int64,

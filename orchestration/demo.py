@@ -35,8 +35,7 @@ def _sandbox_up(url: str) -> bool:
 def sandbox_process(config: ChannelHouseConfig, timeout_s: float = 180):
     """The sandbox in a child process (its own core), for as long as the block runs."""
     sb = config.sandbox
-    uses_sandbox = any(c.uses_sandbox for c in config.connections) or config.fx.uses_sandbox
-    if not uses_sandbox or _sandbox_up(sb.url):
+    if not config.uses_sandbox or _sandbox_up(sb.url):
         yield None
         return
     proc = subprocess.Popen(
@@ -86,80 +85,88 @@ def raw_backfill_job():
 
 def write_demo_files(config: ChannelHouseConfig) -> None:
     """What a seller without an API would drop into the inbox, from the sandbox business:
-    90 days of storefront events of both Shopify stores, product costs and the orders export
-    of a file-only channel (etsy)."""
-    if not any(c.uses_sandbox for c in config.connections):
+    the last 90 days (at most the synced history) of storefront events of both Shopify stores,
+    product costs and the orders export of a file-only channel (etsy)."""
+    if not config.uses_sandbox:
         return
     from extractors.sandbox.business import Business
-    from extractors.sandbox.exports import write_demo_inbox
+    from extractors.sandbox.exports import DEMO_DAYS, write_demo_inbox
 
     business = Business(seed=config.sandbox.seed, scale=config.sandbox.scale)
-    files = write_demo_inbox(business, config.data_dir)
+    history = (datetime.now(UTC).date() - config.sync.history_start).days
+    files = write_demo_inbox(business, config.data_dir, days=max(1, min(DEMO_DAYS, history)))
     print(f"  demo files in {config.inbox_dir}: {len(files)}")
     # the import leaves files younger than 2 s for the next run (they may still be copied in)
-    time.sleep(max(0.0, 2.1 - (time.time() - max(f.stat().st_mtime for f in files))))
+    time.sleep(min(2.1, max(0.0, 2.1 - (time.time() - max(f.stat().st_mtime for f in files)))))
 
 
-def run_pipeline(config: ChannelHouseConfig, parallel: int) -> list[tuple[str, bool, float]]:
+DEMO_JOBS = (
+    "raw_backfill",
+    "raw_snapshots",
+    "inbox_import",
+    "forecast_retrain",
+    "alerts_daily",
+    "report_weekly_business_review",
+)
+
+
+def run_pipeline(
+    config: ChannelHouseConfig, parallel: int, instance=None, in_process: bool = False
+) -> list[tuple[str, bool, float, list[str]]]:
     """Materialize every asset: the raw backfill run, the snapshot run, then the inbox import
     (the demo's files) with the warehouse build, the forecasts, the alerts and last week's
-    business review (each warehouse-changing job ends with the BI serving copy).
+    business review (each warehouse-changing job ends with the BI serving copy). Returns
+    (job, succeeded, seconds, failures) per run.
 
     The backfill's streams run ``parallel`` at a time in separate processes (Dagster's
     multiprocess executor, as in production): each step process pays ~9 s of imports
     (Dagster, Great Expectations), less than running the long streams side by side saves.
     The snapshots take a second each and dbt is one step per layer, so they run in this
-    process.
+    process. ``in_process`` runs the backfill in this process too (the tests' short
+    histories), on ``instance`` (default: the DAGSTER_HOME instance).
     """
     import dagster as dg
 
-    from orchestration.definitions import build_definitions
+    from orchestration.definitions import RETRY_POLICY, build_definitions
     from orchestration.schedules import partition_range_tags
-
-    instance = dg.DagsterInstance.get()
-    today = datetime.now(UTC).date().isoformat()
-    quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
-    backfill = {**quiet, "execution": {"config": {"multiprocess": {"max_concurrent": parallel}}}}
-    runs = []
     from reports.periods import period_for_run
 
-    jobs = (
-        "raw_backfill",
-        "raw_snapshots",
-        "inbox_import",
-        "forecast_retrain",
-        "alerts_daily",
-        "report_weekly_business_review",
-    )
-    last_week = period_for_run("weekly", datetime.now(UTC), config.reporting_timezone)
-    for job_name in jobs:
+    instance = instance or dg.DagsterInstance.get()
+    now = datetime.now(UTC)
+    quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+    backfill = {**quiet, "execution": {"config": {"multiprocess": {"max_concurrent": parallel}}}}
+    range_tags = partition_range_tags(config.sync.history_start.isoformat(), now.date().isoformat())
+    last_week = period_for_run("weekly", now, config.reporting_timezone)
+    definitions = build_definitions(config, retry_policy=None if in_process else RETRY_POLICY)
+    runs = []
+    for job_name in DEMO_JOBS:
         started = time.perf_counter()
         if job_name == "inbox_import":
             write_demo_files(config)
-        if job_name == "raw_backfill":
+        if job_name == "raw_backfill" and not in_process:
             result = dg.execute_job(
                 dg.reconstructable(raw_backfill_job),
                 instance=instance,
                 run_config=backfill,
-                tags=partition_range_tags(config.sync.history_start.isoformat(), today),
+                tags=range_tags,
             )
         else:
-            result = (
-                build_definitions(config)
-                .resolve_job_def(job_name)
-                .execute_in_process(
-                    instance=instance,
-                    run_config=quiet,
-                    raise_on_error=False,
-                    # the reports are partitioned by period: last complete week
-                    partition_key=last_week.start.isoformat()
-                    if job_name.startswith("report_")
-                    else None,
-                )
+            result = definitions.resolve_job_def(job_name).execute_in_process(
+                instance=instance,
+                run_config=quiet,
+                raise_on_error=False,
+                tags=range_tags if job_name == "raw_backfill" else None,
+                # the reports are partitioned by period: last complete week
+                partition_key=last_week.start.isoformat()
+                if job_name.startswith("report_")
+                else None,
             )
-        runs.append((job_name, result.success, time.perf_counter() - started))
-        if not result.success and job_name == "raw_backfill":
-            break  # no warehouse over a half-extracted lake
+        failures = [
+            f"{e.step_key}: {e.step_failure_data.error.message.strip()}"
+            for e in result.all_events
+            if e.is_step_failure
+        ]
+        runs.append((job_name, result.success, time.perf_counter() - started, failures))
         failed_checks = [
             f"{e.asset_check_evaluation_data.asset_key.to_user_string()}"
             for e in result.all_events
@@ -168,10 +175,10 @@ def run_pipeline(config: ChannelHouseConfig, parallel: int) -> list[tuple[str, b
         ]
         if failed_checks:
             print(f"  failed checks: {', '.join(failed_checks)}")
-        if not result.success:
-            for event in result.all_events:
-                if event.is_step_failure:
-                    print(f"  {event.step_key}: {event.step_failure_data.error.message.strip()}")
+        for failure in failures:
+            print(f"  {failure}")
+        if not result.success and job_name == "raw_backfill":
+            break  # no warehouse over a half-extracted lake
     return runs
 
 
@@ -291,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     with sandbox_process(config):
         runs = run_pipeline(config, args.parallel)
-    for name, ok, seconds in runs:
+    for name, ok, seconds, _ in runs:
         print(f"  run {name}: {'ok' if ok else 'FAILED'} in {seconds:.1f}s")
     print(summarize_lake(config.data_dir))
     print(summarize_warehouse(config.warehouse_path))
@@ -301,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         "(`make dev` to browse)"
     )
     built = config.warehouse_path.exists()
-    return 0 if built and all(ok for _, ok, _ in runs) else 1
+    return 0 if built and all(ok for _, ok, _, _ in runs) else 1
 
 
 if __name__ == "__main__":

@@ -15,6 +15,51 @@ from extractors.sandbox.server import SandboxServer, sandbox_environment
 
 TEST_SCALE = 0.3
 
+# ``CHANNELHOUSE_TEST_NOW=2027-03-14T06:30:00Z``: the whole test process runs at that instant
+# (the clock then ticks on from it), as tests/test_calendar.py does for the ``calendar`` tests.
+TEST_NOW_VARIABLE = "CHANNELHOUSE_TEST_NOW"
+_travel = None
+
+
+def parse_test_now(value: str) -> datetime:
+    """The instant of ``CHANNELHOUSE_TEST_NOW``: ISO-8601 with a time zone (``...Z``)."""
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError as exc:
+        raise pytest.UsageError(
+            f"{TEST_NOW_VARIABLE}={value!r} is not an ISO-8601 instant"
+        ) from exc
+    if moment.tzinfo is None:
+        raise pytest.UsageError(
+            f"{TEST_NOW_VARIABLE}={value!r} needs a time zone, e.g. 2027-03-14T06:30:00Z"
+        )
+    return moment.astimezone(UTC)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Travel in time before any fixture exists: the session's sandbox simulates its business
+    up to ``datetime.now(UTC)`` when it starts."""
+    global _travel
+    value = os.environ.get(TEST_NOW_VARIABLE)
+    if value and _travel is None:
+        import time_machine
+
+        _travel = time_machine.travel(parse_test_now(value), tick=True)
+        _travel.start()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    global _travel
+    if _travel is not None:
+        _travel.stop()
+        _travel = None
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    if _travel is not None:
+        return f"{TEST_NOW_VARIABLE}: the clock runs from {os.environ[TEST_NOW_VARIABLE]}"
+    return None
+
 
 def free_port() -> int:
     """A loopback TCP port nothing listens on (yet)."""
@@ -198,3 +243,13 @@ def demo_warehouse(tmp_path_factory, sandbox) -> Iterator[ChannelHouseConfig]:
         print(f"demo job {job}: {time.perf_counter() - started:.1f}s")
     mp.undo()
     yield config
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """`make test` runs on pytest-xdist workers with ``--dist loadgroup``: the tests of a module
+    stay on one worker (its module fixtures are built once), and every test that uses the
+    session's ``demo_warehouse`` runs on one worker (the fixture is built once per worker)."""
+    uses_demo = "demo_warehouse" in getattr(item, "fixturenames", ())
+    item.add_marker(
+        pytest.mark.xdist_group("demo_warehouse" if uses_demo else item.module.__name__)
+    )

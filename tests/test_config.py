@@ -29,6 +29,23 @@ def test_demo_config_is_valid_and_has_two_connections_per_big_channel():
     )
 
 
+def test_the_example_shapes_validate_a_shopify_only_and_a_file_only_seller(monkeypatch):
+    monkeypatch.delenv("CHANNELHOUSE_DATA_DIR", raising=False)
+    shopify = load_config(ROOT / "deploy" / "examples" / "shopify-only.yml")
+    assert [c.channel for c in shopify.connections] == ["shopify"]
+    files = load_config(ROOT / "deploy" / "examples" / "files-only.yml")
+    assert files.connections == [] and files.uses_sandbox  # the demo's exchange rates
+    assert shopify.data_dir != files.data_dir != load_config(ROOT / "channelhouse.yml").data_dir
+
+
+def test_no_connection_at_all_is_a_valid_deployment():
+    raw = sandbox_config_dict("data")
+    raw["connections"] = []
+    raw["fx"] = {"source": "none"}
+    config = parse_config(raw)
+    assert config.connections == [] and not config.uses_sandbox
+
+
 def test_env_example_lists_every_secret_the_demo_config_names():
     config = load_config(ROOT / "channelhouse.yml")
     documented = {

@@ -93,6 +93,7 @@ def test_feed_is_the_ecb_layout(feed_csv):
     assert len(first["JPY"].split(".")[1]) == 2
 
 
+@pytest.mark.calendar
 def test_feed_has_every_target_business_day_and_nothing_else(feed):
     table, quarantine = feed
     assert quarantine == []
@@ -305,6 +306,17 @@ def test_a_feed_that_stays_down_fails_naming_the_connection(sandbox):
 # -- configuration ---------------------------------------------------------------------------
 
 
+def test_source_none_fetches_no_feed_and_needs_no_file(tmp_path):
+    """A seller whose every amount is in the base currency: no feed, an empty file snapshot."""
+    raw = sandbox_config_dict(str(tmp_path / "data"))
+    raw["fx"] = {"source": "none"}
+    config = parse_config(raw, "test")
+    (extractor,) = fx.fx_extractors(config)
+    assert isinstance(extractor, fx.FxFileExtractor) and not extractor.required
+    (run,) = fx.run_fx(config, tmp_path / "data")
+    assert [w.rows for w in run.writes] == [0]  # the snapshot says: no user rates
+
+
 def test_fx_config_defaults_and_errors():
     demo = load_config(Path(__file__).resolve().parent.parent / "channelhouse.yml")
     assert demo.fx.source == "ecb" and demo.fx.endpoint == "sandbox"
@@ -321,7 +333,7 @@ def test_fx_config_defaults_and_errors():
     for bad, expected in [
         ({"endpoint": "ftp://x"}, "fx.endpoint: must be 'sandbox' or an http(s) URL"),
         ({"file": "rates.xlsx"}, "fx.file: must name a .csv or .zip file"),
-        ({"source": "oanda"}, "fx.source: Input should be 'ecb' or 'file'"),
+        ({"source": "oanda"}, "fx.source: Input should be 'ecb', 'file' or 'none'"),
         ({"colour": "blue"}, "fx.colour: Extra inputs are not permitted"),
     ]:
         raw = sandbox_config_dict("data")

@@ -29,6 +29,7 @@ from extractors.inbox import (
     import_file,
     scan,
 )
+from extractors.inbox.files import MAX_FUTURE_MTIME_SECONDS, MIN_AGE_SECONDS
 from extractors.lake import META_FIELDS, QUARANTINE_SCHEMA
 from extractors.sandbox import exports
 from extractors.sandbox.business import Business
@@ -164,6 +165,29 @@ def test_scan_lists_waiting_files_and_skips_the_rest(data_dir: Path):
     (data_dir / "inbox/orders/etsy/mapping.yml").write_text("columns: {}\n")
     again = {p.relative: p for p in scan(data_dir / "inbox")}["orders/etsy/a.csv"]
     assert again.sha256 == a.sha256 and again.run_key != a.run_key
+
+
+def test_a_file_modified_in_the_future_is_held_only_for_a_clock_skew(data_dir: Path):
+    """A modification time a little ahead of the clock (a share's clock) is a file being
+    written; far ahead (another clock, a preserved timestamp) the file is complete: it is
+    listed rather than held until that time comes."""
+    now = time.time()
+    drop(data_dir, "orders/etsy/skewed.csv", "x", age=-30)
+    drop(data_dir, "orders/etsy/stamped.csv", "x", age=-2 * MAX_FUTURE_MTIME_SECONDS)
+    assert [p.relative for p in scan(data_dir / "inbox", now=now)] == ["orders/etsy/stamped.csv"]
+    later = [p.relative for p in scan(data_dir / "inbox", now=now + 30 + MIN_AGE_SECONDS + 1)]
+    assert later == ["orders/etsy/skewed.csv", "orders/etsy/stamped.csv"]
+
+
+@pytest.mark.calendar
+def test_a_file_written_now_is_listed_once_settled_whatever_the_clock(data_dir: Path):
+    """A file copied in now carries the file system's time, which the scan compares with the
+    process clock (tests/test_calendar.py moves that clock months away from the files')."""
+    target = data_dir / "inbox" / "orders" / "etsy" / "now.csv"
+    target.parent.mkdir(parents=True)
+    target.write_text("x")
+    settled = scan(data_dir / "inbox", now=time.time() + MIN_AGE_SECONDS + 1)
+    assert [p.relative for p in settled] == ["orders/etsy/now.csv"]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -213,6 +213,7 @@ def test_statuses_follow_the_business(sandbox: SandboxServer, freeze, midnight) 
 # --------------------------------------------------------------------------------------------
 # the extractor: pagination and ground truth
 # --------------------------------------------------------------------------------------------
+@pytest.mark.calendar
 def test_orders_follow_every_page_and_match_the_sandbox(
     sandbox: SandboxServer, us, freeze, midnight, tmp_path: Path
 ) -> None:
@@ -227,6 +228,7 @@ def test_orders_follow_every_page_and_match_the_sandbox(
     assert run.quarantined == 0
 
 
+@pytest.mark.calendar
 def test_lake_equals_ground_truth_nothing_lost_nothing_doubled(
     sandbox: SandboxServer, us, freeze, midnight, tmp_path: Path
 ) -> None:
@@ -292,6 +294,7 @@ def test_nested_pages_are_completed_by_follow_up_queries(
     assert paged.rows["refund_lines"]
 
 
+@pytest.mark.calendar
 def test_products_and_inventory_snapshots(
     sandbox: SandboxServer, us, freeze, midnight, tmp_path: Path
 ) -> None:
@@ -439,6 +442,7 @@ def test_secrets_never_reach_the_logs(sandbox: SandboxServer, us, caplog, freeze
     assert caplog.text and US_TOKEN not in caplog.text
 
 
+@pytest.mark.calendar
 def test_a_malformed_record_lands_in_quarantine(
     sandbox: SandboxServer, us, freeze, midnight, monkeypatch, tmp_path: Path
 ) -> None:
@@ -473,6 +477,7 @@ def private_sandbox() -> Iterator[SandboxServer]:
         yield server
 
 
+@pytest.mark.calendar
 def test_late_update_is_picked_up_by_the_next_run_of_today(
     private_sandbox: SandboxServer, config, sandbox_env, tmp_path: Path, monkeypatch
 ) -> None:

@@ -230,6 +230,7 @@ def test_token_and_gateway_errors_look_like_walmart(sandbox: SandboxServer):
     assert nothing.json()["errors"]["error"][0]["code"] == "CONTENT_NOT_FOUND.GMP_ORDER_API"
 
 
+@pytest.mark.calendar
 def test_only_the_last_180_days_are_visible_and_created_start_defaults_to_7_days(
     sandbox: SandboxServer,
 ):
@@ -260,6 +261,7 @@ def test_only_the_last_180_days_are_visible_and_created_start_defaults_to_7_days
 # -- orders: completeness, the 180-day note, late updates ----------------------------------------
 
 
+@pytest.mark.calendar
 def test_orders_match_the_ground_truth_inside_the_visibility_window(
     walmart: wm.WalmartExtractor, sandbox: SandboxServer, tmp_path: Path, freeze
 ):
@@ -296,6 +298,7 @@ def test_orders_match_the_ground_truth_inside_the_visibility_window(
     ) == {True}
 
 
+@pytest.mark.calendar
 def test_a_window_older_than_180_days_is_empty_with_a_note(walmart: wm.WalmartExtractor):
     now = datetime.now(UTC)
     result = walmart.extract("orders", Window(now - timedelta(days=400), now - timedelta(days=300)))
@@ -307,6 +310,7 @@ def test_a_window_older_than_180_days_is_empty_with_a_note(walmart: wm.WalmartEx
     assert walmart.extract("orders", recent_window(5)).notes == []
 
 
+@pytest.mark.calendar
 def test_a_late_refund_to_an_old_order_lands_in_todays_partition(
     walmart: wm.WalmartExtractor, sandbox: SandboxServer, tmp_path: Path, freeze
 ):

@@ -180,7 +180,8 @@ def test_core_suites_hold_the_business_rules_asked_for():
         k["column"]: k for k in kw("dim_product_listings", "expect_column_values_to_be_in_set")
     }
     assert set(listings["match_method"]["value_set"]) == {
-        "manual", "gtin", "exact_sku", "asin", "title_similarity", "unmatched"
+        "manual", "gtin", "exact_sku", "asin", "title_similarity", "own_sku", "ambiguous",
+        "unmatched",
     }  # fmt: skip
 
 

@@ -17,5 +17,19 @@
 {# The last day dim_fx_rates covers (at least): today, so today's orders find a rate. A macro
    so that unit tests can pin it. #}
 {% macro fx_calendar_end() -%}
-    current_date
+    {{ run_date() }}
+{%- endmacro %}
+
+{# Today's UTC date as the run sees it: var `today` (Dagster passes its clock's), else the
+   database's current_date. #}
+{% macro run_date() -%}
+    {%- if var('today', none) -%} date '{{ var("today") }}' {%- else -%} current_date {%- endif -%}
+{%- endmacro %}
+
+{# The rate that converts an amount in `currency` to the base currency: 1 for the base currency
+   itself (it needs no exchange rate, on any day), else the joined `rate` (NULL when the rates
+   do not cover that day: a test fails naming currency and day). #}
+{% macro rate_to_base(currency, rate) -%}
+    case when {{ currency }} = '{{ var("base_currency") }}' then cast(1 as decimal(18, 10))
+        else {{ rate }} end
 {%- endmacro %}

@@ -31,11 +31,63 @@
   so DuckDB prunes the files by their `date=` folder instead of opening all of them.
 #}
 {% macro lake_source(source_name, table_name) -%}
-    select * from {{ source(source_name, table_name) }}
+    select * from {{ lake_relation(source_name, table_name) }} as lake
     {%- set bound = incremental_lake_bound() %}
     {%- if bound %}
     where date >= date '{{ bound }}'
     {%- endif %}
+{%- endmacro %}
+
+{#
+  A raw entity of the lake as a relation: the source (its external_location reads the
+  Parquet files), or, while the lake holds no file of it (a channel this deployment does not
+  have, an inbox entity nobody dropped yet), an empty relation with the same typed columns:
+  the source's columns as declared in its yml (tests/test_dbt_sources.py keeps them equal to
+  the extractors' Arrow schemas), the lake's stamp columns and the partition columns. So every
+  model builds in every deployment, whatever mix of channels it has. Inside a unit test the
+  source is the test's fixture, always.
+#}
+{% macro lake_relation(source_name, table_name) -%}
+    {%- set relation = source(source_name, table_name) -%}
+    {%- if not execute or (relation | string).startswith('__dbt__cte__')
+        or lake_has_files(source_name, table_name) -%}
+        {{ relation }}
+    {%- else -%}
+        {%- set node = graph.sources['source.' ~ project_name ~ '.' ~ source_name ~ '.' ~ table_name] -%}
+        {%- set columns = [] -%}
+        {%- for column in node.columns.values() -%}
+            {%- do columns.append((column.name, column.data_type)) -%}
+        {%- endfor -%}
+        {%- do columns.extend(lake_stamp_columns()) -%}
+        {%- if source_name != 'files' -%}
+            {%- do columns.extend([('channel', 'varchar'), ('entity', 'varchar')]) -%}
+        {%- endif -%}
+        {%- do columns.extend([('connection', 'varchar'), ('date', 'date')]) -%}
+        (select
+            {%- for name, type in columns %}
+            cast(null as {{ type }}) as {{ name }}{{ ',' if not loop.last }}
+            {%- endfor %}
+        where false)
+    {%- endif -%}
+{%- endmacro %}
+
+{# Where the lake keeps an entity's files (extractors/lake.py), for every connection. #}
+{% macro lake_glob(source_name, table_name) -%}
+    {{ env_var('CHANNELHOUSE_DATA_DIR', '../data') }}/raw/channel={{ source_name }}/connection=*/entity={{ table_name }}/date=*/*.parquet
+{%- endmacro %}
+
+{% macro lake_has_files(source_name, table_name) -%}
+    {%- set found = run_query("select count(*) from glob('" ~ lake_glob(source_name, table_name) ~ "')") -%}
+    {{ return(found.columns[0].values()[0] > 0) }}
+{%- endmacro %}
+
+{# The stamp columns the lake writer adds to every row (extractors/lake.py META_FIELDS). #}
+{% macro lake_stamp_columns() -%}
+    {{ return([
+        ('_channel', 'varchar'), ('_connection', 'varchar'), ('_extracted_at', 'timestamptz'),
+        ('_extraction_id', 'varchar'), ('_api_version', 'varchar'),
+        ('_window_start', 'timestamptz'), ('_window_end', 'timestamptz'),
+    ]) }}
 {%- endmacro %}
 
 {# The first lake day an incremental run reads (none in a full build): the newest partition
@@ -62,25 +114,21 @@
 #}
 {% macro reconcile_cutoff() -%}
     {%- if var('reconcile_days', none) is not none -%}
-        (current_date - {{ var('reconcile_days') | int }})
+        ({{ run_date() }} - {{ var('reconcile_days') | int }})
     {%- endif -%}
 {%- endmacro %}
 
-{# The channels this deployment has (dbt var `channels`, from channelhouse.yml), in order. #}
-{% macro enabled_channels() -%}
-    {%- set enabled = [] -%}
-    {%- for channel in ['amazon', 'shopify', 'walmart'] if channel in var('channels') -%}
-        {%- do enabled.append(channel) -%}
-    {%- endfor -%}
-    {{ return(enabled) }}
+{# The API channels. Every deployment builds all of them: a channel without a connection
+   has empty staging models (lake_relation), so its rows simply are not there. #}
+{% macro api_channels() -%}
+    {{ return(['amazon', 'shopify', 'walmart']) }}
 {%- endmacro %}
 
-{# `select * from <channel><suffix>` of every enabled channel, stacked by column name; with
-   `with_files`, also `files<suffix>`, the CTE of the file channels (always there: it has no
-   rows until a first file is imported). #}
+{# `select * from <channel><suffix>` of every API channel, stacked by column name; with
+   `with_files`, also `files<suffix>`, the CTE of the file channels. #}
 {% macro union_channels(suffix, with_files=false) -%}
     {%- set ctes = [] -%}
-    {%- for channel in enabled_channels() -%}
+    {%- for channel in api_channels() -%}
         {%- do ctes.append(channel ~ suffix) -%}
     {%- endfor -%}
     {%- if with_files -%}
@@ -108,48 +156,3 @@ where {{ column_name }} is not null
     )
 group by all
 {% endtest %}
-
-{#
-  An entity of the inbox files (source `files`), read like lake_source. The parts lie under
-  channel=files/connection=<folder>/…, read without hive partitioning: hive columns would
-  overwrite the files' own `channel` column (events, SKU mappings) with 'files'; connection
-  and date come from the path instead. Until a first file of the entity has been imported
-  there is nothing to read (read_parquet fails on an empty glob), so the model gets no rows
-  with the given columns (`columns`: each file column and its SQL type, as
-  extractors/inbox writes it).
-#}
-{% macro files_source(table_name, columns) -%}
-    {%- set relation = source('files', table_name) -%}  {#- the dependency, for lineage -#}
-    {%- set pattern = env_var('CHANNELHOUSE_DATA_DIR', '../data')
-        ~ '/raw/channel=files/connection=*/entity=' ~ table_name ~ '/date=*/*.parquet' -%}
-    {%- set found = true -%}
-    {%- if execute -%}
-        {%- set found = run_query("select count(*) from glob('" ~ pattern ~ "')")
-            .columns[0].values()[0] > 0 -%}
-    {%- endif -%}
-    {%- if found %}
-    select * exclude (filename)
-    from (
-        select
-            *,
-            regexp_extract(filename, '/connection=([^/]+)/', 1) as connection,
-            cast(regexp_extract(filename, '/date=([0-9-]+)/', 1) as date) as date
-        from read_parquet('{{ pattern }}', hive_partitioning = false, union_by_name = true,
-            filename = true)
-    )
-        {%- set bound = incremental_lake_bound() %}
-        {%- if bound %}
-    where date >= date '{{ bound }}'
-        {%- endif %}
-    {%- else %}
-    select
-        {%- for name, type in columns.items() %}
-        cast(null as {{ type }}) as {{ name }},
-        {%- endfor %}
-        cast(null as varchar) as connection,
-        cast(null as date) as date,
-        cast(null as timestamptz) as _extracted_at,
-        cast(null as varchar) as _extraction_id
-    where false
-    {%- endif -%}
-{%- endmacro %}

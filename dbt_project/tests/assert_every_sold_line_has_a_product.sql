@@ -1,7 +1,8 @@
 {{ config(meta={'dagster': {'ref': {'name': 'fct_order_lines'}}}) }}
--- Every sold line must map to a product of the SKU master. A row here is a listing no rule
--- could match (no GTIN, no known SKU or ASIN, no similar title): add it to
--- seeds/product_overrides.csv (channel, connection_name, listing_sku, product_sku).
+-- Every sold line must map to a product of the SKU master. A row here is a listing that is
+-- ambiguous (its SKU or ASIN points at several products) or has no SKU: say which
+-- product it is in seeds/product_overrides.csv or an inbox sku_mappings/ file (channel,
+-- connection_name, listing_sku, product_sku).
 select
     channel,
     connection_name,

@@ -5,7 +5,7 @@
 -- With var reconcile_days only the last N days are compared (macros/staging.sql). File
 -- channels: the latest import of each line (all imports are read: they are few files), lines
 -- dated by their order's earliest ordered_at.
-{% set channels = var('channels') %}
+{% set channels = api_channels() %}
 {% set cutoff = reconcile_cutoff() %}
 {% set since = 'where date >= ' ~ cutoff if cutoff else '' %}
 with lake as (
@@ -20,10 +20,10 @@ with lake as (
         coalesce(sum(i.quantity_ordered), 0) as units,
         coalesce(sum(i.item_price), 0) as gross
     from (
-        select * from {{ source('amazon', 'orders') }} {{ since }}
+        select * from {{ lake_relation('amazon', 'orders') }} as raw_rows {{ since }}
         qualify last_updated_at = max(last_updated_at) over (partition by connection, amazon_order_id)
     ) as o
-    left join (select * from {{ source('amazon', 'order_items') }} {{ since }}) as i
+    left join (select * from {{ lake_relation('amazon', 'order_items') }} as raw_rows {{ since }}) as i
         on o.connection = i.connection
         and o.amazon_order_id = i.amazon_order_id
         and o.last_updated_at = i.order_last_updated_at
@@ -38,10 +38,10 @@ with lake as (
         coalesce(sum(l.quantity), 0) as units,
         coalesce(sum(l.unit_price * l.quantity), 0) as gross
     from (
-        select * from {{ source('shopify', 'orders') }} {{ since }}
+        select * from {{ lake_relation('shopify', 'orders') }} as raw_rows {{ since }}
         qualify updated_at = max(updated_at) over (partition by connection, shopify_order_id)
     ) as o
-    left join (select * from {{ source('shopify', 'order_lines') }} {{ since }}) as l
+    left join (select * from {{ lake_relation('shopify', 'order_lines') }} as raw_rows {{ since }}) as l
         on o.connection = l.connection
         and o.shopify_order_id = l.shopify_order_id
         and o.updated_at = l.order_updated_at
@@ -56,10 +56,10 @@ with lake as (
         coalesce(sum(l.quantity), 0) as units,
         coalesce(sum(l.item_price), 0) as gross
     from (
-        select * from {{ source('walmart', 'orders') }} {{ since }}
+        select * from {{ lake_relation('walmart', 'orders') }} as raw_rows {{ since }}
         qualify last_modified_at = max(last_modified_at) over (partition by connection, purchase_order_id)
     ) as o
-    left join (select * from {{ source('walmart', 'order_lines') }} {{ since }}) as l
+    left join (select * from {{ lake_relation('walmart', 'order_lines') }} as raw_rows {{ since }}) as l
         on o.connection = l.connection
         and o.purchase_order_id = l.purchase_order_id
         and o.last_modified_at = l.order_last_modified_at
@@ -79,9 +79,7 @@ with lake as (
             gross_amount
         from (
             select * from (
-                {{ files_source('order_lines', {'order_id': 'varchar', 'line_id': 'varchar',
-                    'storefront_id': 'varchar', 'ordered_at': 'timestamptz', 'quantity': 'bigint',
-                    'gross_amount': 'decimal(18, 4)'}) }}
+                select * from {{ lake_relation('files', 'order_lines') }} as raw_rows
             )
             qualify row_number() over (
                 partition by connection, order_id, line_id order by _extracted_at desc

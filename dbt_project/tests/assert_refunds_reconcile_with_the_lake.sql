@@ -5,7 +5,7 @@
 -- refund lines, Walmart refunded lines, file channels' refunded lines (latest import of each
 -- line, dated by the first import showing its refunded amount since it last changed: that
 -- version's updated_at, else its import time). A row is a day that differs.
-{% set channels = var('channels') %}
+{% set channels = api_channels() %}
 {% set cutoff = reconcile_cutoff() %}
 {% set since = 'where date >= ' ~ cutoff if cutoff else '' %}
 with lake as (
@@ -16,7 +16,7 @@ with lake as (
     from (
         select distinct connection, event_type, amazon_order_id, order_item_id, amount_type,
             amount_name, posted_at, amount
-        from {{ source('amazon', 'financial_events') }} {{ since }}
+        from {{ lake_relation('amazon', 'financial_events') }} as raw_rows {{ since }}
     )
     where event_type = 'Refund'
         and (amount_type = 'Charge' and amount_name = 'Principal' or amount_type = 'Promotion')
@@ -25,9 +25,9 @@ with lake as (
     select rl.connection as connection_name, cast(r.created_at as date) as refund_date,
         sum(rl.amount) as refunded
     from (select distinct connection, refund_id, line_item_id, amount
-          from {{ source('shopify', 'refund_lines') }} {{ since }}) as rl
+          from {{ lake_relation('shopify', 'refund_lines') }} as raw_rows {{ since }}) as rl
     inner join (select distinct connection, refund_id, created_at
-                from {{ source('shopify', 'refunds') }} {{ since }}) as r
+                from {{ lake_relation('shopify', 'refunds') }} as raw_rows {{ since }}) as r
         on rl.connection = r.connection and rl.refund_id = r.refund_id
     group by all
     {% elif channel == 'walmart' %}
@@ -35,11 +35,11 @@ with lake as (
         cast(case when status = 'Refund' then status_at else order_last_modified_at end as date)
             as refund_date,
         sum(refunded_amount) as refunded
-    from (select * from {{ source('walmart', 'order_lines') }} {{ since }}) as l
+    from (select * from {{ lake_relation('walmart', 'order_lines') }} as raw_rows {{ since }}) as l
     where refunded_amount > 0
         and order_last_modified_at = (
             select max(order_last_modified_at)
-            from (select * from {{ source('walmart', 'order_lines') }} {{ since }}) as latest
+            from (select * from {{ lake_relation('walmart', 'order_lines') }} as raw_rows {{ since }}) as latest
             where latest.connection = l.connection
                 and latest.purchase_order_id = l.purchase_order_id
                 and latest.line_number = l.line_number
@@ -71,8 +71,7 @@ with lake as (
                         partition by connection, order_id, line_id order by _extracted_at desc
                     ) as latest_amount
                 from (
-                    {{ files_source('order_lines', {'order_id': 'varchar', 'line_id': 'varchar',
-                        'updated_at': 'timestamptz', 'refunded_amount': 'decimal(18, 4)'}) }}
+                    select * from {{ lake_relation('files', 'order_lines') }} as raw_rows
                 )
             )
         )

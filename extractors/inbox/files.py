@@ -33,6 +33,10 @@ REASON_SUFFIX = ".reason.txt"
 # Suffixes of files that are still being written (browsers, rsync, editors, our own writers).
 WRITING_SUFFIXES = (".part", ".partial", ".tmp", ".temp", ".crdownload", ".download", ".swp")
 MIN_AGE_SECONDS = 2.0
+# A modification time this far ahead of the clock is not a copy in progress but another clock
+# (a share's, a device's, a preserved timestamp): the file is taken as complete rather than
+# held until that time comes. Less far ahead, it is held as any file changed just now.
+MAX_FUTURE_MTIME_SECONDS = 3600.0
 
 
 @dataclass(frozen=True)
@@ -123,8 +127,9 @@ def scan(
 
     Skipped: ``mapping.yml``, hidden files (``.name``) and office lock files (``~name``),
     files still being written (a ``.part``/``.tmp``/``.crdownload``... suffix, or modified less
-    than ``min_age_seconds`` before ``now``, a Unix time, default the current time), anything in
-    ``archive/`` and ``quarantine/``, other top folders, and files in deeper sub-folders.
+    than ``min_age_seconds`` before ``now``, a Unix time, default the current time, or less than
+    :data:`MAX_FUTURE_MTIME_SECONDS` after it), anything in ``archive/`` and ``quarantine/``,
+    other top folders, and files in deeper sub-folders.
     """
     inbox = Path(inbox)
     now = time.time() if now is None else now
@@ -134,7 +139,7 @@ def scan(
         if not path.is_file() or _ignored(path):
             return
         stat = path.stat()
-        if now - stat.st_mtime < min_age_seconds:
+        if -MAX_FUTURE_MTIME_SECONDS < now - stat.st_mtime < min_age_seconds:
             return
         found.append(
             PendingFile(

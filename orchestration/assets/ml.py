@@ -21,7 +21,15 @@ from extractors.config import ChannelHouseConfig
 from models_ml import backtest as bt
 from models_ml.demand import build_series
 from models_ml.forecast import forecast_catalog, select_models
-from models_ml.ltv import HOLDOUT_SCHEMA, InsufficientDataError, holdout_check, ltv_scores
+from models_ml.ltv import (
+    DIAGNOSTICS_SCHEMA,
+    HOLDOUT_SCHEMA,
+    PARAMETERS_SCHEMA,
+    InsufficientDataError,
+    customer_ltv_schema,
+    holdout_check,
+    ltv_scores,
+)
 from orchestration.resources import WarehouseResource, table_exists
 
 FORECAST_KEY = dg.AssetKey(["ml", "demand_forecast"])
@@ -208,6 +216,14 @@ def ml_assets(config: ChannelHouseConfig) -> list[dg.AssetsDefinition]:
                         "no model selection yet: run demand_forecast with select_models: true "
                         "(the weekly forecast_retrain job) first"
                     )
+        if not (lines["units"] > 0).any():
+            # a new deployment (no sale imported yet): nothing to forecast, and that is no error
+            reason = "no forecast: core.fct_order_lines has no sold units yet"
+            context.log.warning(reason)
+            keys = [FORECAST_KEY, SELECTION_KEY] + ([BACKTEST_KEY] if config.select_models else [])
+            for key in keys:
+                yield dg.MaterializeResult(asset_key=key, metadata={"skipped": reason})
+            return
         series, revenue, result = forecast_demand(lines, settings, previous)
         forecasts = result.forecasts.copy()
         forecasts[["product_id", "channel"]] = forecasts["unique_id"].str.split("|", expand=True)
@@ -291,10 +307,21 @@ def ml_assets(config: ChannelHouseConfig) -> list[dg.AssetsDefinition]:
         try:
             result = ltv_scores(orders, config.ltv)
         except InsufficientDataError as exc:
-            raise dg.Failure(
-                description=f"lifetime values need more customer history: {exc}",
-                allow_retries=False,
-            ) from None
+            # a young or small shop: the tables are there and empty, and the metadata says why
+            reason = f"no lifetime values yet, too little customer history: {exc}"
+            context.log.warning(reason)
+            empty = {
+                "customer_ltv": customer_ltv_schema(config.ltv),
+                "ltv_parameters": PARAMETERS_SCHEMA,
+                "ltv_diagnostics": DIAGNOSTICS_SCHEMA,
+                "ltv_holdout": HOLDOUT_SCHEMA,
+            }
+            warehouse.replace_tables("ml", {k: pl.DataFrame(schema=v) for k, v in empty.items()})
+            for key in (LTV_KEY, LTV_PARAMETERS_KEY):
+                yield dg.MaterializeResult(
+                    asset_key=key, metadata={"dagster/row_count": 0, "skipped": reason}
+                )
+            return
         end = result.customer_ltv["calibration_end"].max()
         # the holdout is a diagnostic: a third of the history at most, and a young shop
         # still gets its scores (with the reason the check could not run)

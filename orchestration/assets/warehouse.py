@@ -19,7 +19,7 @@ import sys
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -152,7 +152,7 @@ def dbt_vars(config: ChannelHouseConfig, run: WarehouseBuildConfig) -> dict[str,
     values: dict[str, Any] = {
         "base_currency": config.base_currency,
         "reporting_timezone": config.reporting_timezone,
-        "channels": sorted({conn.channel for conn in config.connections}),
+        "today": datetime.now(UTC).date().isoformat(),
         "lookback_days": config.warehouse.lookback_days,
         "fx_max_staleness_days": config.warehouse.fx_max_staleness_days,
         **config.analytics.dbt_vars(),

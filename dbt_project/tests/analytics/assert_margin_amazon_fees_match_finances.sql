@@ -4,7 +4,6 @@
 -- per connection and currency, equal to the fee amounts of stg_amazon__financial_events for
 -- the lines in the margin (signs turned). A row is a line in another currency, or a
 -- connection and currency whose totals differ.
-{% if 'amazon' in var('channels') %}
 with margin_lines as (
     select order_line_id, connection_name, currency, fx_rate_to_base, marketplace_fee_base
     from {{ ref('order_line_margin') }}
@@ -47,6 +46,3 @@ totals as (
 select * from other_currency
 union all
 select * from totals where margin_fees is distinct from event_fees
-{% else %}
-select 1 as nothing where false
-{% endif %}

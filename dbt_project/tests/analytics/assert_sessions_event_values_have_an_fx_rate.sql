@@ -17,4 +17,5 @@ left join {{ ref('dim_fx_rates') }} as rates
     on valued.currency = rates.currency
     and valued.rate_date_needed = rates.rate_date
 where rates.rate_to_base is null
+    and valued.currency <> '{{ var("base_currency") }}'  -- the base currency needs no rate
 group by all

@@ -7,7 +7,6 @@
 -- has_shipment_event: the line's ShipmentEvent has been posted, so its fees are final
 -- (until a refund). Channels that report no fees have no rows here; order_line_margin
 -- applies their rate card (var marketplace_fees).
-{% if 'amazon' in var('channels') %}
 with events as (
     select * from {{ ref('stg_amazon__financial_events') }}
 )
@@ -32,20 +31,3 @@ select
 from events
 where event_type in ('Shipment', 'Refund')
 group by all
-{% else %}
-select
-    cast(null as varchar) as order_line_id,
-    cast(null as varchar) as channel,
-    cast(null as varchar) as connection_name,
-    cast(null as varchar) as channel_order_id,
-    cast(null as varchar) as channel_line_id,
-    cast(null as decimal(18, 4)) as fee_amount,
-    cast(null as decimal(18, 4)) as shipment_fee_amount,
-    cast(null as decimal(18, 4)) as refund_fee_amount,
-    cast(null as bigint) as fee_entries,
-    cast(null as boolean) as has_shipment_event,
-    cast(null as timestamptz) as shipment_posted_at,
-    cast(null as timestamptz) as last_fee_posted_at,
-    cast(null as varchar) as fee_currency
-where false
-{% endif %}

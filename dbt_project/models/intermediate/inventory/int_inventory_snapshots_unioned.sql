@@ -6,7 +6,6 @@
 -- Shopify: reserved = committed + reserved, inbound = incoming. Walmart: on_hand = input
 -- quantity, available = available to sell, inbound is not reported (0).
 with
-{% if 'amazon' in var('channels') %}
 amazon_inventory as (
     select
         'amazon' as channel,
@@ -26,9 +25,7 @@ amazon_inventory as (
     from {{ ref('stg_amazon__inventory_summaries') }} as i
     left join {{ ref('amazon_marketplaces') }} as m on i.marketplace_id = m.marketplace_id
 ),
-{% endif %}
 
-{% if 'shopify' in var('channels') %}
 shopify_inventory as (
     select
         'shopify' as channel,
@@ -44,9 +41,7 @@ shopify_inventory as (
         coalesce(on_hand, 0) as on_hand_quantity
     from {{ ref('stg_shopify__inventory_levels') }}
 ),
-{% endif %}
 
-{% if 'walmart' in var('channels') %}
 walmart_inventory as (
     select
         'walmart' as channel,
@@ -63,7 +58,6 @@ walmart_inventory as (
         coalesce(input_qty, 0) as on_hand_quantity
     from {{ ref('stg_walmart__inventory') }}
 ),
-{% endif %}
 
 unioned as (
     {{ union_channels('_inventory') }}

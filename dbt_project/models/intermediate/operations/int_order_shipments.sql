@@ -10,7 +10,6 @@
 -- Shopify and the file channels promise no ship date (and Shopify reports no ship time).
 -- is_late: shipped after the promise; NULL while not shipped or without a promise.
 with
-{% if 'amazon' in var('channels') %}
 amazon_shipments as (
     select
         connection_name,
@@ -36,9 +35,7 @@ amazon_orders as (
         on o.connection_name = s.connection_name
         and o.amazon_order_id = s.amazon_order_id
 ),
-{% endif %}
 
-{% if 'walmart' in var('channels') %}
 walmart_shipments as (
     select
         connection_name,
@@ -63,28 +60,11 @@ walmart_orders as (
         on o.connection_name = s.connection_name
         and o.walmart_purchase_order_id = s.walmart_purchase_order_id
 ),
-{% endif %}
 
 unioned as (
-    {%- set parts = [] -%}
-    {%- for channel in ['amazon', 'walmart'] if channel in var('channels') -%}
-        {%- do parts.append(channel) -%}
-    {%- endfor %}
-    {%- for channel in parts %}
-    select * from {{ channel }}_orders
-    {% if not loop.last %}union all by name{% endif %}
-    {%- endfor %}
-    {%- if parts | length == 0 %}
-    select
-        cast(null as varchar) as channel,
-        cast(null as varchar) as connection_name,
-        cast(null as varchar) as channel_order_id,
-        cast(null as timestamptz) as promised_ship_by,
-        cast(null as timestamptz) as shipped_at,
-        cast(null as bigint) as shipment_count,
-        cast(null as varchar) as shipped_at_source
-    where false
-    {%- endif %}
+    select * from amazon_orders
+    union all by name
+    select * from walmart_orders
 )
 
 select

@@ -1,6 +1,7 @@
 -- Order lines with their order's status and every amount also in the base currency, at the
 -- rate of the order's UTC purchase date (dim_fx_rates). A missing rate stays NULL here and
 -- fails assert_every_order_line_has_an_fx_rate, which names the currency and day.
+{% set rates_to_base = rate_to_base('netted.currency', 'rates.rate_to_base') %}
 with lines as (
     select * from {{ ref('int_order_lines_refunds_netted') }}
 ),
@@ -29,13 +30,13 @@ netted as (
 
 select
     netted.*,
-    rates.rate_to_base as fx_rate_to_base,
-    {{ to_base('netted.gross_amount', 'rates.rate_to_base') }} as gross_amount_base,
-    {{ to_base('netted.discount_amount', 'rates.rate_to_base') }} as discount_amount_base,
-    {{ to_base('netted.shipping_amount', 'rates.rate_to_base') }} as shipping_amount_base,
-    {{ to_base('netted.tax_amount', 'rates.rate_to_base') }} as tax_amount_base,
-    {{ to_base('netted.refunded_amount', 'rates.rate_to_base') }} as refunded_amount_base,
-    {{ to_base('netted.net_amount', 'rates.rate_to_base') }} as net_amount_base
+    {{ rates_to_base }} as fx_rate_to_base,
+    {{ to_base('netted.gross_amount', rates_to_base) }} as gross_amount_base,
+    {{ to_base('netted.discount_amount', rates_to_base) }} as discount_amount_base,
+    {{ to_base('netted.shipping_amount', rates_to_base) }} as shipping_amount_base,
+    {{ to_base('netted.tax_amount', rates_to_base) }} as tax_amount_base,
+    {{ to_base('netted.refunded_amount', rates_to_base) }} as refunded_amount_base,
+    {{ to_base('netted.net_amount', rates_to_base) }} as net_amount_base
 from netted
 left join rates
     on netted.currency = rates.currency

@@ -8,7 +8,6 @@
 -- change, whatever the export's own updated_at). source_format says where a line came
 -- from: api, or the file format (mapping, amazon_all_orders, shopify_orders_csv).
 with
-{% if 'amazon' in var('channels') %}
 amazon_lines as (
     select
         'amazon' as channel,
@@ -39,9 +38,7 @@ amazon_lines as (
         and i.amazon_order_id = o.amazon_order_id
     left join {{ ref('amazon_marketplaces') }} as m on i.marketplace_id = m.marketplace_id
 ),
-{% endif %}
 
-{% if 'shopify' in var('channels') %}
 shopify_weighted as (
     select
         l.*,
@@ -103,9 +100,7 @@ shopify_lines as (
     from shopify_shares
     window order_lines as (partition by connection_name, shopify_order_id)
 ),
-{% endif %}
 
-{% if 'walmart' in var('channels') %}
 walmart_lines as (
     select
         'walmart' as channel,
@@ -134,7 +129,6 @@ walmart_lines as (
         on l.connection_name = o.connection_name
         and l.walmart_purchase_order_id = o.walmart_purchase_order_id
 ),
-{% endif %}
 
 files_lines as (
     select

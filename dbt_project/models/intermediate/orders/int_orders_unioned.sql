@@ -5,7 +5,6 @@
 -- state from the files' flags: cancelled when every line is cancelled, else shipped when a
 -- line has shipped_at, else open (the refund states follow from the refunded amounts).
 with
-{% if 'amazon' in var('channels') %}
 amazon_orders as (
     select
         'amazon' as channel,
@@ -27,9 +26,7 @@ amazon_orders as (
     from {{ ref('stg_amazon__orders') }} as o
     left join {{ ref('amazon_marketplaces') }} as m on o.marketplace_id = m.marketplace_id
 ),
-{% endif %}
 
-{% if 'shopify' in var('channels') %}
 shopify_orders as (
     select
         'shopify' as channel,
@@ -52,9 +49,7 @@ shopify_orders as (
         'api' as source_format
     from {{ ref('stg_shopify__orders') }}
 ),
-{% endif %}
 
-{% if 'walmart' in var('channels') %}
 walmart_line_states as (
     select
         connection_name,
@@ -95,7 +90,6 @@ walmart_orders as (
         on o.connection_name = s.connection_name
         and o.walmart_purchase_order_id = s.walmart_purchase_order_id
 ),
-{% endif %}
 
 files_orders as (
     select

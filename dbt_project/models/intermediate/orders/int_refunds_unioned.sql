@@ -3,7 +3,6 @@
 -- refunded_amount is the product amount (without tax), tax and shipping refunds apart.
 -- File channels: one refund per refunded line, dated as files_refunds says.
 with
-{% if 'amazon' in var('channels') %}
 amazon_refunds as (
     select
         'amazon' as channel,
@@ -28,9 +27,7 @@ amazon_refunds as (
     where event_type = 'Refund' and amount_type in ('Charge', 'Promotion')
     group by all
 ),
-{% endif %}
 
-{% if 'shopify' in var('channels') %}
 shopify_refunds as (
     select
         'shopify' as channel,
@@ -50,9 +47,7 @@ shopify_refunds as (
         on rl.connection_name = r.connection_name
         and rl.shopify_refund_id = r.shopify_refund_id
 ),
-{% endif %}
 
-{% if 'walmart' in var('channels') %}
 walmart_refunds as (
     select
         'walmart' as channel,
@@ -72,7 +67,6 @@ walmart_refunds as (
     from {{ ref('stg_walmart__order_lines') }}
     where refunded_amount > 0 or refunded_quantity > 0
 ),
-{% endif %}
 
 files_refunds as (
     -- exports give a line's refunded amount so far, without a date: one refund per line,

@@ -7,13 +7,21 @@
 --                     Amazon all-orders flat file)                             confidence 0.90
 --   title_similarity  Jaro-Winkler similarity of titles >= 0.90 with one product's listing,
 --                     clearly better than the runner-up       confidence = 0.85 x similarity
+--   own_sku           nothing above matched and no identifier is ambiguous: the listing is a
+--                     product of its own, under its seller SKU (a seller's own catalog: a file
+--                     channel, a one-channel deployment, listings without GTIN); listings of
+--                     several channels with that SKU are the same product. Titles near-equal to
+--                     two products (colour variants of one family) do not stop it: a title is
+--                     weaker evidence than the listing's own SKU             confidence 0.50
 -- SKU mappings come from the inbox's sku_mappings/ files (stg_files__sku_mappings) and
 -- seeds/product_overrides.csv; a mapping applies to a listing with its channel, connection
 -- (an empty one in a file: any) and SKU. When several apply: a file's over the seed's, then
 -- the latest import, then the more specific (connection given, then channel given).
 -- A product is a GTIN; its product_sku is the SKU most of its listings use (ties: shortest,
--- then alphabetical). Listings nothing matches keep product_sku NULL, and a test fails if one
--- of them was sold: add a row to seeds/product_overrides.csv or a sku_mappings/ file.
+-- then alphabetical). Ambiguous listings keep product_sku NULL (match_method ambiguous: their
+-- SKU or ASIN belongs to several products), as do
+-- listings without a SKU (unmatched), and a test fails if one of them was sold: add a row to
+-- seeds/product_overrides.csv or a sku_mappings/ file.
 with listings as (
     select * from {{ ref('int_listings_unioned') }}
 ),
@@ -104,18 +112,9 @@ title_best as (
     group by listing_id
 ),
 
-matched as (
+methods as (
     select
         listings.*,
-        case
-            when overrides.product_sku is not null then overrides.product_sku
-            when gtin_products.product_sku is not null then gtin_products.product_sku
-            when sku_products.products = 1 then sku_products.product_sku
-            when asin_products.products = 1 then asin_products.product_sku
-            when title_best.similarity >= 0.90
-                and coalesce(title_best.runner_up, 0) < title_best.similarity - 0.02
-                then title_best.product_sku
-        end as product_sku,
         case
             when overrides.product_sku is not null then 'manual'
             when gtin_products.product_sku is not null then 'gtin'
@@ -124,8 +123,17 @@ matched as (
             when title_best.similarity >= 0.90
                 and coalesce(title_best.runner_up, 0) < title_best.similarity - 0.02
                 then 'title_similarity'
+            when sku_products.products > 1 or asin_products.products > 1 then 'ambiguous'
+            when listings.sku_normalized is not null then 'own_sku'
             else 'unmatched'
         end as match_method,
+        case
+            when overrides.product_sku is not null then overrides.product_sku
+            when gtin_products.product_sku is not null then gtin_products.product_sku
+            when sku_products.products = 1 then sku_products.product_sku
+            when asin_products.products = 1 then asin_products.product_sku
+            else title_best.product_sku
+        end as matched_product_sku,
         title_best.similarity as title_similarity
     from listings
     left join overrides on listings.listing_id = overrides.listing_id
@@ -133,6 +141,16 @@ matched as (
     left join sku_products on listings.sku_normalized = sku_products.sku_normalized
     left join asin_products on listings.asin = asin_products.asin
     left join title_best on listings.listing_id = title_best.listing_id
+),
+
+matched as (
+    select
+        * exclude (matched_product_sku),
+        case
+            when match_method = 'own_sku' then sku_normalized
+            when match_method not in ('ambiguous', 'unmatched') then matched_product_sku
+        end as product_sku
+    from methods
 )
 
 select
@@ -143,6 +161,7 @@ select
         when 'exact_sku' then 0.95
         when 'asin' then 0.90
         when 'title_similarity' then round(0.85 * title_similarity, 3)
+        when 'own_sku' then 0.50
         else 0.0
     end as decimal(4, 3)) as match_confidence
 from matched

@@ -7,7 +7,6 @@
 -- gtin14 is the GTIN/UPC/EAN normalized to 14 digits, when the channel gives one; asin is
 -- the ASIN of Amazon listings and of the lines of Amazon all-orders flat files.
 with
-{% if 'amazon' in var('channels') %}
 amazon_listings as (
     select
         'amazon' as channel,
@@ -26,9 +25,7 @@ amazon_listings as (
     from {{ ref('stg_amazon__listings') }}
     qualify snapshot_date = max(snapshot_date) over (partition by connection_name, marketplace_id, seller_sku)
 ),
-{% endif %}
 
-{% if 'shopify' in var('channels') %}
 shopify_listings as (
     select
         'shopify' as channel,
@@ -49,9 +46,7 @@ shopify_listings as (
         and v.snapshot_date = p.snapshot_date
     qualify v.snapshot_date = max(v.snapshot_date) over (partition by v.connection_name, v.shopify_variant_id)
 ),
-{% endif %}
 
-{% if 'walmart' in var('channels') %}
 walmart_listings as (
     select
         'walmart' as channel,
@@ -68,7 +63,6 @@ walmart_listings as (
     from {{ ref('stg_walmart__items') }}
     qualify snapshot_date = max(snapshot_date) over (partition by connection_name, sku)
 ),
-{% endif %}
 
 catalog as (
     -- Shopify and Walmart listings have no asin column: NULL by the union by name

@@ -1,3 +1,4 @@
+{% set rates_to_base = rate_to_base('refunds.currency', 'rates.rate_to_base') %}
 {{
     config(
         materialized='incremental',
@@ -48,10 +49,10 @@ select
     refunds.refunded_amount,
     refunds.refunded_tax,
     refunds.refunded_shipping,
-    rates.rate_to_base as fx_rate_to_base,
-    {{ to_base('refunds.refunded_amount', 'rates.rate_to_base') }} as refunded_amount_base,
-    {{ to_base('refunds.refunded_tax', 'rates.rate_to_base') }} as refunded_tax_base,
-    {{ to_base('refunds.refunded_shipping', 'rates.rate_to_base') }} as refunded_shipping_base,
+    {{ rates_to_base }} as fx_rate_to_base,
+    {{ to_base('refunds.refunded_amount', rates_to_base) }} as refunded_amount_base,
+    {{ to_base('refunds.refunded_tax', rates_to_base) }} as refunded_tax_base,
+    {{ to_base('refunds.refunded_shipping', rates_to_base) }} as refunded_shipping_base,
     refunds.source_updated_at
 from refunds
 left join lines on refunds.order_line_id = lines.order_line_id

@@ -2,7 +2,7 @@
 -- Amazon's Sales & Traffic report (by child ASIN / SKU), in the marketplace currency and in
 -- the base currency at that day's rate. Shopify and Walmart report no traffic through their
 -- APIs; storefront clickstream arrives through the file inbox (analytics marts).
-{% if 'amazon' in var('channels') %}
+{% set rates_to_base = rate_to_base('traffic.currency', 'rates.rate_to_base') %}
 with traffic as (
     select * from {{ ref('stg_amazon__sales_traffic_by_sku') }}
 ),
@@ -32,8 +32,8 @@ select
     traffic.total_order_items as order_items,
     traffic.currency,
     traffic.ordered_product_sales,
-    rates.rate_to_base as fx_rate_to_base,
-    {{ to_base('traffic.ordered_product_sales', 'rates.rate_to_base') }}
+    {{ rates_to_base }} as fx_rate_to_base,
+    {{ to_base('traffic.ordered_product_sales', rates_to_base) }}
         as ordered_product_sales_base,
     traffic.buy_box_percentage,
     traffic.unit_session_percentage
@@ -44,6 +44,3 @@ left join products
 left join rates
     on traffic.currency = rates.currency
     and traffic.report_date = rates.rate_date
-{% else %}
-select * from (select 1) where false
-{% endif %}

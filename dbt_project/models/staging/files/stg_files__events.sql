@@ -4,27 +4,7 @@
 -- event. An event re-imported in a later file (an overlapping export) keeps its latest
 -- import; within one import the last row of the file wins.
 with source as (
-    {{ files_source('events', {
-        'event_id': 'varchar',
-        'channel': 'varchar',
-        'storefront_id': 'varchar',
-        'anonymous_id': 'varchar',
-        'user_id': 'varchar',
-        'session_id': 'varchar',
-        'event_name': 'varchar',
-        'funnel_step': 'varchar',
-        'occurred_at': 'timestamptz',
-        'sku': 'varchar',
-        'quantity': 'bigint',
-        'value': 'decimal(18, 4)',
-        'currency': 'varchar',
-        'order_id': 'varchar',
-        'page_url': 'varchar',
-        'referrer': 'varchar',
-        'traffic_source': 'varchar',
-        '_source_file': 'varchar',
-        '_source_row': 'bigint',
-    }) }}
+    {{ lake_source('files', 'events') }}
 ),
 
 renamed as (

@@ -8,34 +8,7 @@
 -- move it. An incremental run reads the recent imports only: the version already loaded
 -- stands for the older ones.
 with source as (
-    {{ files_source('order_lines', {
-        'order_id': 'varchar',
-        'line_id': 'varchar',
-        'customer_id': 'varchar',
-        'customer_email': 'varchar',
-        'ordered_at': 'timestamptz',
-        'updated_at': 'timestamptz',
-        'order_status': 'varchar',
-        'is_cancelled': 'boolean',
-        'sku': 'varchar',
-        'product_name': 'varchar',
-        'gtin': 'varchar',
-        'channel_item_id': 'varchar',
-        'quantity': 'bigint',
-        'unit_price': 'decimal(18, 4)',
-        'gross_amount': 'decimal(18, 4)',
-        'discount_amount': 'decimal(18, 4)',
-        'shipping_amount': 'decimal(18, 4)',
-        'tax_amount': 'decimal(18, 4)',
-        'refunded_amount': 'decimal(18, 4)',
-        'currency': 'varchar',
-        'storefront_id': 'varchar',
-        'fulfillment_type': 'varchar',
-        'shipped_at': 'timestamptz',
-        'source_format': 'varchar',
-        '_source_file': 'varchar',
-        '_source_row': 'bigint',
-    }) }}
+    {{ lake_source('files', 'order_lines') }}
 ),
 
 renamed as (

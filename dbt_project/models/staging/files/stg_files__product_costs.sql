@@ -4,15 +4,7 @@
 -- CSV files. A SKU's cost for one effective_from day may come again in a later file (a
 -- correction): the latest import wins, and within one file the last row.
 with source as (
-    {{ files_source('product_costs', {
-        'sku': 'varchar',
-        'unit_cost': 'decimal(18, 4)',
-        'currency': 'varchar',
-        'effective_from': 'date',
-        'shipping_cost_per_unit': 'decimal(18, 4)',
-        '_source_file': 'varchar',
-        '_source_row': 'bigint',
-    }) }}
+    {{ lake_source('files', 'product_costs') }}
 ),
 
 renamed as (

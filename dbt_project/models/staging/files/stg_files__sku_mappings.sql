@@ -6,15 +6,7 @@
 -- the last row. The file's own connection_name column names the sales connection, so the
 -- lake's connection (the inbox folder) is kept as inbox_folder.
 with source as (
-    {{ files_source('sku_mappings', {
-        'channel': 'varchar',
-        'connection_name': 'varchar',
-        'listing_sku': 'varchar',
-        'product_sku': 'varchar',
-        'note': 'varchar',
-        '_source_file': 'varchar',
-        '_source_row': 'bigint',
-    }) }}
+    {{ lake_source('files', 'sku_mappings') }}
 ),
 
 renamed as (

@@ -7,8 +7,7 @@
 --              file landed as its own part: the latest import wins per rate_date and currency
 -- The newest snapshot partitions are found from the file names before the query runs, so
 -- DuckDB opens only those files instead of every day's snapshot.
-{%- set pattern = env_var('CHANNELHOUSE_DATA_DIR', '../data')
-    ~ '/raw/channel=reference/connection=*/entity=fx_rates/date=*/*.parquet' %}
+{%- set pattern = lake_glob('reference', 'fx_rates') %}
 {%- set snapshots = [] %}
 {%- if execute %}
     {%- set found = run_query(
@@ -22,7 +21,7 @@
 {%- endif %}
 
 with source as (
-    select * from {{ source('reference', 'fx_rates') }}
+    select * from {{ lake_relation('reference', 'fx_rates') }} as lake
     {%- if snapshots %}
     where connection = 'inbox'
         {%- for condition in snapshots %}

@@ -35,7 +35,9 @@ rate_card_lines as (
         lines.order_line_id,
         lines.order_id,
         fee_rates.percent_of_revenue,
-        {{ to_base('fee_rates.fixed_per_order', 'fixed_rates.rate_to_base') }} as fixed_per_order_base,
+        {{ to_base('fee_rates.fixed_per_order', rate_to_base(
+            "coalesce(fee_rates.currency, '" ~ var('base_currency') ~ "')", 'fixed_rates.rate_to_base'
+        )) }} as fixed_per_order_base,
         coalesce(
             lines.gross_amount / nullif(sum(lines.gross_amount) over order_lines, 0),
             1 / count(*) over order_lines
@@ -78,7 +80,7 @@ line_costs as (
         costs.currency as cost_currency,
         costs.effective_from as cost_effective_from,
         lines.ordered_date < costs.effective_from as is_cost_backfilled,
-        cost_rates.rate_to_base as cost_rate_to_base
+        {{ rate_to_base('costs.currency', 'cost_rates.rate_to_base') }} as cost_rate_to_base
     from lines
     inner join costs
         on lines.product_id = costs.product_sku

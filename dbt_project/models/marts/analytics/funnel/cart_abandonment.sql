@@ -13,6 +13,7 @@
 -- add_to_cart value / quantity (quantity 1 when missing) minus cart removals (events named
 -- like remove_from_cart, see macros/sessions.sql) made between the cart's first add and
 -- abandoned_at, at the UTC day's rate to the base currency.
+{% set rates_to_base = rate_to_base("coalesce(events.currency, '" ~ var('base_currency') ~ "')", 'rates.rate_to_base') %}
 {% set window = 'to_seconds(' ~ (((var('cart_abandonment_hours') | float) * 3600) | int) ~ ')' %}
 with events as (
     select * from {{ ref('int_events_sessionized') }}
@@ -39,7 +40,7 @@ valued as (
     select
         events.*,
         coalesce(events.quantity, 1) as item_quantity,
-        {{ to_base('events.value', 'rates.rate_to_base') }} as value_base
+        {{ to_base('events.value', rates_to_base) }} as value_base
     from events
     left join rates
         on coalesce(events.currency, '{{ var("base_currency") }}') = rates.currency

@@ -32,7 +32,6 @@ with event_days as (
     group by all
 ),
 
-{% if 'amazon' in var('channels') %}
 amazon_days as (
     select
         traffic_date as funnel_date,
@@ -51,14 +50,11 @@ amazon_days as (
     from {{ ref('fct_traffic_daily') }}
     group by all
 ),
-{% endif %}
 
 days as (
     select * from event_days
-    {% if 'amazon' in var('channels') %}
     union all by name
     select * from amazon_days
-    {% endif %}
 )
 
 select

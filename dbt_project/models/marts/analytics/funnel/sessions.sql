@@ -7,6 +7,7 @@
 --                  counts cumulatively through funnel_depth)
 --   purchases    = purchase events, one per logged order id (a re-fired confirmation counts
 --                  once); revenue_base = their value at the UTC day's rate
+{% set rates_to_base = rate_to_base('purchases.currency', 'rates.rate_to_base') %}
 with events as (
     select * from {{ ref('int_events_sessionized') }}
 ),
@@ -52,7 +53,7 @@ purchase_totals as (
             filter (where orders.order_id is not null) as order_ids,
         list(distinct purchases.channel_order_id order by purchases.channel_order_id)
             filter (where purchases.channel_order_id is not null) as channel_order_ids,
-        sum({{ to_base('purchases.value', 'rates.rate_to_base') }}) as revenue_base
+        sum({{ to_base('purchases.value', rates_to_base) }}) as revenue_base
     from purchases
     left join rates
         on purchases.currency = rates.currency

@@ -1,0 +1,140 @@
+"""Any seller, any mix of channels: the demo's jobs end to end in each deployment shape.
+
+Shopify-only (one store), Amazon-only (one marketplace), Walmart-only, two Shopify stores, and
+a file-only seller (orders export + storefront events + product costs in the inbox, no API
+connection at all), each on a short history against the one shared sandbox. Every shape builds
+the whole warehouse (core and analytics marts), the forecasts, LTV, the alerts and the weekly
+report; the marts of a channel the deployment does not have are there and empty, with the
+same typed columns as in a deployment that has it.
+"""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+import duckdb
+import pytest
+
+from extractors.config import parse_config
+from extractors.sandbox.server import sandbox_environment
+from orchestration.demo import DEMO_JOBS, run_pipeline
+from tests.conftest import DEMO_SALT, sandbox_config_dict
+
+HISTORY_DAYS = 35
+SHAPES = {
+    "shopify_only": ["shopify_us"],
+    "amazon_only": ["amazon_na"],
+    "walmart_only": ["walmart_us"],
+    "two_shopify_stores": ["shopify_us", "shopify_eu"],
+    "files_only": [],
+}
+AMAZON_ONLY_MARTS = ("core.fct_traffic_daily",)
+
+
+def _count(con, table: str) -> int:
+    return con.execute(f"select count(*) from {table}").fetchall()[0][0]
+
+
+def _columns(con) -> dict[str, list[tuple[str, str]]]:
+    rows = con.execute(
+        "select schema_name || '.' || table_name, column_name, data_type from duckdb_columns() "
+        "where schema_name in ('staging', 'intermediate', 'core', 'analytics') "
+        "order by schema_name, table_name, column_index"
+    ).fetchall()
+    out: dict[str, list[tuple[str, str]]] = {}
+    for table, column, data_type in rows:
+        out.setdefault(table, []).append((column, data_type))
+    return out
+
+
+@pytest.fixture(scope="module", params=list(SHAPES))
+def shape(request, tmp_path_factory, sandbox):
+    """(name, config, runs) of one deployment shape after the demo's jobs."""
+    name = request.param
+    mp = pytest.MonkeyPatch()
+    for key, value in sandbox_environment().items():
+        mp.setenv(key, value)
+    mp.setenv("CHANNELHOUSE_HASH_SALT", DEMO_SALT)
+    for var in ("CHANNELHOUSE_WAREHOUSE", "CHANNELHOUSE_DATA_DIR"):
+        mp.delenv(var, raising=False)
+    raw = sandbox_config_dict(str(tmp_path_factory.mktemp(name) / "data"), HISTORY_DAYS)
+    raw["connections"] = [c for c in raw["connections"] if c["name"] in SHAPES[name]]
+    raw["sandbox"] = {"port": sandbox.port}
+    config = parse_config(raw, f"{name}.yml")
+    runs = run_pipeline(
+        config, parallel=1, instance=dg.DagsterInstance.ephemeral(), in_process=True
+    )
+    mp.undo()
+    yield name, config, runs
+
+
+def test_every_demo_job_succeeds(shape):
+    name, _, runs = shape
+    assert [job for job, *_ in runs] == list(DEMO_JOBS)
+    failed = {job: failures for job, ok, _, failures in runs if not ok}
+    assert not failed, f"{name}: {failed}"
+
+
+def test_the_marts_the_data_supports_are_filled(shape):
+    name, config, _ = shape
+    channels = {c.channel for c in config.connections}
+    with duckdb.connect(str(config.warehouse_path), read_only=True) as con:
+        for table in (
+            "core.fct_orders",
+            "core.fct_order_lines",
+            "core.dim_products",
+            "analytics.daily_sales",
+            "analytics.customer_rfm",
+            "analytics.daily_margin",
+            "analytics.funnel_daily",  # the demo inbox's storefront events
+            "ml.demand_forecast",
+            "ml.forecast_selection",
+        ):
+            assert _count(con, table) > 0, f"{name}: {table} is empty"
+        # an API channel brings its stock (file channels have none): stock alerts follow
+        if channels:
+            assert _count(con, "core.fct_inventory_daily") > 0
+            assert _count(con, "alerts.alerts") > 0, f"{name}: no alerts"
+        sold = con.execute("select distinct channel from core.fct_orders order by 1").fetchall()
+        assert {c for (c,) in sold} == channels | {"etsy"}  # etsy: the demo's file channel
+        # every sold line has a product: own SKUs of the file channel become products
+        methods = dict(
+            con.execute(
+                "select match_method, count(*) from core.dim_product_listings group by 1"
+            ).fetchall()
+        )
+        assert "ambiguous" not in methods and "unmatched" not in methods, methods
+        if not channels:
+            assert set(methods) <= {"own_sku", "manual"}, methods
+        for table in AMAZON_ONLY_MARTS:
+            assert (_count(con, table) > 0) == ("amazon" in channels), table
+        # LTV needs 100 repeat customers: 35 days have fewer, so the tables are empty, not an error
+        assert _count(con, "ml.customer_ltv") == 0
+        # amounts in the base currency need no rate, whatever the rates cover
+        assert _count(con, "core.fct_order_lines where net_amount_base is null") == 0
+
+
+def test_the_weekly_report_is_written(shape):
+    name, config, _ = shape
+    folder = config.data_dir / "exports" / "weekly_business_review"
+    files = {p.suffix for p in folder.rglob("*") if p.is_file()}
+    assert {".pdf", ".xlsx", ".csv"} <= files, f"{name}: {sorted(files)}"
+
+
+def test_absent_channels_have_empty_models_with_the_full_typed_columns(shape, demo_warehouse):
+    """A staging model of a source without lake files is an empty relation with the columns
+    (and types) it has in the all-channel demo warehouse; so is every model downstream."""
+    name, config, _ = shape
+    with duckdb.connect(str(demo_warehouse.warehouse_path), read_only=True) as con:
+        full = _columns(con)
+    with duckdb.connect(str(config.warehouse_path), read_only=True) as con:
+        got = _columns(con)
+        empty = [t for t in got if t.startswith("staging.") and _count(con, t) == 0]
+    assert set(got) == set(full), f"{name}: tables differ: {set(got) ^ set(full)}"
+    mismatched = {t: (got[t], full[t]) for t in full if got[t] != full[t]}
+    assert not mismatched, f"{name}: {mismatched}"
+    channels = {c.channel for c in config.connections}
+    for channel in {"amazon", "shopify", "walmart"} - channels:
+        assert f"staging.stg_{channel}__orders" in empty
+    assert os.environ.get("CHANNELHOUSE_DATA_DIR") is None  # nothing leaked from the runs
