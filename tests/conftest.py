@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import socket
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -192,56 +192,43 @@ DEMO_HISTORY_DAYS = 150
 DEMO_SALT = "demo-warehouse-salt-5c1d9e7a3b"
 
 
+def run_demo_pipeline(
+    data_dir: Path, sandbox: SandboxServer, history_days: int, connections: list[str] | None = None
+) -> tuple[ChannelHouseConfig, list[tuple[str, bool, float, list[str]]]]:
+    """The demo's jobs (orchestration.demo.run_pipeline) in this process on an ephemeral
+    instance, with the sandbox's credentials and the demo salt set for the runs only:
+    ``connections`` keeps only the named ones of the demo's (None: all; []: a file-only
+    seller). Returns the config and (job, succeeded, seconds, failures) per run."""
+    import dagster as dg
+
+    from orchestration.demo import run_pipeline
+
+    raw = sandbox_config_dict(str(data_dir), history_days=history_days)
+    if connections is not None:
+        raw["connections"] = [c for c in raw["connections"] if c["name"] in connections]
+    raw["sandbox"] = {"port": sandbox.port}
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in sandbox_environment().items():
+            mp.setenv(key, value)
+        mp.setenv("CHANNELHOUSE_HASH_SALT", DEMO_SALT)
+        for name in ("CHANNELHOUSE_WAREHOUSE", "CHANNELHOUSE_DATA_DIR"):
+            mp.delenv(name, raising=False)
+        config = parse_config(raw, "demo-test")
+        runs = run_pipeline(config, 1, instance=dg.DagsterInstance.ephemeral(), in_process=True)
+    return config, runs
+
+
 @pytest.fixture(scope="session")
 def demo_warehouse(tmp_path_factory, sandbox) -> Iterator[ChannelHouseConfig]:
     """The demo pipeline once per session on a short history (150 days, the test business):
-    raw layer, demo inbox files, warehouse, forecasts + LTV and alerts, through the Dagster
-    jobs the demo runs. Yields the config; the warehouse is ``config.warehouse_path``.
-    Consumers only read it (copy it before writing)."""
-    import dagster as dg
-
-    from orchestration.definitions import build_definitions
-    from orchestration.demo import write_demo_files
-    from orchestration.schedules import partition_range_tags
-
-    mp = pytest.MonkeyPatch()
-    for key, value in sandbox_environment().items():
-        mp.setenv(key, value)
-    mp.setenv("CHANNELHOUSE_HASH_SALT", DEMO_SALT)
-    for name in ("CHANNELHOUSE_WAREHOUSE", "CHANNELHOUSE_DATA_DIR"):
-        mp.delenv(name, raising=False)
-    raw = sandbox_config_dict(
-        str(tmp_path_factory.mktemp("demo") / "data"), history_days=DEMO_HISTORY_DAYS
-    )
-    raw["sandbox"] = {"port": sandbox.port}
-    config = parse_config(raw, "demo-test")
-    defs = build_definitions(config, retry_policy=None)
-    instance = dg.DagsterInstance.ephemeral()
-    today = datetime.now(UTC).date().isoformat()
-    range_tags = partition_range_tags(config.sync.history_start.isoformat(), today)
-    for job in (
-        "raw_backfill",
-        "raw_snapshots",
-        "inbox_import",
-        "forecast_retrain",
-        "alerts_daily",
-    ):
-        if job == "inbox_import":
-            write_demo_files(config)
-        started = time.perf_counter()
-        result = defs.resolve_job_def(job).execute_in_process(
-            instance=instance,
-            raise_on_error=False,
-            tags=range_tags if job == "raw_backfill" else None,
-        )
-        failures = [
-            f"{e.step_key}: {e.step_failure_data.error.message.strip()}"
-            for e in result.all_events
-            if e.is_step_failure
-        ]
-        assert result.success, f"demo job {job} failed: {failures}"
-        print(f"demo job {job}: {time.perf_counter() - started:.1f}s")
-    mp.undo()
+    raw layer, demo inbox files, warehouse, forecasts + LTV, alerts and last week's report,
+    through the Dagster jobs the demo runs. Yields the config; the warehouse is
+    ``config.warehouse_path``. Consumers only read it (copy it before writing)."""
+    data_dir = tmp_path_factory.mktemp("demo") / "data"
+    config, runs = run_demo_pipeline(data_dir, sandbox, DEMO_HISTORY_DAYS)
+    for job, ok, seconds, failures in runs:
+        assert ok, f"demo job {job} failed: {failures}"
+        print(f"demo job {job}: {seconds:.1f}s")
     yield config
 
 

@@ -12,14 +12,11 @@ from __future__ import annotations
 
 import os
 
-import dagster as dg
 import duckdb
 import pytest
 
-from extractors.config import parse_config
-from extractors.sandbox.server import sandbox_environment
-from orchestration.demo import DEMO_JOBS, run_pipeline
-from tests.conftest import DEMO_SALT, sandbox_config_dict
+from orchestration.demo import DEMO_JOBS
+from tests.conftest import run_demo_pipeline
 
 HISTORY_DAYS = 35
 SHAPES = {
@@ -52,21 +49,9 @@ def _columns(con) -> dict[str, list[tuple[str, str]]]:
 def shape(request, tmp_path_factory, sandbox):
     """(name, config, runs) of one deployment shape after the demo's jobs."""
     name = request.param
-    mp = pytest.MonkeyPatch()
-    for key, value in sandbox_environment().items():
-        mp.setenv(key, value)
-    mp.setenv("CHANNELHOUSE_HASH_SALT", DEMO_SALT)
-    for var in ("CHANNELHOUSE_WAREHOUSE", "CHANNELHOUSE_DATA_DIR"):
-        mp.delenv(var, raising=False)
-    raw = sandbox_config_dict(str(tmp_path_factory.mktemp(name) / "data"), HISTORY_DAYS)
-    raw["connections"] = [c for c in raw["connections"] if c["name"] in SHAPES[name]]
-    raw["sandbox"] = {"port": sandbox.port}
-    config = parse_config(raw, f"{name}.yml")
-    runs = run_pipeline(
-        config, parallel=1, instance=dg.DagsterInstance.ephemeral(), in_process=True
-    )
-    mp.undo()
-    yield name, config, runs
+    data_dir = tmp_path_factory.mktemp(name) / "data"
+    config, runs = run_demo_pipeline(data_dir, sandbox, HISTORY_DAYS, SHAPES[name])
+    return name, config, runs
 
 
 def test_every_demo_job_succeeds(shape):
