@@ -97,7 +97,8 @@ def write_demo_files(config: ChannelHouseConfig) -> None:
     files = write_demo_inbox(business, config.data_dir, days=max(1, min(DEMO_DAYS, history)))
     print(f"  demo files in {config.inbox_dir}: {len(files)}")
     # the import leaves files younger than 2 s for the next run (they may still be copied in)
-    time.sleep(min(2.1, max(0.0, 2.1 - (time.time() - max(f.stat().st_mtime for f in files)))))
+    age = time.time() - max(f.stat().st_mtime for f in files)
+    time.sleep(min(2.1, max(0.0, 2.1 - age)))  # at most 2.1 s, whatever the clocks say
 
 
 DEMO_JOBS = (

@@ -64,16 +64,17 @@ def _declared() -> dict[tuple[str, str], list[tuple[str, str]]]:
 
 
 EXPECTED = _expected()
+DECLARED = _declared()
 
 
 def test_every_lake_entity_is_a_declared_source():
-    assert set(_declared()) == set(EXPECTED)
+    assert set(DECLARED) == set(EXPECTED)
 
 
 @pytest.mark.parametrize("entity", sorted(EXPECTED), ids=lambda e: f"{e[0]}.{e[1]}")
 def test_declared_columns_equal_the_arrow_schema(entity):
     want = [(f.name, duckdb_type(f.type)) for f in EXPECTED[entity]]
-    got = _declared().get(entity)
+    got = DECLARED.get(entity)
     lines = "\n".join(f'          - {{name: {n}, data_type: "{t}"}}' for n, t in want)
     assert got == want, f"{entity}: the source's columns in its yml should be:\n{lines}"
 

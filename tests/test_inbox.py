@@ -179,17 +179,6 @@ def test_a_file_modified_in_the_future_is_held_only_for_a_clock_skew(data_dir: P
     assert later == ["orders/etsy/skewed.csv", "orders/etsy/stamped.csv"]
 
 
-@pytest.mark.calendar
-def test_a_file_written_now_is_listed_once_settled_whatever_the_clock(data_dir: Path):
-    """A file copied in now carries the file system's time, which the scan compares with the
-    process clock (tests/test_calendar.py moves that clock months away from the files')."""
-    target = data_dir / "inbox" / "orders" / "etsy" / "now.csv"
-    target.parent.mkdir(parents=True)
-    target.write_text("x")
-    settled = scan(data_dir / "inbox", now=time.time() + MIN_AGE_SECONDS + 1)
-    assert [p.relative for p in settled] == ["orders/etsy/now.csv"]
-
-
 # ---------------------------------------------------------------------------------------------
 # Orders
 # ---------------------------------------------------------------------------------------------
