@@ -24,11 +24,11 @@ demo: install  ## the main job: sandbox APIs -> lake -> warehouse -> forecasts -
 
 dev: install  ## the Dagster UI on the same definitions, with the sandbox running beside it
 	@mkdir -p "$(DAGSTER_HOME)"
-	$(UV) run --frozen python -m extractors.sandbox & SANDBOX=$$!; \
+	$(UV) run --frozen python -m sandbox & SANDBOX=$$!; \
 	trap "kill $$SANDBOX" EXIT; $(UV) run --frozen dagster dev -w workspace.yaml
 
 sandbox: install  ## only the sandbox APIs on 127.0.0.1:8765
-	$(UV) run --frozen python -m extractors.sandbox
+	$(UV) run --frozen python -m sandbox
 
 test: install  ## lint, then the whole suite (on one pytest-xdist worker per core)
 	$(UV) run --frozen ruff check .

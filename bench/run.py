@@ -30,7 +30,7 @@ import yaml
 from extractors.config import parse_config
 from extractors.registry import build_extractor
 from extractors.runner import run_stream
-from extractors.sandbox.server import SandboxServer, sandbox_environment
+from sandbox.server import SandboxServer, sandbox_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"

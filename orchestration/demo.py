@@ -42,7 +42,7 @@ def sandbox_process(config: ChannelHouseConfig, timeout_s: float = 180):
         [
             sys.executable,
             "-m",
-            "extractors.sandbox",
+            "sandbox",
             "--host",
             sb.host,
             "--port",
@@ -89,8 +89,8 @@ def write_demo_files(config: ChannelHouseConfig) -> None:
     product costs and the orders export of a file-only channel (etsy)."""
     if not config.uses_sandbox:
         return
-    from extractors.sandbox.business import Business
-    from extractors.sandbox.exports import DEMO_DAYS, write_demo_inbox
+    from sandbox.business import Business
+    from sandbox.exports import DEMO_DAYS, write_demo_inbox
 
     business = Business(seed=config.sandbox.seed, scale=config.sandbox.scale)
     history = (datetime.now(UTC).date() - config.sync.history_start).days

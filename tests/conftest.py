@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from extractors.config import ChannelHouseConfig, parse_config
-from extractors.sandbox.server import SandboxServer, sandbox_environment
+from sandbox.server import SandboxServer, sandbox_environment
 
 TEST_SCALE = 0.3
 

@@ -25,8 +25,8 @@ from extractors.base import Window
 from extractors.config import resolve_secrets
 from extractors.http import ApiError, RetrySettings
 from extractors.runner import SAFETY_LAG, run_stream
-from extractors.sandbox import amazon_api
-from extractors.sandbox.server import SANDBOX_CREDENTIALS, Fault, SandboxServer
+from sandbox import amazon_api
+from sandbox.server import SANDBOX_CREDENTIALS, Fault, SandboxServer
 
 FAST_RETRY = RetrySettings(
     max_attempts=6, backoff_base_s=0.05, backoff_max_s=0.5, read_timeout_s=10.0

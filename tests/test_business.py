@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from extractors.sandbox.business import ACCOUNTS, SIM_EPOCH, Business
+from sandbox.business import ACCOUNTS, SIM_EPOCH, Business
 
 END = date(2025, 9, 1)
 CUTOFF = date(2025, 6, 1)

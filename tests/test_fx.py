@@ -22,12 +22,12 @@ from extractors import fx
 from extractors.config import ECB_FX_URL, ConfigError, load_config, parse_config
 from extractors.http import ApiError, RetrySettings
 from extractors.lake import partition_path
-from extractors.sandbox import ecb_api
-from extractors.sandbox.business import FX_PER_USD, SIM_EPOCH
-from extractors.sandbox.server import Fault
 from orchestration import quality
 from orchestration.assets.reference import FX_RATES_KEY
 from orchestration.definitions import build_definitions
+from sandbox import ecb_api
+from sandbox.business import FX_PER_USD, SIM_EPOCH
+from sandbox.server import Fault
 from tests.conftest import sandbox_config_dict
 
 FAST = RetrySettings(max_attempts=4, backoff_base_s=0.01, backoff_max_s=0.05)

@@ -30,7 +30,7 @@ HISTORY_DAYS = 12
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory, sandbox):
     """The raw layer materialized once for the module: a short history, all connections."""
-    from extractors.sandbox.server import sandbox_environment
+    from sandbox.server import sandbox_environment
 
     mp = pytest.MonkeyPatch()
     for key, value in sandbox_environment().items():
@@ -142,7 +142,7 @@ def test_rematerializing_a_partition_is_idempotent(pipeline):
 
 
 def test_no_secret_reaches_logs_metadata_or_the_lake(pipeline):
-    from extractors.sandbox.server import sandbox_environment
+    from sandbox.server import sandbox_environment
 
     config, _, instance, results = pipeline
     secrets = list(sandbox_environment().values())
@@ -320,8 +320,8 @@ def test_inbox_files_reach_the_marts_through_the_sensor_and_the_import_job(pipel
     import time
 
     from extractors.inbox import scan as inbox_scan
-    from extractors.sandbox.exports import write_demo_inbox
     from orchestration.assets.inbox import inbox_run_config
+    from sandbox.exports import write_demo_inbox
 
     config, defs, instance, _ = pipeline
     inbox = config.inbox_dir

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import requests
 
-from extractors.sandbox.server import SANDBOX_CREDENTIALS
+from sandbox.server import SANDBOX_CREDENTIALS
 
 
 def _walmart_token(url: str) -> requests.Response:
@@ -56,7 +56,7 @@ def test_truth_over_http_matches_the_business(sandbox):
 
 
 def test_late_updates_over_http_refund_old_orders_now():
-    from extractors.sandbox.server import SandboxServer
+    from sandbox.server import SandboxServer
 
     with SandboxServer(port=0, scale=0.05, seed=3) as own:  # not the shared business
         response = requests.post(

@@ -23,9 +23,9 @@ from extractors.base import Window
 from extractors.config import ChannelHouseConfig, resolve_secrets
 from extractors.http import ApiError, RetrySettings
 from extractors.runner import run_stream
-from extractors.sandbox import shopify_api
-from extractors.sandbox.business import Business
-from extractors.sandbox.server import SANDBOX_CREDENTIALS, Fault, SandboxServer
+from sandbox import shopify_api
+from sandbox.business import Business
+from sandbox.server import SANDBOX_CREDENTIALS, Fault, SandboxServer
 
 US_TOKEN = SANDBOX_CREDENTIALS["shopify_us"]["access_token"]
 EU_TOKEN = SANDBOX_CREDENTIALS["shopify_eu"]["access_token"]

@@ -25,8 +25,8 @@ from extractors.base import Window
 from extractors.config import ChannelHouseConfig, resolve_secrets
 from extractors.http import ApiError, RetrySettings
 from extractors.runner import run_stream
-from extractors.sandbox import walmart_api
-from extractors.sandbox.server import SANDBOX_CREDENTIALS, Fault, SandboxServer
+from sandbox import walmart_api
+from sandbox.server import SANDBOX_CREDENTIALS, Fault, SandboxServer
 
 ACCOUNT = "walmart_us"
 CREDS = SANDBOX_CREDENTIALS[ACCOUNT]

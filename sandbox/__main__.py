@@ -1,4 +1,4 @@
-"""``python -m extractors.sandbox``: serve the sandbox APIs until interrupted."""
+"""``python -m sandbox``: serve the sandbox APIs until interrupted."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import logging
 import signal
 import time
 
-from extractors.sandbox.server import RATE_MULTIPLIERS, SandboxServer
+from sandbox.server import RATE_MULTIPLIERS, SandboxServer
 
 
 def main() -> None:

@@ -37,8 +37,8 @@ import numpy as np
 import polars as pl
 
 from extractors.inbox.files import write_bytes_atomic, write_text_atomic
-from extractors.sandbox.business import ACCOUNTS, SIM_EPOCH, Business
-from extractors.sandbox.shopify_api import CUSTOMER_ID_BASE
+from sandbox.business import ACCOUNTS, SIM_EPOCH, Business
+from sandbox.shopify_api import CUSTOMER_ID_BASE
 
 __all__ = [
     "DEMO_DAYS",

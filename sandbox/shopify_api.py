@@ -62,7 +62,7 @@ from graphql import (
 )
 from graphql.execution.values import get_argument_values, get_variable_values
 
-from extractors.sandbox.server import (
+from sandbox.server import (
     SANDBOX_CREDENTIALS,
     SHOPIFY_SHOPS,
     ChannelWire,

@@ -33,7 +33,7 @@ from cheroot import wsgi
 from flask import Flask, Response, g, jsonify, request
 
 if TYPE_CHECKING:
-    from extractors.sandbox.business import Business
+    from sandbox.business import Business
 
 log = logging.getLogger("channelhouse.sandbox")
 
@@ -231,7 +231,7 @@ def _api_of(path: str) -> str | None:
 
 
 def create_app(state: SandboxState) -> Flask:
-    from extractors.sandbox import amazon_api, ecb_api, shopify_api, walmart_api
+    from sandbox import amazon_api, ecb_api, shopify_api, walmart_api
 
     app = Flask("channelhouse-sandbox")
     app.json.sort_keys = False
@@ -325,7 +325,7 @@ RATE_MULTIPLIERS = {"realistic": 1.0, "fast": 1000.0}
 
 
 class SandboxServer:
-    """The sandbox in a background thread of this process (tests, ``python -m extractors.sandbox``)."""
+    """The sandbox in a background thread of this process (tests, ``python -m sandbox``)."""
 
     def __init__(
         self,
@@ -338,7 +338,7 @@ class SandboxServer:
         business: Business | None = None,
         end: date | None = None,
     ):
-        from extractors.sandbox.business import Business
+        from sandbox.business import Business
 
         self.state = SandboxState(
             # the business runs until tomorrow, so today's orders appear as the clock passes them

@@ -56,8 +56,8 @@ import numpy as np
 import polars as pl
 from flask import Blueprint, Response, request
 
-from extractors.sandbox.business import PENDING_FOR, Business
-from extractors.sandbox.server import SANDBOX_CREDENTIALS, ChannelWire, Decision, SandboxState
+from sandbox.business import PENDING_FOR, Business
+from sandbox.server import SANDBOX_CREDENTIALS, ChannelWire, Decision, SandboxState
 
 API = "amazon"
 TOKEN_TTL_S = 3600

@@ -42,8 +42,8 @@ import numpy as np
 from dateutil.easter import easter
 from flask import Blueprint, Response
 
-from extractors.sandbox.business import FX_PER_USD, SIM_EPOCH
-from extractors.sandbox.server import ChannelWire, SandboxState
+from sandbox.business import FX_PER_USD, SIM_EPOCH
+from sandbox.server import ChannelWire, SandboxState
 
 API = "ecb"
 CSV_NAME = "eurofxref-hist.csv"
