@@ -57,7 +57,7 @@ import polars as pl
 from flask import Blueprint, Response, request
 
 from sandbox.business import PENDING_FOR, Business
-from sandbox.server import SANDBOX_CREDENTIALS, ChannelWire, Decision, SandboxState
+from sandbox.wire import SANDBOX_CREDENTIALS, ChannelWire, Decision, SandboxState
 
 API = "amazon"
 TOKEN_TTL_S = 3600

@@ -43,7 +43,7 @@ from dateutil.easter import easter
 from flask import Blueprint, Response
 
 from sandbox.business import FX_PER_USD, SIM_EPOCH
-from sandbox.server import ChannelWire, SandboxState
+from sandbox.wire import ChannelWire, SandboxState
 
 API = "ecb"
 CSV_NAME = "eurofxref-hist.csv"

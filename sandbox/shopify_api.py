@@ -62,7 +62,7 @@ from graphql import (
 )
 from graphql.execution.values import get_argument_values, get_variable_values
 
-from sandbox.server import (
+from sandbox.wire import (
     SANDBOX_CREDENTIALS,
     SHOPIFY_SHOPS,
     ChannelWire,

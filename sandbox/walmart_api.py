@@ -63,7 +63,7 @@ from urllib.parse import urlencode
 import polars as pl
 from flask import Blueprint, Response, g, jsonify, request
 
-from sandbox.server import SANDBOX_CREDENTIALS, ChannelWire, SandboxState
+from sandbox.wire import SANDBOX_CREDENTIALS, ChannelWire, SandboxState
 
 API = "walmart"
 TOKEN_TTL_S = 900
