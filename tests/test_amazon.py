@@ -25,7 +25,8 @@ from extractors.base import Window
 from extractors.config import resolve_secrets
 from extractors.http import ApiError, RetrySettings
 from extractors.runner import SAFETY_LAG, run_stream
-from sandbox import amazon_api
+from sandbox.amazon import orders as amazon_orders
+from sandbox.amazon import reports as amazon_reports
 from sandbox.server import SANDBOX_CREDENTIALS, Fault, SandboxServer
 
 FAST_RETRY = RetrySettings(
@@ -187,7 +188,7 @@ def quiet_moment(sandbox: SandboxServer, account: str) -> datetime:
 def test_orders_every_page_and_item_page_lands_and_matches_the_business(
     na, sandbox, tmp_path, monkeypatch
 ):
-    monkeypatch.setattr(amazon_api, "ORDER_ITEMS_PAGE_SIZE", 1)  # multi-line orders: 2+ pages
+    monkeypatch.setattr(amazon_orders, "ORDER_ITEMS_PAGE_SIZE", 1)  # multi-line orders: 2+ pages
     frozen = quiet_moment(sandbox, "amazon_na")
     monkeypatch.setattr(sandbox.state, "clock", lambda: frozen)
     days = last_days(14, frozen.date())
@@ -238,7 +239,7 @@ def test_a_late_refund_of_an_old_order_is_picked_up_by_the_next_run_of_today(na,
 
 @pytest.mark.calendar
 def test_a_pending_order_keeps_its_lines_with_null_money(na, sandbox, monkeypatch):
-    monkeypatch.setattr(amazon_api, "PENDING_FOR", timedelta(days=3650))  # everything pending
+    monkeypatch.setattr(amazon_orders, "PENDING_FOR", timedelta(days=3650))  # everything pending
     result = na.extract(
         "orders",
         Window.for_days(today() - timedelta(days=3), today()).clamp_end(
@@ -253,7 +254,7 @@ def test_a_pending_order_keeps_its_lines_with_null_money(na, sandbox, monkeypatc
 def test_a_malformed_order_and_item_land_in_quarantine_with_the_field_named(
     na, sandbox, tmp_path, monkeypatch
 ):
-    serve_order, serve_item = amazon_api._order_json, amazon_api._order_item_json
+    serve_order, serve_item = amazon_orders._order_json, amazon_orders._order_item_json
     broken: dict[str, str] = {}
 
     def bad_order(row: dict) -> dict:
@@ -270,8 +271,8 @@ def test_a_malformed_order_and_item_land_in_quarantine_with_the_field_named(
             served["QuantityOrdered"] = "two"
         return served
 
-    monkeypatch.setattr(amazon_api, "_order_json", bad_order)
-    monkeypatch.setattr(amazon_api, "_order_item_json", bad_item)
+    monkeypatch.setattr(amazon_orders, "_order_json", bad_order)
+    monkeypatch.setattr(amazon_orders, "_order_item_json", bad_item)
     run = run_stream(na, "orders", tmp_path, days=last_days(3))
     assert run.quarantined == 2
     quarantine = pl.concat(
@@ -436,8 +437,8 @@ def test_financial_events_over_180_days_are_split_and_complete(na, sandbox, tmp_
 
 @pytest.mark.calendar
 def test_sales_and_traffic_agree_with_the_orders_of_each_day(na, sandbox, tmp_path, monkeypatch):
-    monkeypatch.setattr(amazon_api, "REPORT_QUEUE_S", 150.0)  # 0.15 s in the fast profile
-    monkeypatch.setattr(amazon_api, "REPORT_PROCESSING_S", 150.0)
+    monkeypatch.setattr(amazon_reports, "REPORT_QUEUE_S", 150.0)  # 0.15 s in the fast profile
+    monkeypatch.setattr(amazon_reports, "REPORT_PROCESSING_S", 150.0)
     days = last_days(3, today() - timedelta(days=1))
     expected = pairs_with_sales_data(sandbox, days, datetime.now(UTC))
     assert expected  # not vacuous: some report of the 2 marketplaces x 3 days has data
@@ -563,8 +564,8 @@ def test_wire_auth_errors_headers_and_validation(sandbox):
 
 @pytest.mark.calendar
 def test_wire_report_lifecycle_and_expiring_document_url(sandbox, monkeypatch):
-    monkeypatch.setattr(amazon_api, "REPORT_QUEUE_S", 200.0)
-    monkeypatch.setattr(amazon_api, "REPORT_PROCESSING_S", 200.0)
+    monkeypatch.setattr(amazon_reports, "REPORT_QUEUE_S", 200.0)
+    monkeypatch.setattr(amazon_reports, "REPORT_PROCESSING_S", 200.0)
     token = {"x-amz-access-token": lwa(sandbox)}
     base = f"{sandbox.url}/amazon/reports/2021-06-30"
     # the latest day (2+ days ago) the US marketplace has data for: a report without data
