@@ -38,7 +38,7 @@ import polars as pl
 
 from extractors.inbox.files import write_bytes_atomic, write_text_atomic
 from sandbox.business import ACCOUNTS, SIM_EPOCH, Business
-from sandbox.shopify_api import CUSTOMER_ID_BASE
+from sandbox.shopify.common import CUSTOMER_ID_BASE
 
 __all__ = [
     "DEMO_DAYS",

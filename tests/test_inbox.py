@@ -33,7 +33,7 @@ from extractors.inbox.files import MAX_FUTURE_MTIME_SECONDS, MIN_AGE_SECONDS
 from extractors.lake import META_FIELDS, QUARANTINE_SCHEMA
 from sandbox import exports
 from sandbox.business import Business
-from sandbox.shopify_api import CUSTOMER_ID_BASE
+from sandbox.shopify.common import CUSTOMER_ID_BASE
 
 FIXTURES = Path(__file__).parent / "fixtures" / "inbox"
 NOW = datetime(2026, 1, 10, 12, 0, 0, tzinfo=UTC)

@@ -26,6 +26,7 @@ from extractors.runner import run_stream
 from sandbox import shopify_api
 from sandbox.business import Business
 from sandbox.server import SANDBOX_CREDENTIALS, Fault, SandboxServer
+from sandbox.shopify import shop as shopify_shop
 
 US_TOKEN = SANDBOX_CREDENTIALS["shopify_us"]["access_token"]
 EU_TOKEN = SANDBOX_CREDENTIALS["shopify_eu"]["access_token"]
@@ -448,7 +449,7 @@ def test_a_malformed_record_lands_in_quarantine(
 ) -> None:
     now = midnight - timedelta(days=40)  # a moment no other test built the shop's view for
     freeze(now)
-    real_payload = shopify_api._order_payload
+    real_payload = shopify_shop._order_payload
     broken: list[str] = []
 
     def payload(row, lines, refunds):
@@ -458,7 +459,7 @@ def test_a_malformed_record_lands_in_quarantine(
             broken.append(node["id"])
         return node
 
-    monkeypatch.setattr(shopify_api, "_order_payload", payload)
+    monkeypatch.setattr(shopify_shop, "_order_payload", payload)
     run = run_stream(us, "orders", tmp_path, days=days_before(now, 1, 1))
     assert run.quarantined == 1 and broken
     quarantined = lake(tmp_path, "orders", area="quarantine")
