@@ -12,9 +12,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from extractors.inbox import (
-    import_all,
-)
+from extractors.inbox import import_all
 from extractors.sandbox import exports
 from extractors.sandbox.business import Business
 from extractors.sandbox.shopify_api import CUSTOMER_ID_BASE

@@ -12,9 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from extractors.inbox import (
-    scan,
-)
+from extractors.inbox import scan
 from extractors.lake import QUARANTINE_SCHEMA
 from tests.inbox_helpers import (
     FIXTURES,
