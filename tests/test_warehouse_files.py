@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -164,14 +165,9 @@ def usd_per_eur(lake: Path, day: date, inbox: dict[date, Decimal]) -> Decimal:
     return inbox[max(overridden)] if overridden else Decimal(str(value))
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory, sandbox: SandboxServer):
-    mp = pytest.MonkeyPatch()
-    for name in ("CHANNELHOUSE_DATA_DIR", "CHANNELHOUSE_WAREHOUSE", "CHANNELHOUSE_HASH_SALT"):
-        mp.delenv(name, raising=False)
-    now = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=3)
-    mp.setattr(sandbox.state, "clock", lambda: now)
-    root = tmp_path_factory.mktemp("warehouse_files")
+def synced_config(root: Path, sandbox: SandboxServer, now: datetime):
+    """The three connections' config, their whole history and today's snapshots synced into a
+    lake under ``root``."""
     raw = sandbox_config_dict(str(root / "data"), history_days=HISTORY_DAYS)
     raw["connections"] = [c for c in raw["connections"] if c["name"] in CONNECTIONS]
     raw["sandbox"] = {"port": sandbox.port}
@@ -182,11 +178,26 @@ def built(tmp_path_factory, sandbox: SandboxServer):
         config, lake, now, [start + timedelta(days=i) for i in range((now.date() - start).days + 1)]
     )
     sync(config, lake, now)
-    a, b = root / "a.duckdb", root / "b.duckdb"
-    results = {"no_files": dbt(config, a, root / "t1", "build", *SELECT)}
-    assert_ok(results["no_files"])
+    return config
 
-    con = duckdb.connect(str(a), read_only=True)
+
+@dataclass(frozen=True)
+class Picked:
+    """The products the file imports sell and the customer who buys on Etsy too, chosen from
+    the build without files."""
+
+    p1: str
+    p2: str
+    p2_gtin: str
+    p3: str
+    p3_asin: str
+    p4: str
+    shopify_customer_id: str
+    shopify_email: str
+
+
+def pick_products_and_customer(warehouse: Path, lake: Path) -> Picked:
+    con = duckdb.connect(str(warehouse), read_only=True)
     # products to sell: P1 by its SKU, P2 by its GTIN, P3 by an Amazon ASIN, P4 by mapping
     gtin_products = con.execute(
         "select product_id, gtin14 from core.dim_products "
@@ -222,15 +233,16 @@ def built(tmp_path_factory, sandbox: SandboxServer):
         )
         .fetchone()[0]
     )
+    return Picked(p1, p2, p2_gtin, p3, p3_asin, p4, shopify_customer_id, shopify_email)
 
-    day_d = datetime.combine(now.date() - timedelta(days=5), time(14), UTC)  # E1, E2
-    day_d2 = datetime.combine(now.date() - timedelta(days=6), time(15), UTC)  # E3, A1
-    t1 = now - timedelta(days=3)  # first Etsy export
-    t2 = now - timedelta(days=2)  # re-export: refund on E1 line 1, E3 shipped
-    t2b = now - timedelta(days=1)  # the re-export imported again
-    t3 = now + timedelta(seconds=1)  # ... and once more, after the first file build
 
-    e1 = dict(customer_email=f"  {shopify_email.upper()} ", order_status="Shipped")
+def etsy_exports(
+    day_d: datetime, day_d2: datetime, picked: Picked
+) -> tuple[list[dict], list[dict]]:
+    """The first Etsy export (E1 and E2 on day D, E3 on day D2) and its re-export (a refund on
+    E1 line 1, E3 shipped; the cancelled E2 no longer listed)."""
+    p1, p2_gtin = picked.p1, picked.p2_gtin
+    e1 = dict(customer_email=f"  {picked.shopify_email.upper()} ", order_status="Shipped")
     e1_1 = dict(
         product_name="Widget",
         unit_price="20",
@@ -282,6 +294,14 @@ def built(tmp_path_factory, sandbox: SandboxServer):
         line("E3", "1", day_d2, p1, 1, **e3, **e3_1, **shipped),
         line("E3", "2", day_d2, "ETSY-REMAP", 3, **e3, **e3_2, **shipped),
     ]
+    return first_export, re_export
+
+
+def write_other_imports(
+    lake: Path, picked: Picked, day_d: datetime, day_d2: datetime, t1: datetime, t2: datetime
+) -> None:
+    """An Amazon all-orders flat file, a SKU-mapping file and two FX files (a full file for
+    day D, then a partial correction of USD), as the inbox lands them."""
     flat_file = [
         line(
             "111-0000001-0000001",
@@ -291,7 +311,7 @@ def built(tmp_path_factory, sandbox: SandboxServer):
             1,
             currency="USD",
             storefront_id="Amazon.com",
-            channel_item_id=p3_asin,
+            channel_item_id=picked.p3_asin,
             unit_price="19.99",
             gross_amount="19.99",
             order_status="Shipped",
@@ -305,14 +325,14 @@ def built(tmp_path_factory, sandbox: SandboxServer):
             "channel": "etsy",
             "connection_name": "etsy",
             "listing_sku": "etsy-remap",
-            "product_sku": p4.lower(),
+            "product_sku": picked.p4.lower(),
             "note": "sold as a bundle",
         },
         {
             "channel": None,
             "connection_name": None,
             "listing_sku": "ETSY-ODD",
-            "product_sku": p4,
+            "product_sku": picked.p4,
             "note": None,
         },
     ]
@@ -324,10 +344,6 @@ def built(tmp_path_factory, sandbox: SandboxServer):
     fx_correction = [
         {"rate_date": d, "currency": "USD", "rate_per_eur": Decimal("1.25"), "source": "inbox"}
     ]
-    orders = ("files", "etsy", "order_lines", ORDER_LINES)
-    write_import(lake, *orders, first_export, t1, "archive/orders/etsy/t1__export.csv")
-    write_import(lake, *orders, re_export, t2, "archive/orders/etsy/t2__export.csv")
-    write_import(lake, *orders, re_export, t2b, "archive/orders/etsy/t2b__export.csv")
     write_import(
         lake,
         "files",
@@ -351,6 +367,17 @@ def built(tmp_path_factory, sandbox: SandboxServer):
     fx = ("reference", "inbox", "fx_rates", FX_RATES)
     write_import(lake, *fx, fx_first, t1, "archive/fx_rates/t1__rates.csv")
     write_import(lake, *fx, fx_correction, t2, "archive/fx_rates/t2__rates.csv")
+
+
+def build_with_the_files(
+    config, root: Path, a: Path, b: Path, re_export: list[dict], t3: datetime
+) -> dict:
+    """The builds after the imports: incremental on ``a`` with the files, again after the
+    re-export is imported once more (reading only the two newest import days), a full rebuild
+    on ``b``, and a scheduled run's reconciliation of the last days only."""
+    lake = config.data_dir
+    orders = ("files", "etsy", "order_lines", ORDER_LINES)
+    results = {}
     results["files"] = dbt(config, a, root / "t2", "build", *SELECT, lookback_days=5)
     assert_ok(results["files"])
     # the re-export once more; this build reads only the two newest import days
@@ -368,12 +395,44 @@ def built(tmp_path_factory, sandbox: SandboxServer):
         config, a, root / "t5", "test", "--select", *reconcile, reconcile_days=3
     )
     assert_ok(results["recent"])
+    return results
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, sandbox: SandboxServer):
+    mp = pytest.MonkeyPatch()
+    for name in ("CHANNELHOUSE_DATA_DIR", "CHANNELHOUSE_WAREHOUSE", "CHANNELHOUSE_HASH_SALT"):
+        mp.delenv(name, raising=False)
+    now = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=3)
+    mp.setattr(sandbox.state, "clock", lambda: now)
+    root = tmp_path_factory.mktemp("warehouse_files")
+    config = synced_config(root, sandbox, now)
+    lake = config.data_dir
+    a, b = root / "a.duckdb", root / "b.duckdb"
+    results = {"no_files": dbt(config, a, root / "t1", "build", *SELECT)}
+    assert_ok(results["no_files"])
+    picked = pick_products_and_customer(a, lake)
+
+    day_d = datetime.combine(now.date() - timedelta(days=5), time(14), UTC)  # E1, E2
+    day_d2 = datetime.combine(now.date() - timedelta(days=6), time(15), UTC)  # E3, A1
+    t1 = now - timedelta(days=3)  # first Etsy export
+    t2 = now - timedelta(days=2)  # re-export: refund on E1 line 1, E3 shipped
+    t2b = now - timedelta(days=1)  # the re-export imported again
+    t3 = now + timedelta(seconds=1)  # ... and once more, after the first file build
+
+    first_export, re_export = etsy_exports(day_d, day_d2, picked)
+    orders = ("files", "etsy", "order_lines", ORDER_LINES)
+    write_import(lake, *orders, first_export, t1, "archive/orders/etsy/t1__export.csv")
+    write_import(lake, *orders, re_export, t2, "archive/orders/etsy/t2__export.csv")
+    write_import(lake, *orders, re_export, t2b, "archive/orders/etsy/t2b__export.csv")
+    write_other_imports(lake, picked, day_d, day_d2, t1, t2)
+    results |= build_with_the_files(config, root, a, b, re_export, t3)
     yield {
         "a": a,
         "b": b,
         "lake": lake,
-        "products": {"p1": p1, "p2": p2, "p3": p3, "p4": p4},
-        "shopify_customer_id": shopify_customer_id,
+        "products": {"p1": picked.p1, "p2": picked.p2, "p3": picked.p3, "p4": picked.p4},
+        "shopify_customer_id": picked.shopify_customer_id,
         "days": (day_d, day_d2),
         "inbox_usd": {day_d.date(): Decimal("1.25")},
         "imports": (t1, t2, t2b, t3),
