@@ -12,138 +12,32 @@ Every expected amount is computed by hand below.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from extractors.config import parse_config
-from extractors.lake import META_FIELDS
 from orchestration import quality
 from orchestration.assets import warehouse_checks
 from sandbox.server import SandboxServer
 from tests.conftest import sandbox_config_dict
 from tests.test_warehouse import assert_ok, dbt, sync
+from tests.warehouse_files_helpers import (
+    ORDER_LINES,
+    Picked,
+    etsy_exports,
+    write_import,
+    write_other_imports,
+)
 
 HISTORY_DAYS = 6
 CONNECTIONS = ("amazon_na", "shopify_us", "walmart_us")
 # the core marts, daily_sales and everything they read; tests whose models all are built
 SELECT = ("--select", "+path:models/marts/core +daily_sales", "--indirect-selection", "cautious")
 FILE_CHANNELS = ("etsy", "amazon_flat")
-MONEY = pa.decimal128(18, 4)
-SOURCE_FIELDS = [pa.field("_source_file", pa.string()), pa.field("_source_row", pa.int64())]
-ORDER_LINES = pa.schema(
-    [
-        pa.field("order_id", pa.string(), nullable=False),
-        pa.field("line_id", pa.string(), nullable=False),
-        pa.field("customer_id", pa.string()),
-        pa.field("customer_email", pa.string()),
-        pa.field("ordered_at", pa.timestamp("us", tz="UTC"), nullable=False),
-        pa.field("updated_at", pa.timestamp("us", tz="UTC")),
-        pa.field("order_status", pa.string()),
-        pa.field("is_cancelled", pa.bool_(), nullable=False),
-        pa.field("sku", pa.string(), nullable=False),
-        pa.field("product_name", pa.string()),
-        pa.field("gtin", pa.string()),
-        pa.field("channel_item_id", pa.string()),
-        pa.field("quantity", pa.int64(), nullable=False),
-        pa.field("unit_price", MONEY),
-        pa.field("gross_amount", MONEY, nullable=False),
-        pa.field("discount_amount", MONEY, nullable=False),
-        pa.field("shipping_amount", MONEY, nullable=False),
-        pa.field("tax_amount", MONEY, nullable=False),
-        pa.field("refunded_amount", MONEY, nullable=False),
-        pa.field("currency", pa.string(), nullable=False),
-        pa.field("storefront_id", pa.string(), nullable=False),
-        pa.field("fulfillment_type", pa.string()),
-        pa.field("shipped_at", pa.timestamp("us", tz="UTC")),
-        pa.field("source_format", pa.string(), nullable=False),
-    ]
-)
-SKU_MAPPINGS = pa.schema(
-    [
-        pa.field("channel", pa.string()),
-        pa.field("connection_name", pa.string()),
-        pa.field("listing_sku", pa.string(), nullable=False),
-        pa.field("product_sku", pa.string(), nullable=False),
-        pa.field("note", pa.string()),
-    ]
-)
-FX_RATES = pa.schema(
-    [
-        pa.field("rate_date", pa.date32(), nullable=False),
-        pa.field("currency", pa.string(), nullable=False),
-        pa.field("rate_per_eur", pa.decimal128(18, 6), nullable=False),
-        pa.field("source", pa.string()),
-    ]
-)
-
-
-def write_import(
-    lake: Path,
-    channel: str,
-    connection: str,
-    entity: str,
-    schema: pa.Schema,
-    rows: list[dict],
-    imported_at: datetime,
-    source_file: str,
-) -> Path:
-    """One imported file as the inbox lands it: raw/channel=<channel>/connection=<folder>/
-    entity=<entity>/date=<UTC import day>/part-<16 hex of the content's sha256>.parquet."""
-    digest = hashlib.sha256(json.dumps(rows, default=str, sort_keys=True).encode()).hexdigest()
-    stamp = {
-        "_channel": channel,
-        "_connection": connection,
-        "_extracted_at": imported_at,
-        "_extraction_id": f"import-{imported_at:%Y%m%d%H%M%S}",
-        "_api_version": f"inbox:test:sha256:{digest[:16]}",
-        "_window_start": imported_at,
-        "_window_end": imported_at,
-    }
-    full = pa.schema([*schema, *META_FIELDS, *(SOURCE_FIELDS if channel == "files" else [])])
-    records = [
-        {**row, **stamp, "_source_file": source_file, "_source_row": i}
-        for i, row in enumerate(rows, start=1)
-    ]
-    path = (
-        lake
-        / "raw"
-        / f"channel={channel}"
-        / f"connection={connection}"
-        / f"entity={entity}"
-        / f"date={imported_at.date().isoformat()}"
-        / f"part-{digest[:16]}.parquet"
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(records, schema=full), path)
-    return path
-
-
-def line(order_id: str, line_id: str, ordered_at: datetime, sku: str, quantity: int, **values):
-    """An order line with the contract's defaults (amounts 0, not cancelled, EUR on etsy)."""
-    row = {name: None for name in ORDER_LINES.names}
-    money = ("gross_amount", "discount_amount", "shipping_amount", "tax_amount", "refunded_amount")
-    row |= {name: Decimal(0) for name in money}
-    row |= {
-        "order_id": order_id,
-        "line_id": line_id,
-        "ordered_at": ordered_at,
-        "sku": sku,
-        "quantity": quantity,
-        "is_cancelled": False,
-        "currency": "EUR",
-        "storefront_id": "etsy",
-        "source_format": "mapping",
-    }
-    row |= {k: Decimal(v) if k in money or k == "unit_price" else v for k, v in values.items()}
-    return row
 
 
 def base(amount: str | Decimal, rate: Decimal) -> Decimal:
@@ -164,14 +58,9 @@ def usd_per_eur(lake: Path, day: date, inbox: dict[date, Decimal]) -> Decimal:
     return inbox[max(overridden)] if overridden else Decimal(str(value))
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory, sandbox: SandboxServer):
-    mp = pytest.MonkeyPatch()
-    for name in ("CHANNELHOUSE_DATA_DIR", "CHANNELHOUSE_WAREHOUSE", "CHANNELHOUSE_HASH_SALT"):
-        mp.delenv(name, raising=False)
-    now = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=3)
-    mp.setattr(sandbox.state, "clock", lambda: now)
-    root = tmp_path_factory.mktemp("warehouse_files")
+def synced_config(root: Path, sandbox: SandboxServer, now: datetime):
+    """The three connections' config, their whole history and today's snapshots synced into a
+    lake under ``root``."""
     raw = sandbox_config_dict(str(root / "data"), history_days=HISTORY_DAYS)
     raw["connections"] = [c for c in raw["connections"] if c["name"] in CONNECTIONS]
     raw["sandbox"] = {"port": sandbox.port}
@@ -182,11 +71,11 @@ def built(tmp_path_factory, sandbox: SandboxServer):
         config, lake, now, [start + timedelta(days=i) for i in range((now.date() - start).days + 1)]
     )
     sync(config, lake, now)
-    a, b = root / "a.duckdb", root / "b.duckdb"
-    results = {"no_files": dbt(config, a, root / "t1", "build", *SELECT)}
-    assert_ok(results["no_files"])
+    return config
 
-    con = duckdb.connect(str(a), read_only=True)
+
+def pick_products_and_customer(warehouse: Path, lake: Path) -> Picked:
+    con = duckdb.connect(str(warehouse), read_only=True)
     # products to sell: P1 by its SKU, P2 by its GTIN, P3 by an Amazon ASIN, P4 by mapping
     gtin_products = con.execute(
         "select product_id, gtin14 from core.dim_products "
@@ -222,135 +111,18 @@ def built(tmp_path_factory, sandbox: SandboxServer):
         )
         .fetchone()[0]
     )
+    return Picked(p1, p2, p2_gtin, p3, p3_asin, p4, shopify_customer_id, shopify_email)
 
-    day_d = datetime.combine(now.date() - timedelta(days=5), time(14), UTC)  # E1, E2
-    day_d2 = datetime.combine(now.date() - timedelta(days=6), time(15), UTC)  # E3, A1
-    t1 = now - timedelta(days=3)  # first Etsy export
-    t2 = now - timedelta(days=2)  # re-export: refund on E1 line 1, E3 shipped
-    t2b = now - timedelta(days=1)  # the re-export imported again
-    t3 = now + timedelta(seconds=1)  # ... and once more, after the first file build
 
-    e1 = dict(customer_email=f"  {shopify_email.upper()} ", order_status="Shipped")
-    e1_1 = dict(
-        product_name="Widget",
-        unit_price="20",
-        gross_amount="40",
-        discount_amount="4",
-        shipping_amount="5",
-        tax_amount="7.6",
-        shipped_at=day_d + timedelta(hours=20),
-    )
-    e1_2 = dict(
-        product_name="Gift box",
-        gtin=p2_gtin.removeprefix("0"),
-        unit_price="15",
-        gross_amount="15",
-        tax_amount="2.85",
-        shipped_at=day_d + timedelta(hours=20),
-    )
-    e3 = dict(customer_email="new.buyer@example.org")
-    e3_1 = dict(product_name="Widget", unit_price="20", gross_amount="20")
-    e3_2 = dict(
-        product_name="Remapped",
-        gtin=p2_gtin,
-        unit_price="11.11",
-        gross_amount="33.33",
-        discount_amount="3.33",
-    )
-    shipped = dict(order_status="Shipped", shipped_at=day_d2 + timedelta(days=1))
-    first_export = [
-        line("E1", "1", day_d, p1, 2, **e1, **e1_1),
-        line("E1", "2", day_d, "ETSY-GIFT-1", 1, **e1, **e1_2),
-        line(
-            "E2",
-            "1",
-            day_d + timedelta(hours=1),
-            "etsy-odd",
-            1,
-            customer_id="etsy-cust-7",
-            order_status="Cancelled",
-            is_cancelled=True,
-            gross_amount="30",
-            unit_price="30",
-        ),
-        line("E3", "1", day_d2, p1, 1, order_status="Paid", **e3, **e3_1),
-        line("E3", "2", day_d2, "ETSY-REMAP", 3, order_status="Paid", **e3, **e3_2),
-    ]
-    re_export = [
-        line("E1", "1", day_d, p1, 2, **e1, **e1_1, refunded_amount="10"),
-        line("E1", "2", day_d, "ETSY-GIFT-1", 1, **e1, **e1_2),
-        line("E3", "1", day_d2, p1, 1, **e3, **e3_1, **shipped),
-        line("E3", "2", day_d2, "ETSY-REMAP", 3, **e3, **e3_2, **shipped),
-    ]
-    flat_file = [
-        line(
-            "111-0000001-0000001",
-            "1",
-            day_d2,
-            "FLAT-SKU-1",
-            1,
-            currency="USD",
-            storefront_id="Amazon.com",
-            channel_item_id=p3_asin,
-            unit_price="19.99",
-            gross_amount="19.99",
-            order_status="Shipped",
-            shipped_at=day_d2 + timedelta(days=1),
-            fulfillment_type="FBA",
-            source_format="amazon_all_orders",
-        ),
-    ]
-    mappings = [
-        {
-            "channel": "etsy",
-            "connection_name": "etsy",
-            "listing_sku": "etsy-remap",
-            "product_sku": p4.lower(),
-            "note": "sold as a bundle",
-        },
-        {
-            "channel": None,
-            "connection_name": None,
-            "listing_sku": "ETSY-ODD",
-            "product_sku": p4,
-            "note": None,
-        },
-    ]
-    d = day_d.date()
-    fx_first = [  # a full file for day D, then a partial correction of USD
-        {"rate_date": d, "currency": "USD", "rate_per_eur": Decimal("1.2"), "source": "inbox"},
-        {"rate_date": d, "currency": "GBP", "rate_per_eur": Decimal("0.8"), "source": "inbox"},
-    ]
-    fx_correction = [
-        {"rate_date": d, "currency": "USD", "rate_per_eur": Decimal("1.25"), "source": "inbox"}
-    ]
+def build_with_the_files(
+    config, root: Path, a: Path, b: Path, re_export: list[dict], t3: datetime
+) -> dict:
+    """The builds after the imports: incremental on ``a`` with the files, again after the
+    re-export is imported once more (reading only the two newest import days), a full rebuild
+    on ``b``, and a scheduled run's reconciliation of the last days only."""
+    lake = config.data_dir
     orders = ("files", "etsy", "order_lines", ORDER_LINES)
-    write_import(lake, *orders, first_export, t1, "archive/orders/etsy/t1__export.csv")
-    write_import(lake, *orders, re_export, t2, "archive/orders/etsy/t2__export.csv")
-    write_import(lake, *orders, re_export, t2b, "archive/orders/etsy/t2b__export.csv")
-    write_import(
-        lake,
-        "files",
-        "amazon_flat",
-        "order_lines",
-        ORDER_LINES,
-        flat_file,
-        t1,
-        "archive/orders/amazon_flat/t1__all-orders.txt",
-    )
-    write_import(
-        lake,
-        "files",
-        "inbox",
-        "sku_mappings",
-        SKU_MAPPINGS,
-        mappings,
-        t1,
-        "archive/sku_mappings/t1__skus.csv",
-    )
-    fx = ("reference", "inbox", "fx_rates", FX_RATES)
-    write_import(lake, *fx, fx_first, t1, "archive/fx_rates/t1__rates.csv")
-    write_import(lake, *fx, fx_correction, t2, "archive/fx_rates/t2__rates.csv")
+    results = {}
     results["files"] = dbt(config, a, root / "t2", "build", *SELECT, lookback_days=5)
     assert_ok(results["files"])
     # the re-export once more; this build reads only the two newest import days
@@ -368,12 +140,44 @@ def built(tmp_path_factory, sandbox: SandboxServer):
         config, a, root / "t5", "test", "--select", *reconcile, reconcile_days=3
     )
     assert_ok(results["recent"])
+    return results
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, sandbox: SandboxServer):
+    mp = pytest.MonkeyPatch()
+    for name in ("CHANNELHOUSE_DATA_DIR", "CHANNELHOUSE_WAREHOUSE", "CHANNELHOUSE_HASH_SALT"):
+        mp.delenv(name, raising=False)
+    now = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=3)
+    mp.setattr(sandbox.state, "clock", lambda: now)
+    root = tmp_path_factory.mktemp("warehouse_files")
+    config = synced_config(root, sandbox, now)
+    lake = config.data_dir
+    a, b = root / "a.duckdb", root / "b.duckdb"
+    results = {"no_files": dbt(config, a, root / "t1", "build", *SELECT)}
+    assert_ok(results["no_files"])
+    picked = pick_products_and_customer(a, lake)
+
+    day_d = datetime.combine(now.date() - timedelta(days=5), time(14), UTC)  # E1, E2
+    day_d2 = datetime.combine(now.date() - timedelta(days=6), time(15), UTC)  # E3, A1
+    t1 = now - timedelta(days=3)  # first Etsy export
+    t2 = now - timedelta(days=2)  # re-export: refund on E1 line 1, E3 shipped
+    t2b = now - timedelta(days=1)  # the re-export imported again
+    t3 = now + timedelta(seconds=1)  # ... and once more, after the first file build
+
+    first_export, re_export = etsy_exports(day_d, day_d2, picked)
+    orders = ("files", "etsy", "order_lines", ORDER_LINES)
+    write_import(lake, *orders, first_export, t1, "archive/orders/etsy/t1__export.csv")
+    write_import(lake, *orders, re_export, t2, "archive/orders/etsy/t2__export.csv")
+    write_import(lake, *orders, re_export, t2b, "archive/orders/etsy/t2b__export.csv")
+    write_other_imports(lake, picked, day_d, day_d2, t1, t2)
+    results |= build_with_the_files(config, root, a, b, re_export, t3)
     yield {
         "a": a,
         "b": b,
         "lake": lake,
-        "products": {"p1": p1, "p2": p2, "p3": p3, "p4": p4},
-        "shopify_customer_id": shopify_customer_id,
+        "products": {"p1": picked.p1, "p2": picked.p2, "p3": picked.p3, "p4": picked.p4},
+        "shopify_customer_id": picked.shopify_customer_id,
         "days": (day_d, day_d2),
         "inbox_usd": {day_d.date(): Decimal("1.25")},
         "imports": (t1, t2, t2b, t3),
