@@ -48,6 +48,8 @@ from typing import Any, TypeVar
 import pyarrow as pa
 import requests
 
+from extractors.amazon.marketplaces import MARKETPLACE_BY_NAME, MARKETPLACE_CURRENCY
+from extractors.amazon.settings import AmazonConnection
 from extractors.base import (
     MONEY,
     TS,
@@ -62,7 +64,6 @@ from extractors.base import (
     parse_iso,
     to_money,
 )
-from extractors.config import AmazonConnection
 from extractors.http import ApiClient, ApiError, Redactor, RetrySettings, sleep
 
 API_VERSIONS = {
@@ -86,29 +87,6 @@ REPORT_DONE, REPORT_CANCELLED, REPORT_FATAL = "DONE", "CANCELLED", "FATAL"
 SALES_TRAFFIC = "GET_SALES_AND_TRAFFIC_REPORT"
 MERCHANT_LISTINGS = "GET_MERCHANT_LISTINGS_ALL_DATA"
 
-# Sales channel / MarketplaceName -> marketplace id, and each marketplace's currency.
-MARKETPLACE_BY_NAME = {
-    "Amazon.com": "ATVPDKIKX0DER", "Amazon.ca": "A2EUQ1WTGCTBG2",
-    "Amazon.com.mx": "A1AM78C64UM0Y8", "Amazon.com.br": "A2Q3Y263D00KWC",
-    "Amazon.co.uk": "A1F83G8C2ARO7P", "Amazon.de": "A1PA6795UKMFR9",
-    "Amazon.fr": "A13V1IB3VIYZZH", "Amazon.it": "APJ6JRA9NG5V4", "Amazon.es": "A1RKKUPIHCS9HS",
-    "Amazon.nl": "A1805IZSGTT6HS", "Amazon.se": "A2NODRKZP88ZB9", "Amazon.pl": "A1C3SOZRARQ6R3",
-    "Amazon.com.be": "AMEN7PMS3EDWL", "Amazon.ie": "A28R8C7NBKEWEA",
-    "Amazon.com.tr": "A33AVAJ2PDY3EV", "Amazon.ae": "A2VIGQ35RCS4UG",
-    "Amazon.sa": "A17E79C6D8DWNP", "Amazon.eg": "ARBP9OOSHTCHU", "Amazon.in": "A21TJRUUN4KGV",
-    "Amazon.co.za": "AE08WJ6YKNBMC", "Amazon.co.jp": "A1VC38T7YXB528",
-    "Amazon.com.au": "A39IBJ37TRP1C6", "Amazon.sg": "A19VAU5U5O7RUS",
-}  # fmt: skip
-MARKETPLACE_CURRENCY = {
-    "ATVPDKIKX0DER": "USD", "A2EUQ1WTGCTBG2": "CAD", "A1AM78C64UM0Y8": "MXN",
-    "A2Q3Y263D00KWC": "BRL", "A1F83G8C2ARO7P": "GBP", "A1PA6795UKMFR9": "EUR",
-    "A13V1IB3VIYZZH": "EUR", "APJ6JRA9NG5V4": "EUR", "A1RKKUPIHCS9HS": "EUR",
-    "A1805IZSGTT6HS": "EUR", "A2NODRKZP88ZB9": "SEK", "A1C3SOZRARQ6R3": "PLN",
-    "AMEN7PMS3EDWL": "EUR", "A28R8C7NBKEWEA": "EUR", "A33AVAJ2PDY3EV": "TRY",
-    "A2VIGQ35RCS4UG": "AED", "A17E79C6D8DWNP": "SAR", "ARBP9OOSHTCHU": "EGP",
-    "A21TJRUUN4KGV": "INR", "AE08WJ6YKNBMC": "ZAR", "A1VC38T7YXB528": "JPY",
-    "A39IBJ37TRP1C6": "AUD", "A19VAU5U5O7RUS": "SGD",
-}  # fmt: skip
 # Flat-file product-id-type codes.
 PRODUCT_ID_TYPES = {"1": "ASIN", "2": "ISBN", "3": "UPC", "4": "EAN"}
 # Time zone abbreviations in flat-file dates ("2024-03-01 10:00:00 PST") -> UTC offset.

@@ -62,8 +62,8 @@ from extractors.base import (
     parse_iso,
     to_money,
 )
-from extractors.config import ShopifyConnection
 from extractors.http import ApiClient, ApiError, RetrySettings, TransientError
+from extractors.shopify.settings import ShopifyConnection
 
 log = logging.getLogger("channelhouse.extractors.shopify")
 

@@ -48,8 +48,8 @@ from extractors.base import (
     iso_z,
     to_money,
 )
-from extractors.config import WalmartConnection
 from extractors.http import ApiClient, ApiError, RetrySettings, retry_after_seconds
+from extractors.walmart.settings import WalmartConnection
 
 API_VERSION = "v3"
 SERVICE_NAME = "Walmart Marketplace"
