@@ -29,7 +29,6 @@ marketplaces and the EAN (type 4) in Europe, decoded into ``product_id_type``.
 
 from __future__ import annotations
 
-# The package re-exports what callers import from ``extractors.amazon`` (the noqa: F401s).
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -37,6 +36,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+# The package re-exports what callers import from ``extractors.amazon`` (the noqa: F401s).
 from extractors.amazon.client import (
     TOKEN_REFRESH_MARGIN_S,  # noqa: F401
     AmazonClient,
