@@ -56,7 +56,6 @@ from extractors.amazon.parse import (
     _EVENT_LISTS,
     PRODUCT_ID_TYPES,  # noqa: F401
     TZ_ABBREVIATIONS,  # noqa: F401
-    _in,
     parse_financial_event,
     parse_inventory_summary,
     parse_listing_row,
@@ -221,7 +220,7 @@ class AmazonExtractor:
                 clients.get(), "/orders/v0/orders", "getOrders", params, "Orders"
             ):
                 row = self._parse(result, "orders", order, parse_order)
-                if row is None or not _in(window, row["last_updated_at"]):
+                if row is None or not window.contains(row["last_updated_at"]):
                     continue
                 result.add("orders", row)
                 pending.append(
@@ -318,7 +317,7 @@ class AmazonExtractor:
                             ),
                         )
                         for row in rows or []:
-                            if _in(window, row["posted_at"]) and (
+                            if window.contains(row["posted_at"]) and (
                                 row["marketplace_id"] is None or row["marketplace_id"] in wanted
                             ):
                                 result.add("financial_events", row)

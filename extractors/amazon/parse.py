@@ -12,7 +12,6 @@ from decimal import Decimal, InvalidOperation
 from extractors.amazon.marketplaces import MARKETPLACE_BY_NAME, MARKETPLACE_CURRENCY
 from extractors.base import (
     RecordError,
-    Window,
     parse_iso,
     to_money,
 )
@@ -95,10 +94,6 @@ def _flag(record: dict, name: str) -> bool | None:
     if str(value).lower() in ("true", "false"):
         return str(value).lower() == "true"
     raise RecordError(f"{name}: expected true/false, got {value!r}")
-
-
-def _in(window: Window, moment: datetime) -> bool:
-    return window.start <= moment < window.end
 
 
 def parse_order(order: dict) -> dict:

@@ -150,7 +150,7 @@ class ShopifyExtractor:
         order = _parsed(result, "orders", parse_order, node)
         if order is None:
             return True
-        if not window.start <= order["updated_at"] < window.end:
+        if not window.contains(order["updated_at"]):
             return False
         result.add("orders", order)
         for line in self._rest(

@@ -119,7 +119,7 @@ class WalmartExtractor:
             except RecordError as exc:
                 result.reject("orders", str(exc), order)
                 continue
-            if not window.start <= row["last_modified_at"] < window.end:
+            if not window.contains(row["last_modified_at"]):
                 continue  # the API's end bound is inclusive; ours is not
             known = latest.get(row["purchase_order_id"])
             if known is None or known[0]["last_modified_at"] <= row["last_modified_at"]:
