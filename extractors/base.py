@@ -55,6 +55,10 @@ class Window:
             yield Window(start, end)
             start = end
 
+    def contains(self, moment: datetime) -> bool:
+        """Whether ``moment`` is in the window (start included, end excluded)."""
+        return self.start <= moment < self.end
+
     def clamp_end(self, latest: datetime) -> Window:
         """The same window with its end no later than ``latest`` (APIs refuse future bounds)."""
         return Window(self.start, min(self.end, latest)) if latest > self.start else self

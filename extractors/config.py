@@ -12,13 +12,29 @@ import os
 import re
 from datetime import date
 from pathlib import Path
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from alerting.settings import AlertingSettings
+
+# The connection and FX models live next to their extractors; the names are re-exported here.
+from extractors.amazon.marketplaces import AMAZON_HOSTS, AMAZON_MARKETPLACES  # noqa: F401
+from extractors.amazon.settings import AmazonConnection
+from extractors.fx_settings import ECB_FX_URL, SANDBOX_FX_PATH, FxConfig  # noqa: F401
+from extractors.settings import (  # noqa: F401
+    ENV_VAR_NAME,
+    SANDBOX,
+    MissingSecretError,
+    RetryConfig,
+    _Connection,
+    _Strict,
+    resolve_secrets,
+)
+from extractors.shopify.settings import ShopifyConnection
+from extractors.walmart.settings import WalmartConnection
 from models_ml.settings import AnomalySettings, ForecastSettings, LtvSettings, TrendingSettings
 from reports.settings import ReportsSettings
 from serving.settings import ServingSettings
@@ -27,156 +43,10 @@ CONFIG_ENV = "CHANNELHOUSE_CONFIG"
 DATA_DIR_ENV = "CHANNELHOUSE_DATA_DIR"
 WAREHOUSE_ENV = "CHANNELHOUSE_WAREHOUSE"
 DEFAULT_CONFIG = "channelhouse.yml"
-SANDBOX = "sandbox"
-
-AMAZON_MARKETPLACES: dict[str, tuple[str, str]] = {  # id -> (region, country)
-    "ATVPDKIKX0DER": ("na", "US"),
-    "A2EUQ1WTGCTBG2": ("na", "CA"),
-    "A1AM78C64UM0Y8": ("na", "MX"),
-    "A2Q3Y263D00KWC": ("na", "BR"),
-    "A1F83G8C2ARO7P": ("eu", "GB"),
-    "A1PA6795UKMFR9": ("eu", "DE"),
-    "A13V1IB3VIYZZH": ("eu", "FR"),
-    "APJ6JRA9NG5V4": ("eu", "IT"),
-    "A1RKKUPIHCS9HS": ("eu", "ES"),
-    "A1805IZSGTT6HS": ("eu", "NL"),
-    "A2NODRKZP88ZB9": ("eu", "SE"),
-    "A1C3SOZRARQ6R3": ("eu", "PL"),
-    "AMEN7PMS3EDWL": ("eu", "BE"),
-    "A28R8C7NBKEWEA": ("eu", "IE"),
-    "A33AVAJ2PDY3EV": ("eu", "TR"),
-    "A2VIGQ35RCS4UG": ("eu", "AE"),
-    "A17E79C6D8DWNP": ("eu", "SA"),
-    "ARBP9OOSHTCHU": ("eu", "EG"),
-    "A21TJRUUN4KGV": ("eu", "IN"),
-    "AE08WJ6YKNBMC": ("eu", "ZA"),
-    "A1VC38T7YXB528": ("fe", "JP"),
-    "A39IBJ37TRP1C6": ("fe", "AU"),
-    "A19VAU5U5O7RUS": ("fe", "SG"),
-}
-AMAZON_HOSTS = {
-    "na": "https://sellingpartnerapi-na.amazon.com",
-    "eu": "https://sellingpartnerapi-eu.amazon.com",
-    "fe": "https://sellingpartnerapi-fe.amazon.com",
-}
-ENV_VAR_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
-ECB_FX_URL = "https://www.ecb.europa.eu/stats/eurofxref/eurofxref-hist.zip"
-SANDBOX_FX_PATH = "/ecb/stats/eurofxref/eurofxref-hist.zip"
 
 
 class ConfigError(ValueError):
     """The configuration file is missing, unreadable or invalid; the message says where."""
-
-
-class MissingSecretError(RuntimeError):
-    """A connection's secret is not in the environment; the message names the variable."""
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class RetryConfig(_Strict):
-    max_attempts: int = Field(8, ge=1, le=20)
-    backoff_base_s: float = Field(0.5, gt=0, le=60)
-    connect_timeout_s: float = Field(5.0, gt=0, le=120)
-    read_timeout_s: float = Field(30.0, gt=0, le=600)
-
-
-class _Connection(_Strict):
-    REQUIRED_SECRETS: ClassVar[tuple[str, ...]] = ()
-
-    name: str = Field(pattern=r"^[a-z][a-z0-9_]{1,39}$", description="unique, lower_snake_case")
-    endpoint: str | None = Field(
-        None, description="'sandbox', a base URL, or empty for the real API host"
-    )
-    secrets: dict[str, str] = Field(description="secret name -> environment variable name")
-    retry: RetryConfig = RetryConfig()
-
-    @field_validator("endpoint")
-    @classmethod
-    def _endpoint(cls, value: str | None) -> str | None:
-        if value in (None, SANDBOX) or re.match(r"^https?://", value):
-            return value
-        raise ValueError(f"must be 'sandbox' or an http(s) URL, got {value!r}")
-
-    @model_validator(mode="after")
-    def _secrets(self):
-        missing = [s for s in self.REQUIRED_SECRETS if s not in self.secrets]
-        if missing:
-            raise ValueError(
-                f"secrets: {self.channel} connection needs environment variable names for "
-                f"{', '.join(missing)} (e.g. {missing[0]}: {self.name.upper()}_{missing[0].upper()})"
-            )
-        for key, var in self.secrets.items():
-            if not ENV_VAR_NAME.match(var):
-                raise ValueError(
-                    f"secrets.{key}: {var!r} is not an environment variable name; put the "
-                    "variable's NAME here, never the secret itself"
-                )
-        return self
-
-    @property
-    def uses_sandbox(self) -> bool:
-        return self.endpoint == SANDBOX
-
-
-class AmazonConnection(_Connection):
-    REQUIRED_SECRETS: ClassVar[tuple[str, ...]] = ("client_id", "client_secret", "refresh_token")
-    channel: Literal["amazon"]
-    region: Literal["na", "eu", "fe"]
-    marketplaces: list[str] = Field(min_length=1)
-    auth_endpoint: str | None = None
-
-    @model_validator(mode="after")
-    def _marketplaces(self):
-        for i, mid in enumerate(self.marketplaces):
-            if mid not in AMAZON_MARKETPLACES:
-                raise ValueError(f"marketplaces[{i}]: unknown marketplace id {mid!r}")
-            region = AMAZON_MARKETPLACES[mid][0]
-            if region != self.region:
-                raise ValueError(
-                    f"marketplaces[{i}]: {mid} ({AMAZON_MARKETPLACES[mid][1]}) is in region "
-                    f"{region!r}, not {self.region!r}; use one connection per region"
-                )
-        return self
-
-    def base_url(self, sandbox_url: str) -> str:
-        if self.uses_sandbox:
-            return f"{sandbox_url}/amazon"
-        return self.endpoint or AMAZON_HOSTS[self.region]
-
-    def token_url(self, sandbox_url: str) -> str:
-        if self.auth_endpoint:
-            return self.auth_endpoint
-        if self.uses_sandbox:
-            return f"{sandbox_url}/amazon/auth/o2/token"
-        return "https://api.amazon.com/auth/o2/token"
-
-
-class ShopifyConnection(_Connection):
-    REQUIRED_SECRETS: ClassVar[tuple[str, ...]] = ("access_token",)
-    channel: Literal["shopify"]
-    shop: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", description="the <shop>.myshopify.com name")
-    api_version: str = Field("2025-10", pattern=r"^(\d{4}-(01|04|07|10)|unstable)$")
-
-    def base_url(self, sandbox_url: str) -> str:
-        if self.uses_sandbox:
-            root = f"{sandbox_url}/shopify/{self.shop}"
-        else:
-            root = self.endpoint or f"https://{self.shop}.myshopify.com"
-        return f"{root}/admin/api/{self.api_version}/graphql.json"
-
-
-class WalmartConnection(_Connection):
-    REQUIRED_SECRETS: ClassVar[tuple[str, ...]] = ("client_id", "client_secret")
-    channel: Literal["walmart"]
-    marketplace: Literal["US"] = "US"
-
-    def base_url(self, sandbox_url: str) -> str:
-        if self.uses_sandbox:
-            return f"{sandbox_url}/walmart"
-        return self.endpoint or "https://marketplace.walmartapis.com"
 
 
 Connection = Annotated[
@@ -205,51 +75,6 @@ class SyncConfig(_Strict):
     lookback_days: int = Field(
         2, ge=0, le=60, description="scheduled runs re-extract this many past days too"
     )
-
-
-class FxConfig(_Strict):
-    """Where the exchange rates come from: the ECB's euro reference rates (full-history file)
-    and, when it exists, a user file in the same layout whose rates win over the feed's."""
-
-    source: Literal["ecb", "file", "none"] = Field(
-        "ecb",
-        description="'ecb': the feed, plus the file if present; 'file': only the file; "
-        "'none': no feed (a seller whose every amount is in the base currency; the file is "
-        "still read if present)",
-    )
-    endpoint: str | None = Field(
-        SANDBOX,
-        description="'sandbox', the URL of an eurofxref-hist.zip, or empty for the ECB's own",
-    )
-    file: Path = Field(
-        Path("reference/eurofxref-hist.csv"),
-        description="user rates in the ECB layout (.csv or .zip), relative to data_dir",
-    )
-    retry: RetryConfig = RetryConfig()
-
-    @field_validator("endpoint")
-    @classmethod
-    def _endpoint(cls, value: str | None) -> str | None:
-        if value in (None, SANDBOX) or re.match(r"^https?://", value):
-            return value
-        raise ValueError(f"must be 'sandbox' or an http(s) URL, got {value!r}")
-
-    @field_validator("file")
-    @classmethod
-    def _file(cls, value: Path) -> Path:
-        if value.suffix.lower() not in (".csv", ".zip"):
-            raise ValueError(f"must name a .csv or .zip file, got {str(value)!r}")
-        return value
-
-    @property
-    def uses_sandbox(self) -> bool:
-        return self.source == "ecb" and self.endpoint == SANDBOX
-
-    def feed_url(self, sandbox_url: str) -> str:
-        """The URL of the eurofxref-hist.zip to download."""
-        if self.endpoint == SANDBOX:
-            return f"{sandbox_url}{SANDBOX_FX_PATH}"
-        return self.endpoint or ECB_FX_URL
 
 
 class WarehouseConfig(_Strict):
@@ -333,8 +158,8 @@ class AnalyticsConfig(_Strict):
     affinity_min_orders: int = Field(3, ge=1)
     demand_window_days: int = Field(56, ge=7, le=365)
     inventory: InventoryPolicy = InventoryPolicy()
-    inventory_by_category: dict[str, InventoryOverride] = {}
-    inventory_by_product: dict[str, InventoryOverride] = {}
+    inventory_by_category: dict[str, InventoryOverride] = {}  # noqa: RUF012 (pydantic)
+    inventory_by_product: dict[str, InventoryOverride] = {}  # noqa: RUF012 (pydantic)
     marketplace_fees: dict[str, FeeRate] = Field(default_factory=_default_fees)
     account_health_thresholds: dict[str, HealthThresholds] = Field(
         default_factory=_default_thresholds
@@ -383,7 +208,7 @@ class ChannelHouseConfig(_Strict):
     serving: ServingSettings = ServingSettings()
     reports: ReportsSettings = ReportsSettings()
     # API connections; none at all is a seller who only drops files into the inbox
-    connections: list[Connection] = []
+    connections: list[Connection] = []  # noqa: RUF012 (pydantic)
 
     @field_validator("reporting_timezone")
     @classmethod
@@ -491,17 +316,3 @@ def load_config(path: str | Path | None = None) -> ChannelHouseConfig:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     return parse_config(raw, str(path))
-
-
-def resolve_secrets(conn: _Connection) -> dict[str, str]:
-    """The connection's secrets, read from the environment now (never at import time)."""
-    values: dict[str, str] = {}
-    for key, var in conn.secrets.items():
-        value = os.environ.get(var)
-        if not value:
-            raise MissingSecretError(
-                f"connection {conn.name!r} needs its {key} in environment variable {var}, "
-                "which is not set (see .env.example)"
-            )
-        values[key] = value
-    return values

@@ -50,6 +50,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from pathlib import Path
+from typing import Protocol
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -65,7 +66,7 @@ from extractors.base import (
     Window,
     column,
 )
-from extractors.config import ChannelHouseConfig
+from extractors.fx_settings import FxConfig
 from extractors.http import ApiClient, RetrySettings
 from extractors.runner import StreamRun, run_stream
 
@@ -421,21 +422,49 @@ class FxFileExtractor:
         return result
 
 
-def fx_extractors(
-    config: ChannelHouseConfig, session: requests.Session | None = None
+class _Sandbox(Protocol):
+    @property
+    def url(self) -> str: ...
+
+
+class FxDeployment(Protocol):
+    """What the exchange-rate extractors need of a deployment's configuration (the
+    deployment's config model has these three; this module does not import it)."""
+
+    @property
+    def fx(self) -> FxConfig: ...
+
+    @property
+    def sandbox(self) -> _Sandbox: ...
+
+    def fx_file_path(self) -> Path: ...
+
+
+def extractors_for(
+    settings: FxConfig,
+    sandbox_url: str,
+    user_file: Path,
+    session: requests.Session | None = None,
 ) -> list[EcbFeedExtractor | FxFileExtractor]:
-    """The extractors ``config.fx`` asks for: the feed (source 'ecb'), then the file (required
-    with source 'file', optional otherwise)."""
+    """The extractors ``settings`` asks for: the feed (source 'ecb'), then the file
+    ``user_file`` (required with source 'file', optional otherwise)."""
     out: list[EcbFeedExtractor | FxFileExtractor] = []
-    if config.fx.source == "ecb":
-        retry = RetrySettings(**config.fx.retry.model_dump())
-        out.append(EcbFeedExtractor(config.fx.feed_url(config.sandbox.url), retry, session))
-    out.append(FxFileExtractor(config.fx_file_path(), required=config.fx.source == "file"))
+    if settings.source == "ecb":
+        retry = RetrySettings(**settings.retry.model_dump())
+        out.append(EcbFeedExtractor(settings.feed_url(sandbox_url), retry, session))
+    out.append(FxFileExtractor(user_file, required=settings.source == "file"))
     return out
 
 
+def fx_extractors(
+    config: FxDeployment, session: requests.Session | None = None
+) -> list[EcbFeedExtractor | FxFileExtractor]:
+    """The extractors ``config.fx`` asks for (see :func:`extractors_for`)."""
+    return extractors_for(config.fx, config.sandbox.url, config.fx_file_path(), session)
+
+
 def run_fx(
-    config: ChannelHouseConfig,
+    config: FxDeployment,
     lake_root: Path,
     now: datetime | None = None,
     session: requests.Session | None = None,

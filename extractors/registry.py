@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from importlib import import_module
 
+from extractors.amazon.settings import AmazonConnection
 from extractors.base import Stream
-from extractors.config import AmazonConnection, ShopifyConnection, WalmartConnection
 from extractors.http import RetrySettings
+from extractors.shopify.settings import ShopifyConnection
+from extractors.walmart.settings import WalmartConnection
 
 CHANNELS = ("amazon", "shopify", "walmart")
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from extractors.amazon.marketplaces import MARKETPLACE_BY_NAME
+
 
 @dataclass(frozen=True)
 class Extract:
@@ -140,10 +142,6 @@ def _num(value: Any) -> float:
 
 def storefront_label(channel: str, connection: str, storefront: str) -> str:
     """A readable name: 'Amazon.de (amazon_eu)', 'shopify_us'."""
-    # imported here: reports.settings (imported by the config module) must not import the
-    # extractors package at import time
-    from extractors.amazon import MARKETPLACE_BY_NAME
-
     market = {mid: name for name, mid in MARKETPLACE_BY_NAME.items()}.get(storefront)
     if market:
         return f"{market} ({connection})"

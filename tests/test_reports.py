@@ -22,13 +22,12 @@ from orchestration.assets.reports import report_asset_key, report_definitions
 from orchestration.resources import WarehouseResource
 from reports import (
     ReportDefinition,
-    ReportDeliveryError,
     ReportsSettings,
-    build_report,
     period_for_partition,
     period_for_run,
 )
 from reports.excel import write_workbook
+from reports.runner import ReportDeliveryError, build_report
 from tests.conftest import free_port
 
 EXTRACTS = ["daily_sales", "daily_margin", "open_alerts"]

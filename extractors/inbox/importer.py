@@ -18,8 +18,8 @@ import pyarrow as pa
 
 from extractors import fx
 from extractors.base import Window
-from extractors.inbox import events, orders, reference
 from extractors.inbox.common import FileRejected, Parsed
+from extractors.inbox.events import parse_events
 from extractors.inbox.files import (
     FOLDER_KINDS,
     MIN_AGE_SECONDS,
@@ -32,6 +32,8 @@ from extractors.inbox.files import (
     scan,
     write_text_atomic,
 )
+from extractors.inbox.orders import parse_orders
+from extractors.inbox.reference import parse_fx_rates, parse_product_costs, parse_sku_mappings
 from extractors.inbox.schemas import ENTITIES, SOURCE_FIELDS
 from extractors.lake import META_FIELDS, QUARANTINE_SCHEMA, Stamp, _atomic_write
 
@@ -138,16 +140,16 @@ def _parse(pending: PendingFile, data: bytes) -> Parsed:
         )
     if pending.kind == "orders":
         mapping = mapping_file(path.parent)
-        return orders.parse_orders(path, data, mapping, pending.folder or "", where)
+        return parse_orders(path, data, mapping, pending.folder or "", where)
     if pending.kind == "events":
         mapping = mapping_file(path.parent)
-        return events.parse_events(path, data, mapping, pending.folder or "", where)
+        return parse_events(path, data, mapping, pending.folder or "", where)
     if pending.kind == "product_costs":
-        return reference.parse_product_costs(path, data, where)
+        return parse_product_costs(path, data, where)
     if pending.kind == "sku_mappings":
-        return reference.parse_sku_mappings(path, data, where)
+        return parse_sku_mappings(path, data, where)
     if pending.kind == "fx_rates":
-        return reference.parse_fx_rates(path, data, where)
+        return parse_fx_rates(path, data, where)
     raise FileRejected(f"the inbox has no folder kind {pending.kind!r}")
 
 
