@@ -17,8 +17,7 @@ from typing import Any
 import polars as pl
 from flask import Response, request
 
-from extractors.amazon import MARKETPLACE_BY_NAME
-from extractors.config import AMAZON_MARKETPLACES
+from extractors.amazon.marketplaces import AMAZON_MARKETPLACES, MARKETPLACE_BY_NAME
 
 API = "amazon"
 TOKEN_TTL_S = 3600
