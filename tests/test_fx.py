@@ -25,9 +25,9 @@ from extractors.lake import partition_path
 from extractors.sandbox import ecb_api
 from extractors.sandbox.business import FX_PER_USD, SIM_EPOCH
 from extractors.sandbox.server import Fault
-from orchestration import quality
-from orchestration.assets.reference import FX_RATES_KEY
 from orchestration.definitions import build_definitions
+from orchestration.defs.ingest import FX_RATES_KEY
+from orchestration.lib import quality
 from tests.conftest import sandbox_config_dict
 
 FAST = RetrySettings(max_attempts=4, backoff_base_s=0.01, backoff_max_s=0.05)

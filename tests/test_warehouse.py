@@ -20,7 +20,7 @@ from extractors.config import parse_config
 from extractors.registry import build_extractor, streams_for
 from extractors.runner import SAFETY_LAG, run_stream
 from extractors.sandbox.server import SandboxServer, sandbox_environment
-from orchestration.assets.warehouse import DBT_DIR, WarehouseBuildConfig, dbt_vars
+from orchestration.defs.warehouse import DBT_DIR, WarehouseBuildConfig, dbt_vars
 from tests.conftest import sandbox_config_dict
 
 HISTORY_DAYS = 40

@@ -26,8 +26,8 @@ import pytest
 from extractors.config import parse_config
 from extractors.lake import META_FIELDS
 from extractors.sandbox.server import SandboxServer
-from orchestration import quality
-from orchestration.assets import warehouse_checks
+from orchestration.defs.warehouse import checks as warehouse_checks
+from orchestration.lib import quality
 from tests.conftest import sandbox_config_dict
 from tests.test_warehouse import assert_ok, dbt, sync
 
