@@ -70,7 +70,7 @@ def synced_entities(config: ChannelHouseConfig) -> list[tuple[str, str, str, str
     ]
 
 
-def alert_assets(config: ChannelHouseConfig) -> list[dg.AssetsDefinition]:
+def sales_anomalies_asset(config: ChannelHouseConfig) -> dg.AssetsDefinition:
     @dg.multi_asset(
         name="sales_anomalies",
         specs=[
@@ -137,6 +137,10 @@ def alert_assets(config: ChannelHouseConfig) -> list[dg.AssetsDefinition]:
             },
         )
 
+    return _sales_anomalies
+
+
+def alerts_asset(config: ChannelHouseConfig) -> dg.AssetsDefinition:
     @dg.multi_asset(
         name="alerts",
         specs=[
@@ -208,7 +212,11 @@ def alert_assets(config: ChannelHouseConfig) -> list[dg.AssetsDefinition]:
             metadata={"dagster/row_count": rows["alert_deliveries"], "failed": failed.height},
         )
 
-    return [_sales_anomalies, _alerts]
+    return _alerts
+
+
+def alert_assets(config: ChannelHouseConfig) -> list[dg.AssetsDefinition]:
+    return [sales_anomalies_asset(config), alerts_asset(config)]
 
 
 ALERTS_CRON = "30 6 * * *"  # after the warehouse build (06:00)
