@@ -191,7 +191,7 @@ def forecast_catalog_times(config, warehouse_path: Path) -> dict:
 
 def forecasting_families() -> list[dict]:
     """Seconds per 1,000 series of the demo's length (730 days) per model family."""
-    from models_ml.forecast import benchmark
+    from models_ml.forecast_bench import benchmark
 
     return benchmark(n_series=40, length=730).to_dict("records")
 
