@@ -87,13 +87,9 @@ def throughput() -> list[dict]:
 def _dbt_build(
     config, warehouse_path: Path, full: bool, select: str | None = None
 ) -> tuple[float, bool, str]:
-    from orchestration.assets.warehouse import (
-        DBT_DIR,
-        WarehouseBuildConfig,
-        dbt_environment,
-        dbt_vars,
-    )
-    from orchestration.resources import WarehouseResource
+    from orchestration.defs.warehouse.dbt import WarehouseBuildConfig, dbt_environment, dbt_vars
+    from orchestration.lib.dbt import DBT_DIR
+    from orchestration.lib.resources import WarehouseResource
 
     resource = WarehouseResource(
         path=str(warehouse_path), data_dir=str(config.data_dir), hash_salt="bench-salt-0123456789"
@@ -129,7 +125,7 @@ def warehouse(config_path: Path, scale: float) -> dict:
             print(out)
         full.append(seconds)
     # the analytics step alone (as Dagster runs it after the core marts), on the built file
-    from orchestration.assets.warehouse import ANALYTICS_SELECTION, ANALYTICS_TESTS
+    from orchestration.defs.warehouse import ANALYTICS_SELECTION, ANALYTICS_TESTS
 
     analytics = [
         _dbt_build(config, path, full=False, select=f"{ANALYTICS_SELECTION} {ANALYTICS_TESTS}")[0]
@@ -176,7 +172,8 @@ def warehouse(config_path: Path, scale: float) -> dict:
 def forecast_catalog_times(config, warehouse_path: Path) -> dict:
     """The forecast asset's work on a demo warehouse: the weekly run (backtest + selection +
     forecast of every series) and the daily scoring run (refit the selection), seconds."""
-    from orchestration.assets.ml import DAILY_DEMAND, forecast_demand
+    from models_ml.demand_forecast import forecast_demand
+    from orchestration.defs.ml import DAILY_DEMAND
 
     with duckdb.connect(str(warehouse_path), read_only=True) as con:
         lines = con.sql(DAILY_DEMAND).df()
@@ -194,7 +191,7 @@ def forecast_catalog_times(config, warehouse_path: Path) -> dict:
 
 def forecasting_families() -> list[dict]:
     """Seconds per 1,000 series of the demo's length (730 days) per model family."""
-    from models_ml.forecast import benchmark
+    from models_ml.forecast_bench import benchmark
 
     return benchmark(n_series=40, length=730).to_dict("records")
 

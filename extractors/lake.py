@@ -95,17 +95,18 @@ class PartitionWrite:
     bytes: int
 
 
+def entity_path(root: Path, channel: str, connection: str, entity: str, area: str = "raw") -> Path:
+    """The folder of one connection's entity, holding its ``date=<day>`` partitions."""
+    return (
+        Path(root) / area / f"channel={channel}" / f"connection={connection}" / f"entity={entity}"
+    )
+
+
 def partition_path(
     root: Path, channel: str, connection: str, entity: str, day: date, area: str = "raw"
 ) -> Path:
     return (
-        Path(root)
-        / area
-        / f"channel={channel}"
-        / f"connection={connection}"
-        / f"entity={entity}"
-        / f"date={day.isoformat()}"
-        / PART_FILE
+        entity_path(root, channel, connection, entity, area) / f"date={day.isoformat()}" / PART_FILE
     )
 
 
@@ -217,3 +218,48 @@ def read_partition(root: Path, channel: str, connection: str, entity: str, day: 
 def find_temporary_files(root: Path) -> list[Path]:
     """Leftovers of killed writers (never visible as ``*.parquet``); safe to delete."""
     return sorted(Path(root).rglob(f"*{TMP_SUFFIX}"))
+
+
+CADENCE_HOURS = {"hourly": 1, "every_30_minutes": 0.5, "every_6_hours": 6, "daily": 24}
+
+
+def lake_freshness(root: Path, entities: Iterable[tuple[str, str, str, str]]):
+    """Per ``(connection, channel, entity, cadence)``: the newest raw partition day and write
+    time in the lake at ``root``, with the cadence (in hours) the entity is synced at: what
+    stale_data alerts compare with. A polars frame, one row per entity, None where the lake
+    has no partition of it yet."""
+    import polars as pl
+
+    rows = []
+    for connection, channel, entity, cadence in entities:
+        folder = entity_path(root, channel, connection, entity)
+        parts = sorted(folder.glob("date=*/*.parquet")) if folder.exists() else []
+        rows.append(
+            {
+                "connection_name": connection,
+                "entity": entity,
+                "channel": channel,
+                "last_partition_date": (
+                    date.fromisoformat(parts[-1].parent.name.removeprefix("date="))
+                    if parts
+                    else None
+                ),
+                "last_extracted_at": (
+                    datetime.fromtimestamp(max(p.stat().st_mtime for p in parts), UTC)
+                    if parts
+                    else None
+                ),
+                "expected_cadence_hours": float(CADENCE_HOURS[cadence]),
+            }
+        )
+    return pl.DataFrame(
+        rows,
+        schema={
+            "connection_name": pl.String,
+            "entity": pl.String,
+            "channel": pl.String,
+            "last_partition_date": pl.Date,
+            "last_extracted_at": pl.Datetime("us", "UTC"),
+            "expected_cadence_hours": pl.Float64,
+        },
+    )

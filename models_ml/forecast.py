@@ -69,6 +69,12 @@ import pandas as pd
 
 from models_ml import backtest as bt
 from models_ml.demand import classify_demand
+from models_ml.fallback import (
+    CV_COLUMNS,
+    FORECAST_COLUMNS,
+    backtest_fallback,
+    top_down_fallback,
+)
 from models_ml.settings import (
     CONTINUOUS,
     CONTINUOUS_MODELS,
@@ -95,19 +101,7 @@ COMPLEXITY = {
 }
 #: ``selected_by`` of a model given by class, without a backtest (see ``selection=``).
 DEFAULT_NO_BACKTEST = "default_no_backtest"
-CV_COLUMNS = ["unique_id", "ds", "cutoff", "model", "yhat", "y"]
 METRIC_PREFIXES = ("mase_", "wape_", "bias_")
-FORECAST_COLUMNS = [
-    "unique_id",
-    "ds",
-    "model",
-    "yhat",
-    "yhat_lo_80",
-    "yhat_hi_80",
-    "yhat_lo_95",
-    "yhat_hi_95",
-    "demand_class",
-]
 
 
 @dataclass
@@ -253,125 +247,6 @@ def prophet_cross_validate(df: pd.DataFrame, settings: ForecastSettings) -> pd.D
     out = pd.concat(rows, ignore_index=True)
     out["yhat"] = out["yhat"].clip(lower=0)
     return out[["unique_id", "ds", "cutoff", "model", "yhat", "y"]]
-
-
-# --------------------------------------------------------------------------- fallback
-
-
-def top_down_fallback(
-    series: pd.DataFrame,
-    targets: Iterable[str],
-    peers: Iterable[str],
-    settings: ForecastSettings,
-    peer_groups: Mapping[str, str] | None = None,
-) -> pd.DataFrame:
-    """Forecast ``targets`` from their own short history shrunk towards their peers (see the
-    module docstring). Returns FORECAST_COLUMNS without ``demand_class``."""
-    from scipy import stats
-
-    targets, peers = list(targets), list(peers)
-    levels = settings.levels
-    groups = peer_groups or {}
-    group_of = lambda uid: groups.get(uid, "__all__")  # noqa: E731
-    recent = series[series["unique_id"].isin(peers)]
-    end_by = recent.groupby("unique_id")["ds"].transform("max")
-    recent = recent[recent["ds"] > end_by - pd.Timedelta(days=settings.fallback_window)]
-    recent = recent[recent["y_observed"].notna()].copy()
-    recent["group"] = recent["unique_id"].map(group_of)
-    recent["mean"] = recent.groupby("unique_id")["y_observed"].transform("mean")
-    recent = recent[recent["mean"] > 0]
-    recent["ratio"] = recent["y_observed"] / recent["mean"]
-    recent["dow"] = recent["ds"].dt.dayofweek
-    peer_level = recent.groupby(["group", "unique_id"])["mean"].first().groupby("group").median()
-    dow = recent.groupby(["group", "dow"])["ratio"].mean()
-    qs = {}
-    for lv in levels:
-        lo, hi = (1 - lv / 100) / 2, (1 + lv / 100) / 2
-        qs[lv] = recent.groupby("group")["ratio"].quantile([lo, hi]).unstack()
-    all_peer = float(recent.groupby("unique_id")["mean"].first().median()) if len(recent) else 0.0
-
-    mine = series[series["unique_id"].isin(targets)]
-    ends = mine.groupby("unique_id")["ds"].max()
-    own_obs = mine[mine["y_observed"].notna()].groupby("unique_id")["y_observed"]
-    own_n, own_means = own_obs.size(), own_obs.mean()
-    out = []
-    for uid in targets:
-        end = ends[uid]
-        grp = group_of(uid)
-        n = int(own_n.get(uid, 0))
-        own_mean = float(own_means[uid]) if n else 0.0
-        peer = float(peer_level.get(grp, all_peer)) if len(recent) else own_mean
-        w = n / (n + settings.fallback_shrink_days)
-        level = w * own_mean + (1 - w) * peer
-        ds = pd.date_range(end + pd.Timedelta(days=1), periods=settings.horizon, freq="D")
-        if grp in dow.index.get_level_values(0):
-            prof = dow.loc[grp].reindex(range(7)).fillna(1.0)
-            prof = prof / prof.mean()
-        else:
-            prof = pd.Series(1.0, index=range(7))
-        yhat = level * prof.reindex(ds.dayofweek).to_numpy()
-        frame = pd.DataFrame({"unique_id": uid, "ds": ds, "model": "TopDown", "yhat": yhat})
-        for lv in levels:
-            if grp in qs[lv].index:
-                q = qs[lv].loc[grp]
-                frame[f"yhat_lo_{lv}"] = yhat * q.iloc[0]
-                frame[f"yhat_hi_{lv}"] = yhat * q.iloc[1]
-            else:
-                frame[f"yhat_lo_{lv}"] = stats.poisson.ppf((1 - lv / 100) / 2, yhat)
-                frame[f"yhat_hi_{lv}"] = stats.poisson.ppf((1 + lv / 100) / 2, yhat)
-        out.append(frame)
-    cols = FORECAST_COLUMNS[:-1]
-    return pd.concat(out, ignore_index=True)[cols] if out else pd.DataFrame(columns=cols)
-
-
-def backtest_fallback(
-    series: pd.DataFrame,
-    targets: Iterable[str],
-    peers: Iterable[str],
-    settings: ForecastSettings,
-    peer_groups: Mapping[str, str] | None = None,
-) -> pd.DataFrame:
-    """Rolling-origin check of the top-down fallback (CV_COLUMNS rows, models ``TopDown`` and
-    the ``SeasonalNaive`` baseline) over ``settings.fallback_backtest``'s shorter origins.
-
-    At each origin the history of targets AND peers is cut there; a target counts from the
-    origins it has ``fallback_min_train_days`` of own history before. Seasonal naive repeats
-    the target's last week before the origin.
-    """
-    fb = settings.fallback_backtest
-    targets, peers = list(targets), list(peers)
-    if not targets:
-        return pd.DataFrame(columns=CV_COLUMNS)
-    short = settings.model_copy(update={"horizon": fb.horizon})
-    end = series["ds"].max()
-    first = series.groupby("unique_id")["ds"].min()
-    actual = series[["unique_id", "ds", "y"]]
-    parts = []
-    for cutoff in bt.cutoffs_for(end, fb):
-        start = cutoff - pd.Timedelta(days=settings.fallback_min_train_days)
-        eligible = [u for u in targets if first.get(u, end) <= start]
-        if not eligible:
-            continue
-        history = series[series["ds"] <= cutoff]
-        td = top_down_fallback(history, eligible, peers, short, peer_groups)
-        td = td[["unique_id", "ds", "model", "yhat"]]
-        week = history[
-            history["unique_id"].isin(eligible)
-            & (history["ds"] > cutoff - pd.Timedelta(days=fb.season_length))
-        ]
-        last = week.assign(dow=week["ds"].dt.dayofweek)[["unique_id", "dow", "y"]]
-        days = td[["unique_id", "ds"]].assign(dow=td["ds"].dt.dayofweek)
-        snaive = days.merge(last, on=["unique_id", "dow"], how="left").rename(columns={"y": "yhat"})
-        snaive = snaive.assign(model=bt.BASELINE)[["unique_id", "ds", "model", "yhat"]]
-        rows = pd.concat([td, snaive], ignore_index=True).assign(cutoff=cutoff)
-        rows = rows[rows["ds"] <= end].merge(actual, on=["unique_id", "ds"], how="inner")
-        parts.append(rows)
-    if not parts:
-        return pd.DataFrame(columns=CV_COLUMNS)
-    return pd.concat(parts, ignore_index=True)[CV_COLUMNS]
-
-
-# --------------------------------------------------------------------------- main entry
 
 
 def _fit_input(df: pd.DataFrame, settings: ForecastSettings) -> pd.DataFrame:
@@ -657,71 +532,3 @@ def _selection_table(cls, chosen, metrics, fallback, inactive, previous=None) ->
         wide.columns = [f"{m}_{model}" for m, model in wide.columns]
         sel = sel.merge(wide.reset_index(), on="unique_id", how="left")
     return sel
-
-
-# --------------------------------------------------------------------------- benchmark
-
-
-def synthetic_series(
-    n_series: int, length: int = 730, seed: int = 0, kind: str = "smooth"
-) -> pd.DataFrame:
-    """Demo-length daily series: ``smooth`` (Poisson around a weekly profile with trend) or
-    ``intermittent`` (sparse Poisson). Columns unique_id, ds, y."""
-    rng = np.random.default_rng(seed)
-    ds = pd.date_range("2024-01-01", periods=length, freq="D")
-    week = np.array([1.0, 0.9, 0.9, 1.0, 1.1, 1.4, 1.3])
-    frames = []
-    for i in range(n_series):
-        if kind == "smooth":
-            lam = (
-                rng.uniform(3, 30)
-                * week[ds.dayofweek]
-                * np.linspace(1, rng.uniform(0.8, 1.3), length)
-            )
-            y = rng.poisson(lam)
-        else:
-            y = rng.poisson(rng.uniform(1, 4), length) * (
-                rng.random(length) < rng.uniform(0.05, 0.4)
-            )
-        frames.append(pd.DataFrame({"unique_id": f"s{i}", "ds": ds, "y": y.astype(float)}))
-    return pd.concat(frames, ignore_index=True)
-
-
-def benchmark(
-    n_series: int = 20,
-    length: int = 730,
-    n_jobs: int = 2,
-    families: Sequence[str] = ("seasonal_naive", "intermittent", "theta", "ets", "prophet"),
-    settings: ForecastSettings | None = None,
-) -> pd.DataFrame:
-    """Seconds per 1,000 series per model family for one fit + ``horizon``-day forecast with
-    intervals, on ``n_series`` synthetic series of ``length`` days (``n_jobs`` workers;
-    Prophet runs serially). Columns: family, n_series, seconds, seconds_per_1000."""
-    from statsforecast import StatsForecast
-    from statsforecast.models import AutoARIMA, AutoETS, AutoTheta, SeasonalNaive
-
-    settings = settings or ForecastSettings()
-    m, h, levels = settings.season_length, settings.horizon, list(settings.levels)
-    smooth = synthetic_series(n_series, length, kind="smooth")
-    sparse = synthetic_series(n_series, length, seed=1, kind="intermittent")
-    specs = {
-        "seasonal_naive": ([SeasonalNaive(season_length=m)], smooth),
-        "intermittent": (intermittent_models(settings, conformal=True)[1:], sparse),
-        "theta": ([AutoTheta(season_length=m)], smooth),
-        "ets": ([AutoETS(season_length=m)], smooth),
-        "arima": ([AutoARIMA(season_length=m)], smooth),
-    }
-    rows = []
-    for fam in families:
-        t = time.perf_counter()
-        if fam == "prophet":
-            for _, g in smooth.groupby("unique_id"):
-                _prophet_fit_predict(g, h, levels, settings)
-        else:
-            models, data = specs[fam]
-            StatsForecast(models=models, freq="D", n_jobs=n_jobs).forecast(
-                df=data, h=h, level=levels
-            )
-        sec = time.perf_counter() - t
-        rows.append((fam, n_series, sec, sec / n_series * 1000))
-    return pd.DataFrame(rows, columns=["family", "n_series", "seconds", "seconds_per_1000"])

@@ -16,7 +16,7 @@ from pathlib import Path
 from dotenv import load_dotenv
 
 from extractors.config import ChannelHouseConfig, load_config
-from orchestration.assets.warehouse import DBT_DIR, WarehouseBuildConfig, dbt_vars
+from orchestration.defs.warehouse import DBT_DIR, WarehouseBuildConfig, dbt_vars
 
 
 def generate_docs(config: ChannelHouseConfig, target: Path) -> subprocess.CompletedProcess:

@@ -129,7 +129,7 @@ def run_pipeline(
     import dagster as dg
 
     from orchestration.definitions import RETRY_POLICY, build_definitions
-    from orchestration.schedules import partition_range_tags
+    from orchestration.lib.schedules import partition_range_tags
     from reports.periods import period_for_run
 
     instance = instance or dg.DagsterInstance.get()

@@ -1,7 +1,7 @@
 """Scheduled business reports (PDF with charts and a plain-language summary, an Excel workbook,
 CSV/Parquet extracts), built from the DuckDB warehouse and optionally sent by e-mail.
 
-Plain library: nothing here imports Dagster (the wiring is orchestration/assets/reports.py).
+Plain library: nothing here imports Dagster (the wiring is orchestration/defs/reports/).
 Importing the package (or ``reports.settings``, which the config embeds) stays light: the
 rendering modules (matplotlib, fpdf2, XlsxWriter) load with ``reports.runner``, where
 ``build_report``, ``ReportResult`` and ``ReportDeliveryError`` live.

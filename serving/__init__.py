@@ -5,5 +5,5 @@
 - ``serving.postgres``: the public marts published into PostgreSQL (bulk COPY into staging
   schemas, swapped in one transaction), readable by a dedicated read-only role.
 
-Plain library: nothing here imports Dagster (the wiring is ``orchestration/assets/serving.py``).
+Plain library: nothing here imports Dagster (the wiring is ``orchestration/defs/serving/``).
 """

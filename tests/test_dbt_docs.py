@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.assets.warehouse import DBT_DIR
 from orchestration.dbt_docs import generate_docs
+from orchestration.defs.warehouse import DBT_DIR
 
 PUBLIC_MARTS = Path(DBT_DIR) / "models" / "marts"
 PUBLIC_SCHEMAS = ("core", "analytics")

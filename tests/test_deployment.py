@@ -25,7 +25,7 @@ import yaml
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 
 from orchestration.definitions import build_definitions
-from orchestration.schedules import WAREHOUSE_WRITER
+from orchestration.lib.schedules import WAREHOUSE_WRITER
 from tests.conftest import sandbox_config_dict
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -22,9 +22,9 @@ from extractors import fx
 from extractors.config import ECB_FX_URL, ConfigError, load_config, parse_config
 from extractors.http import ApiError, RetrySettings
 from extractors.lake import partition_path
-from orchestration import quality
-from orchestration.assets.reference import FX_RATES_KEY
 from orchestration.definitions import build_definitions
+from orchestration.defs.ingest import FX_RATES_KEY
+from orchestration.lib import quality
 from sandbox import ecb_api
 from sandbox.business import FX_PER_USD, SIM_EPOCH
 from sandbox.server import Fault

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from orchestration.assets.ml import HISTORY_DAYS_AHEAD, forecast_history
+from models_ml.demand_forecast import HISTORY_DAYS_AHEAD, forecast_history
 
 
 def _run(forecast_date: str, yhat: float) -> pd.DataFrame:

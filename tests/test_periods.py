@@ -15,10 +15,14 @@ import dagster as dg
 import pytest
 
 from extractors.config import ChannelHouseConfig, parse_config
-from orchestration.assets.ingest import daily_partitions, ingest_assets
-from orchestration.assets.reference import reference_assets
-from orchestration.assets.reports import report_definitions
-from orchestration.schedules import RANGE_END, RANGE_START, ingest_jobs_and_schedules
+from orchestration.defs.ingest import (
+    daily_partitions,
+    ingest_assets,
+    ingest_jobs_and_schedules,
+    reference_assets,
+)
+from orchestration.defs.reports import report_definitions
+from orchestration.lib.schedules import RANGE_END, RANGE_START
 from reports import period_for_partition, period_for_run
 from tests.conftest import sandbox_config_dict
 

@@ -17,10 +17,10 @@ from extractors.config import parse_config
 from extractors.lake import RUN_STAMPS
 from extractors.registry import CHANNELS, streams_for
 from models_ml.ltv import customer_ltv_schema
-from orchestration import quality
-from orchestration.assets.ingest import daily_partitions
 from orchestration.definitions import build_definitions
-from orchestration.schedules import partition_range_tags
+from orchestration.defs.ingest import daily_partitions
+from orchestration.lib import quality
+from orchestration.lib.schedules import partition_range_tags
 from tests.conftest import sandbox_config_dict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -320,7 +320,7 @@ def test_inbox_files_reach_the_marts_through_the_sensor_and_the_import_job(pipel
     import time
 
     from extractors.inbox import scan as inbox_scan
-    from orchestration.assets.inbox import inbox_run_config
+    from orchestration.defs.inbox import inbox_run_config
     from sandbox.exports import write_demo_inbox
 
     config, defs, instance, _ = pipeline

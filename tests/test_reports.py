@@ -18,8 +18,8 @@ import pytest
 from pydantic import ValidationError
 
 from alerting.settings import EmailSettings
-from orchestration.assets.reports import report_asset_key, report_definitions
-from orchestration.resources import WarehouseResource
+from orchestration.defs.reports import report_asset_key, report_definitions
+from orchestration.lib.resources import WarehouseResource
 from reports import (
     ReportDefinition,
     ReportsSettings,

@@ -7,7 +7,7 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from orchestration.resources import WarehouseResource
+from orchestration.lib.resources import WarehouseResource
 
 
 def _resource(tmp_path) -> WarehouseResource:

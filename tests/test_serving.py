@@ -18,7 +18,7 @@ import duckdb
 import psycopg
 import pytest
 
-from orchestration.assets.serving import (
+from orchestration.defs.serving import (
     COPY_KEY,
     POSTGRES_RESOURCE_KEY,
     PUBLICATION_KEY,
@@ -26,7 +26,7 @@ from orchestration.assets.serving import (
     serving_assets,
     serving_resources,
 )
-from orchestration.resources import WarehouseResource
+from orchestration.lib.resources import WarehouseResource
 from serving.copy import ServingCopyError, refresh_serving_copy
 from serving.postgres import PublishError, publish
 from serving.settings import PostgresPublishSettings, ServingSettings

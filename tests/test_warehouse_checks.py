@@ -10,10 +10,10 @@ import dagster as dg
 import duckdb
 import pytest
 
-from orchestration import quality
-from orchestration.assets import warehouse_checks
-from orchestration.assets.warehouse_checks import CHECK_NAME, core_mart_checks
-from orchestration.resources import WarehouseResource
+from orchestration.defs.warehouse import checks as warehouse_checks
+from orchestration.defs.warehouse.checks import CHECK_NAME, core_mart_checks
+from orchestration.lib import quality
+from orchestration.lib.resources import WarehouseResource
 
 PRIMARY_KEYS = {
     "fct_orders": "order_id",

@@ -20,8 +20,8 @@ import duckdb
 import pytest
 
 from extractors.config import parse_config
-from orchestration import quality
-from orchestration.assets import warehouse_checks
+from orchestration.defs.warehouse import checks as warehouse_checks
+from orchestration.lib import quality
 from sandbox.server import SandboxServer
 from tests.conftest import sandbox_config_dict
 from tests.test_warehouse import assert_ok, dbt, sync

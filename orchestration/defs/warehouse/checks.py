@@ -19,10 +19,10 @@ from pathlib import Path
 
 import dagster as dg
 
-from orchestration import quality
-from orchestration.resources import WarehouseResource
+from orchestration.lib import quality
+from orchestration.lib.resources import WarehouseResource
 
-SUITES_DIR = Path(__file__).resolve().parents[2] / "expectations" / "core"
+SUITES_DIR = Path(__file__).resolve().parents[3] / "expectations" / "core"
 CHECK_NAME = "core_expectations"
 SCHEMA = "core"
 

@@ -13,36 +13,34 @@ transaction per run.
 """
 
 import os
-from datetime import UTC, date, datetime
-from pathlib import Path
+from datetime import UTC, datetime
 
 import dagster as dg
 import polars as pl
 
 from alerting import build_candidates, deliver_alerts, merge_alerts
 from extractors.config import ChannelHouseConfig
+from extractors.lake import lake_freshness
 from extractors.registry import streams_for
 from models_ml.anomaly import build_daily_series, detect_trending, score_anomalies
-from orchestration.resources import WarehouseResource, table_exists
+from orchestration.lib.dbt import model_key
+from orchestration.lib.duckdb import read_table_pl, table_exists
+from orchestration.lib.keys import (
+    ALERTS_KEY,
+    ANOMALIES_KEY,
+    DELIVERIES_KEY,
+    FORECAST_KEY,
+    HISTORY_KEY,
+    TRENDING_KEY,
+)
+from orchestration.lib.resources import WarehouseResource, shared_resources
+from orchestration.lib.schedules import WAREHOUSE_WRITER, serving_selection, stopped_schedule
 
-ANOMALIES_KEY = dg.AssetKey(["ml", "sales_anomalies"])
-TRENDING_KEY = dg.AssetKey(["ml", "trending_products"])
-ALERTS_KEY = dg.AssetKey(["alerts", "alerts"])
-DELIVERIES_KEY = dg.AssetKey(["alerts", "alert_deliveries"])
-CADENCE_HOURS = {"hourly": 1, "every_30_minutes": 0.5, "every_6_hours": 6, "daily": 24}
 SCORED_DAYS = 120  # days of daily sales read: the baseline needs 8 weeks before each scored day
 
 
 def _mart(con, relation: str, where: str = "") -> pl.DataFrame:
     return con.sql(f"select * from {relation} {where}").pl()
-
-
-def _table_or_none(con, schema: str, table: str) -> pl.DataFrame | None:
-    return (
-        con.sql(f'select * from "{schema}"."{table}"').pl()
-        if table_exists(con, schema, table)
-        else None
-    )
 
 
 def forecast_intervals(con) -> pl.DataFrame | None:
@@ -62,50 +60,17 @@ def forecast_intervals(con) -> pl.DataFrame | None:
     ).pl()
 
 
-def lake_freshness(config: ChannelHouseConfig) -> pl.DataFrame:
-    """Per API connection and raw entity: the newest lake partition day and write time, with
-    the cadence the entity is synced at (what stale_data alerts compare with)."""
-    rows = []
-    for conn in config.connections:
-        for stream in streams_for(conn.channel).values():
-            for spec in stream.entities:
-                folder = (
-                    Path(config.data_dir) / "raw" / f"channel={conn.channel}"
-                    / f"connection={conn.name}" / f"entity={spec.name}"
-                )  # fmt: skip
-                parts = sorted(folder.glob("date=*/*.parquet")) if folder.exists() else []
-                rows.append(
-                    {
-                        "connection_name": conn.name,
-                        "entity": spec.name,
-                        "channel": conn.channel,
-                        "last_partition_date": (
-                            date.fromisoformat(parts[-1].parent.name.removeprefix("date="))
-                            if parts
-                            else None
-                        ),
-                        "last_extracted_at": (
-                            datetime.fromtimestamp(max(p.stat().st_mtime for p in parts), UTC)
-                            if parts
-                            else None
-                        ),
-                        "expected_cadence_hours": float(CADENCE_HOURS[stream.cadence]),
-                    }
-                )
-    return pl.DataFrame(
-        rows,
-        schema={
-            "connection_name": pl.String,
-            "entity": pl.String,
-            "channel": pl.String,
-            "last_partition_date": pl.Date,
-            "last_extracted_at": pl.Datetime("us", "UTC"),
-            "expected_cadence_hours": pl.Float64,
-        },
-    )
+def synced_entities(config: ChannelHouseConfig) -> list[tuple[str, str, str, str]]:
+    """(connection, channel, entity, cadence) of every raw entity an API connection syncs."""
+    return [
+        (conn.name, conn.channel, spec.name, stream.cadence)
+        for conn in config.connections
+        for stream in streams_for(conn.channel).values()
+        for spec in stream.entities
+    ]
 
 
-def alert_assets(config: ChannelHouseConfig) -> list[dg.AssetsDefinition]:
+def sales_anomalies_asset(config: ChannelHouseConfig) -> dg.AssetsDefinition:
     @dg.multi_asset(
         name="sales_anomalies",
         specs=[
@@ -115,11 +80,7 @@ def alert_assets(config: ChannelHouseConfig) -> list[dg.AssetsDefinition]:
                 "against the same weekday of the last weeks (robust z) and, per channel, the 95% "
                 "interval of the forecast made before the day (ml.forecast_history); is_anomaly "
                 "flags spikes and drops that seasonality does not explain.",
-                deps=[
-                    dg.AssetKey(["analytics", "daily_sales"]),
-                    dg.AssetKey(["analytics", "abc_xyz"]),
-                    dg.AssetKey(["ml", "demand_forecast"]),
-                ],
+                deps=[model_key("daily_sales"), model_key("abc_xyz"), FORECAST_KEY, HISTORY_KEY],
                 group_name="alerts",
                 kinds={"duckdb", "python"},
             ),
@@ -127,7 +88,7 @@ def alert_assets(config: ChannelHouseConfig) -> list[dg.AssetsDefinition]:
                 TRENDING_KEY,
                 description="Units of the last window vs the window before per product, with an "
                 "exact Poisson test and a volume guard.",
-                deps=[dg.AssetKey(["analytics", "daily_sales"])],
+                deps=[model_key("daily_sales")],
                 group_name="alerts",
                 kinds={"duckdb", "python"},
             ),
@@ -176,6 +137,10 @@ def alert_assets(config: ChannelHouseConfig) -> list[dg.AssetsDefinition]:
             },
         )
 
+    return _sales_anomalies
+
+
+def alerts_asset(config: ChannelHouseConfig) -> dg.AssetsDefinition:
     @dg.multi_asset(
         name="alerts",
         specs=[
@@ -185,10 +150,10 @@ def alert_assets(config: ChannelHouseConfig) -> list[dg.AssetsDefinition]:
                 "entity, the numbers behind it, a plain-language message, first/last seen, "
                 "status open/resolved.",
                 deps=[
-                    dg.AssetKey(["analytics", "inventory_health"]),
-                    dg.AssetKey(["analytics", "replenishment_plan"]),
-                    dg.AssetKey(["analytics", "account_health"]),
-                    dg.AssetKey(["core", "fct_listing_prices"]),
+                    model_key("inventory_health"),
+                    model_key("replenishment_plan"),
+                    model_key("account_health"),
+                    model_key("fct_listing_prices"),
                     ANOMALIES_KEY,
                     TRENDING_KEY,
                 ],
@@ -216,11 +181,11 @@ def alert_assets(config: ChannelHouseConfig) -> list[dg.AssetsDefinition]:
                 anomalies=_mart(con, "ml.sales_anomalies"),
                 trending=_mart(con, "ml.trending_products"),
                 listing_prices=_mart(con, "core.fct_listing_prices"),
-                freshness=lake_freshness(config),
+                freshness=lake_freshness(config.data_dir, synced_entities(config)),
                 account_health=_mart(con, "analytics.account_health"),
             )
-            existing = _table_or_none(con, "alerts", "alerts")
-            log = _table_or_none(con, "alerts", "alert_deliveries")
+            existing = read_table_pl(con, "alerts", "alerts")
+            log = read_table_pl(con, "alerts", "alert_deliveries")
         alerts = merge_alerts(existing, candidates, now)
         deliveries = deliver_alerts(alerts, log, config.alerting.delivery, now, environ=os.environ)
         rows = warehouse.replace_tables(
@@ -247,4 +212,29 @@ def alert_assets(config: ChannelHouseConfig) -> list[dg.AssetsDefinition]:
             metadata={"dagster/row_count": rows["alert_deliveries"], "failed": failed.height},
         )
 
-    return [_sales_anomalies, _alerts]
+    return _alerts
+
+
+def alert_assets(config: ChannelHouseConfig) -> list[dg.AssetsDefinition]:
+    return [sales_anomalies_asset(config), alerts_asset(config)]
+
+
+ALERTS_CRON = "30 6 * * *"  # after the warehouse build (06:00)
+
+
+def defs(config: ChannelHouseConfig) -> dg.Definitions:
+    """Sales anomalies and alerts (with their delivery) every morning after the warehouse,
+    then the serving assets."""
+    assets = alert_assets(config)
+    job = dg.define_asset_job(
+        name="alerts_daily",
+        selection=dg.AssetSelection.assets(*assets) | serving_selection(),
+        description="Score sales anomalies, update the alerts table and send what changed.",
+        tags=WAREHOUSE_WRITER,
+    )
+    return dg.Definitions(
+        assets=assets,
+        jobs=[job],
+        schedules=[stopped_schedule(job, ALERTS_CRON)],
+        resources={"warehouse": shared_resources(config)["warehouse"]},
+    )

@@ -15,15 +15,17 @@ from pathlib import Path
 import dagster as dg
 
 from extractors.config import ChannelHouseConfig
-from orchestration.resources import WarehouseResource
+from orchestration.lib.dbt import model_key
+from orchestration.lib.keys import PYTHON_TABLE_KEYS
+from orchestration.lib.resources import WarehouseResource, shared_resources
 from reports import data
 from reports.periods import period_for_partition, period_for_run
 from reports.runner import ReportDeliveryError, build_report, limit_memory
 from reports.settings import WEEKDAYS, ReportDefinition, ReportsSettings
 
 GROUP = "reports"
-# Tables the marts' assets write under another key.
-_TABLE_KEYS = {"ml.forecast_history": dg.AssetKey(["ml", "demand_forecast"])}
+# "schema.table" -> asset key of the tables Python assets write (the others are dbt models)
+_PYTHON_TABLES = {".".join(key.path): key for key in PYTHON_TABLE_KEYS}
 
 
 def report_asset_key(name: str) -> dg.AssetKey:
@@ -34,7 +36,7 @@ def _deps(report: ReportDefinition) -> list[dg.AssetKey]:
     tables = set(data.SUMMARY_DEPS) if "pdf" in report.formats else set()
     for name in report.extracts:
         tables.update(data.EXTRACTS[name].deps)
-    keys = {_TABLE_KEYS.get(t, dg.AssetKey(t.split("."))) for t in tables}
+    keys = {_PYTHON_TABLES.get(t) or model_key(t.split(".")[1]) for t in tables}
     return sorted(keys, key=lambda k: k.to_user_string())
 
 
@@ -179,3 +181,13 @@ def report_definitions(config: ChannelHouseConfig):
         jobs.append(job)
         schedules.append(_schedule(report, job, config))
     return assets, jobs, schedules
+
+
+def defs(config: ChannelHouseConfig) -> dg.Definitions:
+    assets, jobs, schedules = report_definitions(config)
+    return dg.Definitions(
+        assets=assets,
+        jobs=jobs,
+        schedules=schedules,
+        resources={"warehouse": shared_resources(config)["warehouse"]},
+    )

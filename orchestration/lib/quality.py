@@ -1,7 +1,7 @@
 """Great Expectations suites as blocking Dagster asset checks on the raw layer.
 
 Suites live as JSON in ``expectations/raw/<channel>/<entity>.json`` (Great Expectations'
-own suite format, hand-editable). ``python -m orchestration.quality`` writes a starting suite
+own suite format, hand-editable). ``python -m orchestration.lib.quality`` writes a starting suite
 for every raw entity that has none, derived from the entity's schema: the exact column set,
 keys not null and unique within the extraction, currency codes, non-negative counts. A test
 checks every committed suite still covers those basics.
@@ -10,7 +10,7 @@ Great Expectations only reports; this module turns a failed validation into a fa
 blocking ``AssetCheckResult`` that names each failed expectation and sample bad values.
 :func:`load_suite_file`, :func:`validate_frame` and :func:`check_result` are not tied to the
 raw layer: the warehouse's core marts are checked with them too
-(``orchestration/assets/warehouse_checks.py``).
+(``orchestration/defs/warehouse/checks.py``).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from extractors.lake import META_FIELDS
 if TYPE_CHECKING:
     import pandas as pd
 
-SUITES_DIR = Path(__file__).resolve().parent.parent / "expectations" / "raw"
+SUITES_DIR = Path(__file__).resolve().parents[2] / "expectations" / "raw"
 CHECK_NAME = "raw_expectations"
 FAILING_ROWS_SHOWN = 20  # key values of failing rows named per failed expectation
 
@@ -229,7 +229,7 @@ def run_suite(
             severity=dg.AssetCheckSeverity.ERROR,
             metadata={
                 "error": f"no suite at {suite_path(channel, spec.name)}; "
-                "run `python -m orchestration.quality` to create one"
+                "run `python -m orchestration.lib.quality` to create one"
             },
         )
     if not files:  # e.g. a run just after midnight: nothing was extracted, nothing to judge

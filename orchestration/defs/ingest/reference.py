@@ -11,9 +11,8 @@ import dagster as dg
 
 from extractors import fx
 from extractors.config import ChannelHouseConfig
-from orchestration.quality import CHECK_NAME, run_suite_per_partition
-
-FX_RATES_KEY = dg.AssetKey(["raw", fx.CHANNEL, fx.ENTITY])
+from orchestration.lib.keys import FX_RATES_KEY
+from orchestration.lib.quality import CHECK_NAME, run_suite_per_partition
 
 
 def _fx_rates_asset(

@@ -7,6 +7,7 @@ run time (never at import time, never shown in the UI or logs).
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 import dagster as dg
@@ -50,18 +51,16 @@ def connection_resource_key(connection: str) -> str:
     return f"{connection}_api"
 
 
-def build_resources(config: ChannelHouseConfig) -> dict[str, dg.ConfigurableResource]:
-    from orchestration.assets.warehouse import dbt_resource
+@cache
+def lake_resource(data_dir: str) -> LakeResource:
+    """The lake resource of ``data_dir``: one object, so every domain's Definitions that
+    needs it holds the same one (``dg.Definitions.merge`` compares resources by identity)."""
+    return LakeResource(data_dir=data_dir)
 
-    resources: dict[str, dg.ConfigurableResource] = {
-        "lake": LakeResource(data_dir=str(config.data_dir)),
-        "warehouse": WarehouseResource(
-            path=str(config.warehouse_path),
-            data_dir=str(config.data_dir),
-            hash_salt=dg.EnvVar(HASH_SALT_ENV),
-        ),
-        "dbt": dbt_resource(),
-    }
+
+def connection_resources(config: ChannelHouseConfig) -> dict[str, dg.ConfigurableResource]:
+    """One ``<connection>_api`` resource per configured connection."""
+    resources: dict[str, dg.ConfigurableResource] = {}
     for conn in config.connections:
         names = sorted(conn.secrets)
         resources[connection_resource_key(conn.name)] = ConnectionResource(
@@ -72,10 +71,12 @@ def build_resources(config: ChannelHouseConfig) -> dict[str, dg.ConfigurableReso
     return resources
 
 
-def table_exists(con, schema: str, table: str) -> bool:
-    """Whether ``schema.table`` exists in the DuckDB connection's database."""
-    query = "select count(*) from duckdb_tables() where schema_name = ? and table_name = ?"
-    return con.execute(query, [schema, table]).fetchall()[0][0] > 0
+def shared_resources(config: ChannelHouseConfig) -> dict[str, dg.ConfigurableResource]:
+    """``lake`` and ``warehouse``, the resources several domains use (the same objects)."""
+    return {
+        "lake": lake_resource(str(config.data_dir)),
+        "warehouse": warehouse_resource(str(config.warehouse_path), str(config.data_dir)),
+    }
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -118,3 +119,9 @@ class WarehouseResource(dg.ConfigurableResource):
                 con.sql("rollback")
                 raise
         return rows
+
+
+@cache
+def warehouse_resource(path: str, data_dir: str) -> WarehouseResource:
+    """The warehouse resource (one object per warehouse, see :func:`lake_resource`)."""
+    return WarehouseResource(path=path, data_dir=data_dir, hash_salt=dg.EnvVar(HASH_SALT_ENV))

@@ -9,25 +9,13 @@ the warehouse file is free for the next build), else the warehouse. Both depend 
 selects them runs them after the build; a failure leaves the previous copy/publication as is.
 """
 
-from pathlib import Path
-
 import dagster as dg
 
 from extractors.config import ChannelHouseConfig
-from orchestration.assets.alerts import (
-    ALERTS_KEY,
-    ANOMALIES_KEY,
-    DELIVERIES_KEY,
-    TRENDING_KEY,
-)
-from orchestration.assets.ml import (
-    BACKTEST_KEY,
-    FORECAST_KEY,
-    LTV_KEY,
-    LTV_PARAMETERS_KEY,
-    SELECTION_KEY,
-)
-from orchestration.resources import WarehouseResource
+from orchestration.lib.dbt import model_key, models_under
+from orchestration.lib.keys import PYTHON_TABLE_KEYS
+from orchestration.lib.resources import WarehouseResource, shared_resources
+from orchestration.lib.schedules import SERVING_GROUP
 from serving.copy import ServingCopyError, refresh_serving_copy
 from serving.postgres import PublishError, publish, redacted_target
 from serving.settings import ServingSettings
@@ -35,18 +23,6 @@ from serving.settings import ServingSettings
 COPY_KEY = dg.AssetKey(["serving", "warehouse_copy"])
 PUBLICATION_KEY = dg.AssetKey(["serving", "postgres_publication"])
 POSTGRES_RESOURCE_KEY = "serving_postgres"
-_MARTS_DIR = Path(__file__).resolve().parents[2] / "dbt_project" / "models" / "marts"
-_PYTHON_MARTS = [
-    FORECAST_KEY,
-    SELECTION_KEY,
-    BACKTEST_KEY,
-    LTV_KEY,
-    LTV_PARAMETERS_KEY,
-    ANOMALIES_KEY,
-    TRENDING_KEY,
-    ALERTS_KEY,
-    DELIVERIES_KEY,
-]
 
 
 class PostgresPublishResource(dg.ConfigurableResource):
@@ -59,14 +35,14 @@ class PostgresPublishResource(dg.ConfigurableResource):
 
 def public_mart_keys(settings: ServingSettings) -> list[dg.AssetKey]:
     """The asset keys of the public marts: every dbt model under ``models/marts/<schema>/``
-    (keyed ``<schema>/<model>``) and the Python-written ml/alerts tables."""
+    (its key from the manifest) and the Python-written ml/alerts tables, of the public
+    schemas."""
     keys = [
-        dg.AssetKey([schema, sql.stem])
+        model_key(model)
         for schema in settings.public_schemas
-        if (_MARTS_DIR / schema).is_dir()
-        for sql in sorted((_MARTS_DIR / schema).rglob("*.sql"))
+        for model in models_under(f"marts/{schema}")
     ]
-    keys += [key for key in _PYTHON_MARTS if key.path[0] in settings.public_schemas]
+    keys += [key for key in PYTHON_TABLE_KEYS if key.path[0] in settings.public_schemas]
     return keys
 
 
@@ -100,7 +76,7 @@ def serving_assets(config: ChannelHouseConfig) -> list[dg.AssetsDefinition]:
         @dg.asset(
             key=COPY_KEY,
             deps=deps,
-            group_name="serving",
+            group_name=SERVING_GROUP,
             kinds={"duckdb"},
             description=f"Read-only DuckDB copy of the public schemas "
             f"({', '.join(settings.public_schemas)}) for BI tools, at {target}; replaced "
@@ -136,7 +112,7 @@ def serving_assets(config: ChannelHouseConfig) -> list[dg.AssetsDefinition]:
         @dg.asset(
             key=PUBLICATION_KEY,
             deps=[COPY_KEY] if source else deps,
-            group_name="serving",
+            group_name=SERVING_GROUP,
             kinds={"postgres"},
             description="The public marts published into PostgreSQL schemas "
             f"{pg.schema_prefix}<schema> (bulk COPY into staging schemas, swapped in one "
@@ -174,3 +150,15 @@ def serving_assets(config: ChannelHouseConfig) -> list[dg.AssetsDefinition]:
 
         assets.append(_postgres_publication)
     return assets
+
+
+def defs(config: ChannelHouseConfig) -> dg.Definitions:
+    """The serving assets (no job of their own: the jobs that change the public marts select
+    the serving group) and the publication's resource."""
+    return dg.Definitions(
+        assets=serving_assets(config),
+        resources={
+            "warehouse": shared_resources(config)["warehouse"],
+            **serving_resources(config.serving),
+        },
+    )

@@ -16,12 +16,9 @@ from extractors.base import EntitySpec, Stream
 from extractors.config import ChannelHouseConfig
 from extractors.registry import AnyConnection, streams_for
 from extractors.runner import StreamRun, run_stream
-from orchestration.quality import CHECK_NAME, run_suite
-from orchestration.resources import connection_resource_key
-
-
-def raw_asset_key(connection: str, entity: str) -> dg.AssetKey:
-    return dg.AssetKey(["raw", connection, entity])
+from orchestration.lib.keys import raw_asset_key
+from orchestration.lib.quality import CHECK_NAME, run_suite
+from orchestration.lib.resources import connection_resource_key
 
 
 def daily_partitions(config: ChannelHouseConfig) -> dg.DailyPartitionsDefinition:

@@ -15,8 +15,6 @@ the incremental models find what changed themselves (source update time within
 
 import json
 import os
-import sys
-import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -25,29 +23,19 @@ from typing import Any
 
 import dagster as dg
 import pydantic
-from dagster_dbt import (
-    DagsterDbtTranslator,
-    DagsterDbtTranslatorSettings,
-    DbtCliResource,
-    DbtProject,
-    dbt_assets,
-)
+from dagster_dbt import DbtCliResource, dbt_assets
 
 from extractors import fx
 from extractors.config import ChannelHouseConfig
 from extractors.registry import streams_for
-from orchestration.assets.inbox import FILE_KEYS, files_source_keys
-from orchestration.assets.ingest import raw_asset_key
-from orchestration.assets.reference import FX_RATES_KEY
-from orchestration.assets.warehouse_checks import core_mart_checks
-from orchestration.resources import WarehouseResource
+from orchestration.lib.dbt import WarehouseTranslator, dbt_project, ensure_manifest
+from orchestration.lib.keys import FILE_KEYS, FX_RATES_KEY, files_source_keys, raw_asset_key
+from orchestration.lib.resources import WarehouseResource
 
-DBT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 CORE_SELECTION = "path:seeds path:models/staging path:models/intermediate path:models/marts/core"
 ANALYTICS_SELECTION = "path:models/marts/analytics"
 # tests of the analytics marts also read core marts: dbt would run them in the core step
 ANALYTICS_TESTS = "path:tests/analytics"
-_PROJECT_INPUTS = ("models", "macros", "seeds", "tests", "dbt_project.yml", "profiles.yml")
 
 
 class WarehouseBuildConfig(dg.Config):
@@ -64,44 +52,6 @@ class WarehouseBuildConfig(dg.Config):
         return value
 
 
-def dbt_project() -> DbtProject:
-    return DbtProject(project_dir=DBT_DIR, profiles_dir=DBT_DIR)
-
-
-def dbt_resource() -> DbtCliResource:
-    """dbt from this interpreter's environment, whether or not its bin/ is on PATH."""
-    beside = Path(sys.executable).with_name("dbt")
-    return DbtCliResource(
-        project_dir=dbt_project(), dbt_executable=str(beside) if beside.exists() else "dbt"
-    )
-
-
-def _newest_input(project_dir: Path) -> float:
-    newest = 0.0
-    for name in _PROJECT_INPUTS:
-        path = project_dir / name
-        files = path.rglob("*") if path.is_dir() else [path]
-        newest = max([newest, *(f.stat().st_mtime for f in files if f.is_file())])
-    return newest
-
-
-def ensure_manifest(project: DbtProject) -> Path:
-    """The project's manifest, re-parsed when a model, macro, seed or test changed.
-
-    Parsing writes into a temporary target directory and the manifest is moved into place
-    with ``os.replace``, so step processes loading the definitions at the same time never
-    read half a file.
-    """
-    manifest = project.manifest_path
-    if manifest.exists() and manifest.stat().st_mtime >= _newest_input(project.project_dir):
-        return manifest
-    with tempfile.TemporaryDirectory(dir=project.project_dir) as tmp:
-        dbt_resource().cli(["parse", "--quiet"], target_path=Path(tmp)).wait()
-        manifest.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(Path(tmp) / "manifest.json", manifest)
-    return manifest
-
-
 def source_asset_keys(config: ChannelHouseConfig) -> dict[dg.AssetKey, list[dg.AssetKey]]:
     """dbt source (as keyed by the translator) -> the raw assets it reads."""
     keys: dict[dg.AssetKey, list[dg.AssetKey]] = {
@@ -114,38 +64,6 @@ def source_asset_keys(config: ChannelHouseConfig) -> dict[dg.AssetKey, list[dg.A
                 source = dg.AssetKey(["source", conn.channel, spec.name])
                 keys.setdefault(source, []).append(raw_asset_key(conn.name, spec.name))
     return keys
-
-
-class WarehouseTranslator(DagsterDbtTranslator):
-    """dbt nodes keyed by schema and name; sources replaced by the raw assets they read."""
-
-    def __init__(self, raw_keys: Mapping[dg.AssetKey, list[dg.AssetKey]]):
-        super().__init__(
-            settings=DagsterDbtTranslatorSettings(
-                enable_asset_checks=True, enable_code_references=False
-            )
-        )
-        self._raw_keys = raw_keys
-
-    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
-        props = dbt_resource_props
-        if props["resource_type"] == "source":
-            return dg.AssetKey(["source", props["source_name"], props["name"]])
-        return dg.AssetKey([props["schema"], props["name"]])
-
-    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
-        schema = dbt_resource_props.get("schema")
-        return "analytics" if schema == "analytics" else f"warehouse_{schema}"
-
-    def get_asset_spec(self, manifest, unique_id, project) -> dg.AssetSpec:
-        spec = super().get_asset_spec(manifest, unique_id, project)
-        if unique_id.startswith("source."):
-            return spec
-        deps: list[dg.AssetDep] = []
-        for dep in spec.deps:
-            raw = self._raw_keys.get(dep.asset_key)
-            deps += [dg.AssetDep(key) for key in raw] if raw is not None else [dep]
-        return spec.replace_attributes(deps=deps)
 
 
 def dbt_vars(config: ChannelHouseConfig, run: WarehouseBuildConfig) -> dict[str, Any]:
@@ -276,9 +194,8 @@ def _table_metadata(warehouse: WarehouseResource) -> dict[dg.AssetKey, dict[str,
     return out
 
 
-def warehouse_definitions(
-    settings: ChannelHouseConfig,
-) -> tuple[list[dg.AssetsDefinition], list[dg.AssetChecksDefinition]]:
+def warehouse_dbt_assets(settings: ChannelHouseConfig) -> list[dg.AssetsDefinition]:
+    """The two dbt steps: ``warehouse_core`` and ``warehouse_analytics``."""
     project = dbt_project()
     manifest = ensure_manifest(project)
     translator = WarehouseTranslator(source_asset_keys(settings))
@@ -314,5 +231,4 @@ def warehouse_definitions(
     ):
         yield from run_dbt_build(context, dbt, warehouse, settings, config)
 
-    core_marts = {key.path[-1]: key for key in warehouse_core.keys if key.path[0] == "core"}
-    return [warehouse_core, warehouse_analytics], [core_mart_checks(core_marts)]
+    return [warehouse_core, warehouse_analytics]

@@ -9,19 +9,17 @@ marts include the files a few minutes after they were dropped.
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Sequence
 
 import dagster as dg
 
 from extractors import inbox
 from extractors.config import ChannelHouseConfig
-from orchestration.schedules import WAREHOUSE_WRITER
+from orchestration.lib.dbt import warehouse_groups
+from orchestration.lib.keys import FILE_KEYS
+from orchestration.lib.resources import lake_resource
+from orchestration.lib.schedules import WAREHOUSE_WRITER, serving_selection
 
 GROUP = "raw_files"
-# inbox kind -> the asset of the lake entity it lands as
-FILE_KEYS = {
-    kind: dg.AssetKey(["raw", "files", entity]) for kind, entity in inbox.KIND_ENTITY.items()
-}
 DESCRIPTIONS = {
     "orders": "Order lines of file channels: inbox/orders/<channel>/ (CSV/TSV/Parquet with a "
     "mapping.yml, Amazon all-orders flat files, Shopify orders CSV exports).",
@@ -31,15 +29,6 @@ DESCRIPTIONS = {
     "sku_mappings": "Manual listing -> product matches from inbox/sku_mappings/.",
     "fx_rates": "Exchange rates in the ECB layout from inbox/fx_rates/; they win over the feed.",
 }
-
-
-def files_source_keys() -> dict[dg.AssetKey, list[dg.AssetKey]]:
-    """dbt source (as keyed by the warehouse translator) -> the import asset it reads."""
-    return {
-        dg.AssetKey(["source", "files", key.path[-1]]): [key]
-        for kind, key in FILE_KEYS.items()
-        if kind != "fx_rates"
-    }
 
 
 def _run_key(pending: list[inbox.PendingFile]) -> str:
@@ -132,19 +121,14 @@ def inbox_run_config(pending: list[inbox.PendingFile]) -> dict:
     return {"ops": {"warehouse_core": full, "warehouse_analytics": full}}
 
 
-def inbox_job_and_sensor(
-    config: ChannelHouseConfig,
-    import_asset: dg.AssetsDefinition,
-    warehouse: list[dg.AssetsDefinition],
-    checks: list[dg.AssetChecksDefinition],
-    serving: Sequence[dg.AssetsDefinition] = (),
-):
-    """``inbox_import`` (the files, then the warehouse build, then the BI copy) and the sensor
-    that starts it."""
+def inbox_job_and_sensor(config: ChannelHouseConfig, import_asset: dg.AssetsDefinition):
+    """``inbox_import`` (the files, then the warehouse build with its checks, then the BI copy)
+    and the sensor that starts it."""
     job = dg.define_asset_job(
         name="inbox_import",
-        selection=dg.AssetSelection.assets(import_asset, *warehouse, *serving)
-        | dg.AssetSelection.checks(*checks),
+        selection=dg.AssetSelection.assets(import_asset)
+        | dg.AssetSelection.groups(*warehouse_groups())
+        | serving_selection(),
         description="Import the files waiting in the inbox, then build the warehouse.",
         tags=WAREHOUSE_WRITER,
     )
@@ -168,3 +152,14 @@ def inbox_job_and_sensor(
         )
 
     return job, inbox_sensor
+
+
+def defs(config: ChannelHouseConfig) -> dg.Definitions:
+    files = inbox_import_asset(config)
+    job, sensor = inbox_job_and_sensor(config, files)
+    return dg.Definitions(
+        assets=[files],
+        jobs=[job],
+        sensors=[sensor],
+        resources={"lake": lake_resource(str(config.data_dir))},
+    )

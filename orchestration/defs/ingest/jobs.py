@@ -6,7 +6,6 @@ run (late updates and refunds land in the partition of their update day, so the 
 guards against an API's own delay, e.g. Amazon's 48-hour finance lag).
 """
 
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -14,6 +13,7 @@ import dagster as dg
 from extractors import fx
 from extractors.config import ChannelHouseConfig
 from extractors.registry import streams_for
+from orchestration.lib.schedules import partition_range_tags, stopped_schedule
 
 CRONS = {
     "hourly": "5 * * * *",
@@ -21,22 +21,6 @@ CRONS = {
     "every_6_hours": "15 */6 * * *",
     "daily": "30 5 * * *",
 }
-RANGE_START = "dagster/asset_partition_range_start"
-RANGE_END = "dagster/asset_partition_range_end"
-
-
-def partition_range_tags(first: str, last: str) -> dict[str, str]:
-    return {RANGE_START: first, RANGE_END: last}
-
-
-def stopped_schedule(job, cron: str) -> dg.ScheduleDefinition:
-    """A UTC schedule of ``job``, STOPPED until a user turns it on (every schedule here)."""
-    return dg.ScheduleDefinition(
-        job=job,
-        cron_schedule=cron,
-        execution_timezone="UTC",
-        default_status=dg.DefaultScheduleStatus.STOPPED,
-    )
 
 
 def _stream_assets(
@@ -118,77 +102,4 @@ def ingest_jobs_and_schedules(
             description="Every snapshot raw stream (inventory, catalog, exchange rates) now.",
         )
     )
-    return jobs, schedules
-
-
-WAREHOUSE_CRON = "0 6 * * *"  # after the daily finance/traffic/exchange-rate sync (05:30)
-# Jobs that write the DuckDB file (one writer at a time): a run coordinator limit on this tag
-# (tag_concurrency_limits in dagster.yaml) queues the second instead of failing on the lock.
-WAREHOUSE_WRITER = {"channelhouse/warehouse": "writer"}
-
-
-def warehouse_job_and_schedule(
-    assets: list[dg.AssetsDefinition],
-    checks: list[dg.AssetChecksDefinition],
-    serving: Sequence[dg.AssetsDefinition] = (),
-):
-    """The dbt build with its checks: incremental every morning; run it by hand with
-    ``{"ops": {...: {"config": {"full_refresh": true}}}}`` to rebuild from scratch.
-    ``serving`` (the BI copy / publication) runs after the build in the same run."""
-    job = dg.define_asset_job(
-        name="warehouse_build",
-        selection=dg.AssetSelection.assets(*assets, *serving) | dg.AssetSelection.checks(*checks),
-        description="dbt build of the DuckDB warehouse (staging, core, analytics) and its checks.",
-        tags=WAREHOUSE_WRITER,
-    )
-    schedule = stopped_schedule(job, WAREHOUSE_CRON)
-    return job, schedule
-
-
-ALERTS_CRON = "30 6 * * *"  # after the warehouse build (06:00)
-
-
-def alerts_job_and_schedule(
-    assets: list[dg.AssetsDefinition], serving: Sequence[dg.AssetsDefinition] = ()
-):
-    """Sales anomalies and alerts (with their delivery) every morning after the warehouse."""
-    job = dg.define_asset_job(
-        name="alerts_daily",
-        selection=dg.AssetSelection.assets(*assets, *serving),
-        description="Score sales anomalies, update the alerts table and send what changed.",
-        tags=WAREHOUSE_WRITER,
-    )
-    schedule = stopped_schedule(job, ALERTS_CRON)
-    return job, schedule
-
-
-FORECAST_RETRAIN_CRON = "0 7 * * 0"  # Sundays, after the warehouse and the alerts
-FORECAST_DAILY_CRON = "15 6 * * *"  # every morning after the warehouse build (06:00)
-
-
-def forecast_jobs_and_schedules(
-    assets: list[dg.AssetsDefinition], serving: Sequence[dg.AssetsDefinition] = ()
-):
-    """Weekly: choose every series' model by backtest; daily: refit the chosen models on the
-    newest data (and the lifetime values)."""
-    selection = dg.AssetSelection.assets(*assets, *serving)
-    jobs, schedules = [], []
-    for name, cron, select, what in (
-        (
-            "forecast_retrain",
-            FORECAST_RETRAIN_CRON,
-            True,
-            "choose models by backtest, then forecast",
-        ),
-        ("forecast_daily", FORECAST_DAILY_CRON, False, "refit the chosen models and forecast"),
-    ):
-        job = dg.define_asset_job(
-            name=name,
-            selection=selection,
-            description=f"Demand forecasts ({what}) and customer lifetime values.",
-            config={"ops": {"demand_forecast": {"config": {"select_models": select}}}},
-            tags=WAREHOUSE_WRITER,
-        )
-        jobs.append(job)
-        schedules.append(stopped_schedule(job, cron))
     return jobs, schedules

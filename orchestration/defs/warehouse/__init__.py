@@ -1,0 +1,64 @@
+"""The warehouse: the dbt project as two dbt multi-assets (core, analytics) with the dbt tests
+and the core marts' Great Expectations suites as checks, the daily ``warehouse_build`` job and
+its schedule, and the ``warehouse`` and ``dbt`` resources."""
+
+import dagster as dg
+
+from extractors.config import ChannelHouseConfig
+from orchestration.defs.warehouse.checks import core_mart_checks
+from orchestration.defs.warehouse.dbt import (
+    ANALYTICS_SELECTION,
+    ANALYTICS_TESTS,
+    CORE_SELECTION,
+    WarehouseBuildConfig,
+    dbt_vars,
+    warehouse_dbt_assets,
+)
+from orchestration.lib.dbt import DBT_DIR, dbt_resource
+from orchestration.lib.resources import shared_resources
+from orchestration.lib.schedules import WAREHOUSE_WRITER, serving_selection, stopped_schedule
+
+__all__ = [
+    "ANALYTICS_SELECTION",
+    "ANALYTICS_TESTS",
+    "CORE_SELECTION",
+    "DBT_DIR",
+    "WarehouseBuildConfig",
+    "dbt_vars",
+    "defs",
+    "warehouse_assets",
+]
+
+WAREHOUSE_CRON = "0 6 * * *"  # after the daily finance/traffic/exchange-rate sync (05:30)
+
+
+def warehouse_assets(
+    config: ChannelHouseConfig,
+) -> tuple[list[dg.AssetsDefinition], list[dg.AssetChecksDefinition]]:
+    """The two dbt steps and the blocking Great Expectations checks of the core marts."""
+    assets = warehouse_dbt_assets(config)
+    core = next(a for a in assets if a.op.name == "warehouse_core")
+    core_marts = {key.path[-1]: key for key in core.keys if key.path[0] == "core"}
+    return assets, [core_mart_checks(core_marts)]
+
+
+def defs(config: ChannelHouseConfig) -> dg.Definitions:
+    """The dbt build with its checks: incremental every morning; run it by hand with
+    ``{"ops": {...: {"config": {"full_refresh": true}}}}`` to rebuild from scratch. The serving
+    assets (the BI copy / publication) run after the build in the same run."""
+    assets, checks = warehouse_assets(config)
+    job = dg.define_asset_job(
+        name="warehouse_build",
+        selection=dg.AssetSelection.assets(*assets)
+        | dg.AssetSelection.checks(*checks)
+        | serving_selection(),
+        description="dbt build of the DuckDB warehouse (staging, core, analytics) and its checks.",
+        tags=WAREHOUSE_WRITER,
+    )
+    return dg.Definitions(
+        assets=assets,
+        asset_checks=checks,
+        jobs=[job],
+        schedules=[stopped_schedule(job, WAREHOUSE_CRON)],
+        resources={"warehouse": shared_resources(config)["warehouse"], "dbt": dbt_resource()},
+    )

@@ -1,0 +1,1 @@
+"""Shared glue of the Dagster definitions: resources, quality checks, DuckDB and dbt helpers."""
