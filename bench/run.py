@@ -27,9 +27,9 @@ from pathlib import Path
 import duckdb
 import yaml
 
-from extractors.config import parse_config
 from extractors.registry import build_extractor
 from extractors.runner import run_stream
+from orchestration.config import parse_config
 from sandbox.server import SandboxServer, sandbox_environment
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,8 +112,8 @@ def _dbt_build(
 def warehouse(config_path: Path, scale: float) -> dict:
     """dbt on a demo's lake: the full build (fresh file, median of 3), then a day later: the
     sync's last days re-extracted and the scheduled incremental build (median of 3)."""
-    from extractors.config import load_config
     from extractors.registry import streams_for
+    from orchestration.config import load_config
 
     config = load_config(config_path)
     path = Path(config.data_dir) / "bench_warehouse.duckdb"
@@ -206,7 +206,7 @@ def serving_and_exports(config_path: Path, scale: float) -> dict:
     import psycopg
 
     from bench.reports import bench_exports
-    from extractors.config import load_config
+    from orchestration.config import load_config
     from serving.copy import refresh_serving_copy
     from serving.postgres import publish
     from serving.settings import PostgresPublishSettings

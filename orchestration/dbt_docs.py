@@ -15,7 +15,7 @@ from pathlib import Path
 
 from dotenv import load_dotenv
 
-from extractors.config import ChannelHouseConfig, load_config
+from orchestration.config import ChannelHouseConfig, load_config
 from orchestration.defs.warehouse import DBT_DIR, WarehouseBuildConfig, dbt_vars
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from extractors.config import ChannelHouseConfig, load_config
+from orchestration.config import ChannelHouseConfig, load_config
 from orchestration.defs import alerts, inbox, ingest, ml, reports, serving, warehouse
 
 # A step that still fails after the HTTP layer's own retries (an API down for minutes) is

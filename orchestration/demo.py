@@ -21,7 +21,7 @@ from pathlib import Path
 import requests
 from dotenv import load_dotenv
 
-from extractors.config import ChannelHouseConfig, load_config
+from orchestration.config import ChannelHouseConfig, load_config
 
 
 def _sandbox_up(url: str) -> bool:

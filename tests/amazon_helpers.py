@@ -10,8 +10,8 @@ from pathlib import Path
 import polars as pl
 
 from extractors.amazon import AmazonExtractor
-from extractors.config import resolve_secrets
 from extractors.http import RetrySettings
+from orchestration.config import resolve_secrets
 from sandbox.server import SandboxServer
 
 FAST_RETRY = RetrySettings(

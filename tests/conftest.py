@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from extractors.config import ChannelHouseConfig, parse_config
+from orchestration.config import ChannelHouseConfig, parse_config
 from sandbox.server import SandboxServer, sandbox_environment
 
 TEST_SCALE = 0.3

@@ -14,9 +14,9 @@ import pytest
 
 from extractors.amazon import AmazonExtractor
 from extractors.base import Window
-from extractors.config import resolve_secrets
 from extractors.http import ApiError
 from extractors.runner import SAFETY_LAG
+from orchestration.config import resolve_secrets
 from sandbox.server import Fault, SandboxServer
 from tests.amazon_helpers import (
     FAST_RETRY,

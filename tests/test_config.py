@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from extractors.config import (
+from orchestration.config import (
     ConfigError,
     MissingSecretError,
     load_config,

@@ -133,7 +133,7 @@ def test_a_job_of_our_definitions_records_its_run_in_postgres(pg_env, config, sa
 WORKSPACE_MODULE = """
 import dagster as dg
 
-from extractors.config import load_config
+from orchestration.config import load_config
 from orchestration.definitions import build_definitions
 
 

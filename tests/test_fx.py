@@ -19,9 +19,9 @@ import requests
 from dateutil.easter import easter
 
 from extractors import fx
-from extractors.config import ECB_FX_URL, ConfigError, load_config, parse_config
 from extractors.http import ApiError, RetrySettings
 from extractors.lake import partition_path
+from orchestration.config import ECB_FX_URL, ConfigError, load_config, parse_config
 from orchestration.definitions import build_definitions
 from orchestration.defs.ingest import FX_RATES_KEY
 from orchestration.lib import quality

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from extractors.config import parse_config
+from orchestration.config import parse_config
 from orchestration.definitions import build_definitions
 from orchestration.defs.serving import COPY_KEY, public_mart_keys
 from orchestration.lib.dbt import dbt_project, ensure_manifest

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import pytest
 
-from extractors.config import ChannelHouseConfig, parse_config
+from orchestration.config import ChannelHouseConfig, parse_config
 from orchestration.defs.ingest import (
     daily_partitions,
     ingest_assets,

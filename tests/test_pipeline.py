@@ -13,10 +13,10 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from extractors.config import parse_config
 from extractors.lake import RUN_STAMPS
 from extractors.registry import CHANNELS, streams_for
 from models_ml.ltv import customer_ltv_schema
+from orchestration.config import parse_config
 from orchestration.definitions import build_definitions
 from orchestration.defs.ingest import daily_partitions
 from orchestration.lib import quality

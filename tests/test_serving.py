@@ -448,7 +448,7 @@ def _resources(warehouse: Path, settings: ServingSettings) -> dict:
 
 
 def _config(data_dir: Path):
-    from extractors.config import parse_config
+    from orchestration.config import parse_config
     from tests.conftest import sandbox_config_dict
 
     return parse_config(sandbox_config_dict(str(data_dir)), "test-config")

@@ -20,9 +20,9 @@ import requests
 from extractors import http
 from extractors import shopify as shop
 from extractors.base import Window
-from extractors.config import ChannelHouseConfig, resolve_secrets
 from extractors.http import ApiError, RetrySettings
 from extractors.runner import run_stream
+from orchestration.config import ChannelHouseConfig, resolve_secrets
 from sandbox import shopify_api
 from sandbox.business import Business
 from sandbox.server import SANDBOX_CREDENTIALS, Fault, SandboxServer

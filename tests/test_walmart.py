@@ -22,9 +22,9 @@ import requests
 
 from extractors import walmart as wm
 from extractors.base import Window
-from extractors.config import ChannelHouseConfig, resolve_secrets
 from extractors.http import ApiError, RetrySettings
 from extractors.runner import run_stream
+from orchestration.config import ChannelHouseConfig, resolve_secrets
 from sandbox import walmart_api
 from sandbox.server import SANDBOX_CREDENTIALS, Fault, SandboxServer
 

@@ -16,9 +16,9 @@ import polars as pl
 import pytest
 
 from extractors import fx
-from extractors.config import parse_config
 from extractors.registry import build_extractor, streams_for
 from extractors.runner import SAFETY_LAG, run_stream
+from orchestration.config import parse_config
 from orchestration.defs.warehouse import DBT_DIR, WarehouseBuildConfig, dbt_vars
 from sandbox.server import SandboxServer, sandbox_environment
 from tests.conftest import sandbox_config_dict

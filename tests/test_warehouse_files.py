@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from extractors.config import parse_config
+from orchestration.config import parse_config
 from orchestration.defs.warehouse import checks as warehouse_checks
 from orchestration.lib import quality
 from sandbox.server import SandboxServer

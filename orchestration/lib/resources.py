@@ -12,8 +12,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from extractors.config import ChannelHouseConfig
 from extractors.registry import AnyConnection, build_extractor
+from orchestration.config import ChannelHouseConfig
 
 HASH_SALT_ENV = "CHANNELHOUSE_HASH_SALT"  # dbt_project/plugins reads the same variable
 

@@ -19,10 +19,10 @@ import dagster as dg
 import polars as pl
 
 from alerting import build_candidates, deliver_alerts, merge_alerts
-from extractors.config import ChannelHouseConfig
 from extractors.lake import lake_freshness
 from extractors.registry import streams_for
 from models_ml.anomaly import build_daily_series, detect_trending, score_anomalies
+from orchestration.config import ChannelHouseConfig
 from orchestration.lib.dbt import model_key
 from orchestration.lib.duckdb import read_table_pl, table_exists
 from orchestration.lib.keys import (

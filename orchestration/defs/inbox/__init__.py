@@ -13,7 +13,7 @@ from collections import defaultdict
 import dagster as dg
 
 from extractors import inbox
-from extractors.config import ChannelHouseConfig
+from orchestration.config import ChannelHouseConfig
 from orchestration.lib.dbt import warehouse_groups
 from orchestration.lib.keys import FILE_KEYS
 from orchestration.lib.resources import lake_resource

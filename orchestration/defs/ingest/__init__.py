@@ -3,7 +3,7 @@ exchange rates), its Great Expectations checks, and the sync jobs and schedules.
 
 import dagster as dg
 
-from extractors.config import ChannelHouseConfig
+from orchestration.config import ChannelHouseConfig
 from orchestration.defs.ingest.jobs import ingest_jobs_and_schedules
 from orchestration.defs.ingest.raw import daily_partitions, ingest_assets
 from orchestration.defs.ingest.reference import reference_assets

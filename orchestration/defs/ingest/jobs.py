@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from extractors import fx
-from extractors.config import ChannelHouseConfig
 from extractors.registry import streams_for
+from orchestration.config import ChannelHouseConfig
 from orchestration.lib.schedules import partition_range_tags, stopped_schedule
 
 CRONS = {

@@ -13,9 +13,9 @@ from datetime import date
 import dagster as dg
 
 from extractors.base import EntitySpec, Stream
-from extractors.config import ChannelHouseConfig
 from extractors.registry import AnyConnection, streams_for
 from extractors.runner import StreamRun, run_stream
+from orchestration.config import ChannelHouseConfig
 from orchestration.lib.keys import raw_asset_key
 from orchestration.lib.quality import CHECK_NAME, run_suite
 from orchestration.lib.resources import connection_resource_key

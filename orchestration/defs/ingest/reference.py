@@ -10,7 +10,7 @@ on its own (both hold the same keys; the warehouse lets ``file`` win).
 import dagster as dg
 
 from extractors import fx
-from extractors.config import ChannelHouseConfig
+from orchestration.config import ChannelHouseConfig
 from orchestration.lib.keys import FX_RATES_KEY
 from orchestration.lib.quality import CHECK_NAME, run_suite_per_partition
 

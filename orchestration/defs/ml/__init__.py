@@ -12,7 +12,7 @@ BG/NBD + Gamma-Gamma per customer as of ``ltv.calibration_end``, with a holdout 
 
 import dagster as dg
 
-from extractors.config import ChannelHouseConfig
+from orchestration.config import ChannelHouseConfig
 from orchestration.defs.ml.forecast import DAILY_DEMAND, ForecastRunConfig, demand_forecast_asset
 from orchestration.defs.ml.ltv import customer_ltv_asset
 from orchestration.lib.resources import shared_resources

@@ -6,10 +6,10 @@ from datetime import timedelta
 import dagster as dg
 import pandas as pd
 
-from extractors.config import ChannelHouseConfig
 from models_ml import backtest as bt
 from models_ml.demand_forecast import forecast_demand, forecast_history, plot_forecasts
 from models_ml.forecast import select_models
+from orchestration.config import ChannelHouseConfig
 from orchestration.lib.dbt import model_key
 from orchestration.lib.duckdb import read_table
 from orchestration.lib.keys import BACKTEST_KEY, FORECAST_KEY, HISTORY_KEY, SELECTION_KEY

@@ -7,7 +7,6 @@ from datetime import timedelta
 import dagster as dg
 import polars as pl
 
-from extractors.config import ChannelHouseConfig
 from models_ml.ltv import (
     DIAGNOSTICS_SCHEMA,
     HOLDOUT_SCHEMA,
@@ -17,6 +16,7 @@ from models_ml.ltv import (
     holdout_check,
     ltv_scores,
 )
+from orchestration.config import ChannelHouseConfig
 from orchestration.lib.dbt import model_key
 from orchestration.lib.keys import (
     LTV_DIAGNOSTICS_KEY,

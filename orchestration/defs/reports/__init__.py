@@ -14,7 +14,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from extractors.config import ChannelHouseConfig
+from orchestration.config import ChannelHouseConfig
 from orchestration.lib.dbt import model_key
 from orchestration.lib.keys import PYTHON_TABLE_KEYS
 from orchestration.lib.resources import WarehouseResource, shared_resources

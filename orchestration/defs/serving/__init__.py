@@ -11,7 +11,7 @@ selects them runs them after the build; a failure leaves the previous copy/publi
 
 import dagster as dg
 
-from extractors.config import ChannelHouseConfig
+from orchestration.config import ChannelHouseConfig
 from orchestration.lib.dbt import model_key, models_under
 from orchestration.lib.keys import PYTHON_TABLE_KEYS
 from orchestration.lib.resources import WarehouseResource, shared_resources

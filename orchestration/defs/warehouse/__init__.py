@@ -4,7 +4,7 @@ its schedule, and the ``warehouse`` and ``dbt`` resources."""
 
 import dagster as dg
 
-from extractors.config import ChannelHouseConfig
+from orchestration.config import ChannelHouseConfig
 from orchestration.defs.warehouse.checks import core_mart_checks
 from orchestration.defs.warehouse.dbt import (
     ANALYTICS_SELECTION,

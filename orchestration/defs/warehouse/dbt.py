@@ -26,8 +26,8 @@ import pydantic
 from dagster_dbt import DbtCliResource, dbt_assets
 
 from extractors import fx
-from extractors.config import ChannelHouseConfig
 from extractors.registry import streams_for
+from orchestration.config import ChannelHouseConfig
 from orchestration.lib.dbt import WarehouseTranslator, dbt_project, ensure_manifest
 from orchestration.lib.keys import FILE_KEYS, FX_RATES_KEY, files_source_keys, raw_asset_key
 from orchestration.lib.resources import WarehouseResource
