@@ -39,7 +39,7 @@ def demand_series(lines: pd.DataFrame, settings) -> pd.DataFrame:
 
 def forecast_demand(lines: pd.DataFrame, settings, selection: pd.DataFrame | None = None):
     """Series, revenue per series and the ForecastResult for the daily demand (one row per
-    product_id, channel, date with units, revenue, in_stock; orchestration's DAILY_DEMAND):
+    product_id, channel, date with units, revenue, in_stock; the dbt model intermediate.int_daily_demand):
     with ``selection`` the daily refit, without it the weekly backtest and selection (prophet
     competes for the top series by revenue and for the totals)."""
     series = demand_series(lines, settings)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import yaml
 
-from extractors.config import parse_config
-from orchestration.assets.warehouse import DBT_DIR, WarehouseBuildConfig, dbt_vars
+from orchestration.config import parse_config
+from orchestration.defs.warehouse import DBT_DIR, WarehouseBuildConfig, dbt_vars
 
 # passed only by some runs; dbt's default is what the other runs get
 ONLY_SOMETIMES = {

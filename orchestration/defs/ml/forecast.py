@@ -16,24 +16,8 @@ from orchestration.lib.keys import BACKTEST_KEY, FORECAST_KEY, HISTORY_KEY, SELE
 from orchestration.lib.metadata import markdown_table
 from orchestration.lib.resources import WarehouseResource
 
-DAILY_DEMAND = """
-with sales as (
-    select product_id, channel, ordered_date as date, sum(quantity) as units,
-        sum(net_amount_base) as revenue
-    from core.fct_order_lines
-    where not is_cancelled and product_id is not null
-    group by all
-),
-stock as (
-    select product_id, channel, inventory_date as date, bool_or(available_quantity > 0) as in_stock
-    from core.fct_inventory_daily
-    group by all
-)
-select product_id, channel, date, coalesce(units, 0)::double as units,
-    coalesce(revenue, 0)::double as revenue, coalesce(in_stock, true) as in_stock
-from sales full outer join stock using (product_id, channel, date)
-order by all
-"""
+# the forecast's input: daily demand per product × channel with in-stock flags (a dbt model)
+DAILY_DEMAND = "select * from intermediate.int_daily_demand order by all"
 
 
 class ForecastRunConfig(dg.Config):
@@ -51,7 +35,7 @@ def _specs(settings) -> list[dg.AssetSpec]:
             f"('all'), {settings.horizon} days ahead with 80/95% intervals, from the model "
             "each series' backtest chose (intermittent-demand models for sparse series, "
             "a top-down share for new products).",
-            deps=[model_key("fct_order_lines"), model_key("fct_inventory_daily")],
+            deps=[model_key("int_daily_demand")],
             group_name="ml",
             kinds={"duckdb", "statsforecast", "prophet"},
         ),
