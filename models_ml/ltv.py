@@ -16,7 +16,7 @@ Why the maths is hand-written: the reference Python implementation (``lifetimes`
 unmaintained and not installed, and its successor (PyMC-Marketing) pulls in PyMC/PyTensor —
 far too heavy for four closed-form log-likelihoods. Everything numeric that has a library is
 taken from scipy (``gammaln``, ``betaln``, ``hyp2f1``, ``logaddexp``, ``optimize.minimize``).
-The implementation is validated in ``tests/test_models_ml_ltv.py`` against the published CDNOW
+The implementation is validated in ``tests/models_ml/test_models_ml_ltv.py`` against the published CDNOW
 parameters (the paper and the lifetimes documentation) on the CDNOW sample shipped with
 lifetimes (MIT), see ``tests/fixtures/ltv/README.md``.
 

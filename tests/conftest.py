@@ -16,7 +16,7 @@ from sandbox.server import SandboxServer, sandbox_environment
 TEST_SCALE = 0.3
 
 # ``CHANNELHOUSE_TEST_NOW=2027-03-14T06:30:00Z``: the whole test process runs at that instant
-# (the clock then ticks on from it), as tests/test_calendar.py does for the ``calendar`` tests.
+# (the clock then ticks on from it), as tests/integration/test_calendar.py does for the ``calendar`` tests.
 TEST_NOW_VARIABLE = "CHANNELHOUSE_TEST_NOW"
 _travel = None
 

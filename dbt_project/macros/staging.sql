@@ -42,7 +42,7 @@
   A raw entity of the lake as a relation: the source (its external_location reads the
   Parquet files), or, while the lake holds no file of it (a channel this deployment does not
   have, an inbox entity nobody dropped yet), an empty relation with the same typed columns:
-  the source's columns as declared in its yml (tests/test_dbt_sources.py keeps them equal to
+  the source's columns as declared in its yml (tests/orchestration/test_dbt_sources.py keeps them equal to
   the extractors' Arrow schemas), the lake's stamp columns and the partition columns. So every
   model builds in every deployment, whatever mix of channels it has. Inside a unit test the
   source is the test's fixture, always.

@@ -1,5 +1,5 @@
 """Amazon's marketplaces: the one table of them (the dbt seed ``amazon_marketplaces.csv``
-carries the same rows; ``tests/test_marketplaces.py`` checks it).
+carries the same rows; ``tests/extractors/test_marketplaces.py`` checks it).
 
 Plain Python, no third-party imports: the configuration's validators, the reports and the
 extractor all read it.

@@ -35,7 +35,7 @@ from extractors.inbox.files import (
 from extractors.inbox.orders import parse_orders
 from extractors.inbox.reference import parse_fx_rates, parse_product_costs, parse_sku_mappings
 from extractors.inbox.schemas import ENTITIES, SOURCE_FIELDS
-from extractors.lake import META_FIELDS, QUARANTINE_SCHEMA, Stamp, _atomic_write
+from extractors.lake import META_FIELDS, QUARANTINE_SCHEMA, Stamp, _atomic_write, entity_path
 
 FILES_CHANNEL = "files"
 # a channel/source name in SQL and in the warehouse tests: a lowercase identifier
@@ -151,10 +151,6 @@ def _parse(pending: PendingFile, data: bytes) -> Parsed:
     if pending.kind == "fx_rates":
         return parse_fx_rates(path, data, where)
     raise FileRejected(f"the inbox has no folder kind {pending.kind!r}")
-
-
-def _part_path(root: Path, area: str, channel: str, connection: str, entity: str) -> Path:
-    return root / area / f"channel={channel}" / f"connection={connection}" / f"entity={entity}"
 
 
 def _existing_part(entity_dir: Path, name: str) -> Path | None:
@@ -297,12 +293,12 @@ def import_file(
     archived = archive_path(inbox, pending, now)
     source_file = archived.relative_to(inbox).as_posix()
     part = f"part-{digest}.parquet"
-    entity_dir = _part_path(data_dir, "raw", channel, connection, parsed.entity)
+    entity_dir = entity_path(data_dir, channel, connection, parsed.entity)
     lake_path = _existing_part(entity_dir, part) or entity_dir / f"date={now.date()}" / part
     _atomic_write(_table(parsed, source_file, stamp), lake_path)
 
     day_dir = lake_path.parent.name
-    q_dir = _part_path(data_dir, "quarantine", channel, connection, parsed.entity)
+    q_dir = entity_path(data_dir, channel, connection, parsed.entity, area="quarantine")
     for old in q_dir.glob(f"date=*/{part}"):
         old.unlink()
     q_path = None

@@ -135,9 +135,9 @@ def run_dbt_build(
     for event in events:
         if isinstance(event, dg.Output | dg.AssetMaterialization):
             key = _event_key(context, event)
-            extra = dict(tables.get(key, {}))
-            if "dagster/column_schema" in context.assets_def.specs_by_key[key].metadata:
-                extra.pop("dagster/column_schema", None)  # the documented schema (dbt yml) stays
+            extra = _with_descriptions(
+                dict(tables.get(key, {})), context.assets_def.specs_by_key[key].metadata
+            )
             event = event.with_metadata({**event.metadata, **extra})
         yield event
     if not invocation.is_successful():
@@ -161,6 +161,20 @@ def _environment(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def _with_descriptions(built: dict[str, Any], documented: Mapping[str, Any]) -> dict[str, Any]:
+    """The schema as built (names and DuckDB types), each column with the description the
+    dbt yml gives it (the asset's definition keeps the documented schema itself)."""
+    schema = built.get("dagster/column_schema")
+    docs = documented.get("dagster/column_schema")
+    if schema is None or docs is None:
+        return built
+    described = {c.name: c.description for c in docs.columns}
+    columns = [
+        dg.TableColumn(c.name, c.type, description=described.get(c.name)) for c in schema.columns
+    ]
+    return {**built, "dagster/column_schema": dg.TableSchema(columns=columns)}
 
 
 def _event_key(context: dg.AssetExecutionContext, event) -> dg.AssetKey:
