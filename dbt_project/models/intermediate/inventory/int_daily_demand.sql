@@ -1,4 +1,4 @@
--- The demand forecast's input (orchestration/assets/ml.py): per product, channel and local
+-- The demand forecast's input (orchestration/defs/ml/forecast.py): per product, channel and local
 -- order day the units sold and their net revenue (lines not cancelled, of a known product),
 -- and whether the product was in stock on the channel that day (any of its stock locations
 -- with available units). A day with sales but no stock snapshot counts as in stock; a stock
