@@ -61,7 +61,7 @@ def calendar_modules() -> list[str]:
     """The test modules with calendar tests (collecting only these saves seconds a run)."""
     return sorted(
         str(path.relative_to(ROOT))
-        for path in (ROOT / "tests").glob("test_*.py")
+        for path in (ROOT / "tests").rglob("test_*.py")
         if "pytest.mark.calendar" in path.read_text()
     )
 
