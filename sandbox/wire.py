@@ -25,6 +25,10 @@ if TYPE_CHECKING:
     from sandbox.business import Business
 
 FAULT_KINDS = ("throttle", "server_error", "slow", "expire_tokens", "truncate")
+# Amazon Reports (issue 14, sandbox/amazon/reports.py): a createReport request the fault
+# matches makes its report end FATAL / CANCELLED; a getReportDocument request it matches is
+# given a document URL that has already expired.
+FAULT_KINDS += ("report_fatal", "report_cancelled", "expire_document_url")
 
 
 @dataclass

@@ -16,7 +16,7 @@ with lake as (
         o.marketplace_id as storefront_id,
         cast(o.purchased_at as date) as purchase_date,
         count(distinct o.amazon_order_id) as orders,
-        count(i.order_item_id) as lines,
+        count(i.seller_sku) as lines,
         coalesce(sum(i.quantity_ordered), 0) as units,
         coalesce(sum(i.item_price), 0) as gross
     from (

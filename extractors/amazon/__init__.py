@@ -20,6 +20,8 @@ Wire format: ``reference/marketplace-apis.md`` section A. What this module has t
   without SP-API headers and gunzipped. All reports of an extraction are created first and then
   polled together in rounds whose pause grows from tens of milliseconds to half a minute, so
   a fast sandbox costs milliseconds and the real API is not hammered.
+* **History in bulk.** A window longer than ``bulk_history_days`` loads orders and items from
+  the flat-file orders reports instead (``bulk.py``); a FATAL report is requested once more.
 * **Pending orders have no prices.** Their items omit every money field; those lines are kept
   with null money (the order comes back with prices on its next update).
 
@@ -37,6 +39,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 # The package re-exports what callers import from ``extractors.amazon`` (the noqa: F401s).
+from extractors.amazon import bulk
 from extractors.amazon.client import (
     TOKEN_REFRESH_MARGIN_S,  # noqa: F401
     AmazonClient,
@@ -202,10 +205,18 @@ class AmazonExtractor:
 
     # -- orders -------------------------------------------------------------------------------
     def _orders(self, clients: _Clients, window: Window | None, result: ExtractResult) -> None:
-        """getOrders by last update, each order's items fetched on the pool meanwhile."""
+        """getOrders by last update, each order's items fetched on the pool meanwhile (or, for
+        a long window, the flat-file orders reports)."""
         assert window is not None
         api_window = self._api_window(window, result)
         if api_window is None:
+            return
+        if bulk.uses_bulk(self.conn, api_window):
+            result.api_version = API_VERSIONS["sales_traffic"]  # the Reports API
+            seen: set[str] = set()
+            reports = bulk.order_reports(self.marketplaces, api_window, self.conn.bulk_report_days)
+            for report, rows in self._run_reports(clients, reports, bulk.report_body, bulk.decode):
+                bulk.add_report_rows(result, report, rows, window, seen)
             return
         params: dict[str, Any] = {
             "MarketplaceIds": ",".join(self.marketplaces),
@@ -227,11 +238,16 @@ class AmazonExtractor:
                     (row, pool.submit(self._order_items, clients, row["amazon_order_id"]))
                 )
             for row, future in pending:
+                skus: set[str] = set()
                 for item in future.result():
                     item_row = self._parse(
                         result, "order_items", item, lambda i, o=row: parse_order_item(i, o)
                     )
-                    if item_row is not None:
+                    if item_row is not None and item_row["seller_sku"] in skus:
+                        result.reject("order_items", "SellerSKU repeated in the order: lines "
+                                      "are keyed by (order, SKU)", item)  # fmt: skip
+                    elif item_row is not None:
+                        skus.add(item_row["seller_sku"])
                         result.add("order_items", item_row)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
@@ -357,10 +373,21 @@ class AmazonExtractor:
         """Create every report, poll them together until finished, download the DONE ones.
 
         Returns ``(report, decoded document)`` for each DONE report; CANCELLED ones (no data)
-        are left out.
+        are left out. A FATAL report is requested once more; FATAL again is an error.
         """
         self._parallel(clients, lambda c, r: self._create_report(c, r, body(r)), reports)
         self._await_reports(clients, reports)
+        fatal = [r for r in reports if r.status == REPORT_FATAL]
+        self._parallel(clients, lambda c, r: self._create_report(c, r, body(r)), fatal)
+        self._await_reports(clients, fatal)
+        fatal = [r for r in fatal if r.status == REPORT_FATAL]
+        if fatal:
+            raise ApiError(
+                self.connection,
+                "getReport",
+                f"{fatal[0].describe()} ended FATAL twice"
+                + (f" (and {len(fatal) - 1} more)" if len(fatal) > 1 else ""),
+            )
         done = [r for r in reports if r.status == REPORT_DONE]
         documents = self._parallel(clients, lambda c, r: self._download(c, r, decode), done)
         return list(zip(done, documents, strict=True))
@@ -376,29 +403,22 @@ class AmazonExtractor:
         report_id = answer.get("reportId")
         if not report_id:
             raise ApiError(self.connection, "createReport", f"no reportId for {report.describe()}")
-        report.report_id = str(report_id)
+        report.report_id, report.status = str(report_id), ""
 
     def _await_reports(self, clients: _Clients, reports: list[_Report]) -> None:
         """Poll getReport in rounds until every report is DONE, CANCELLED or FATAL."""
         pause = REPORT_POLL_FIRST_S
         deadline = time.monotonic() + REPORT_TIMEOUT_S
+        finished = (REPORT_DONE, REPORT_CANCELLED, REPORT_FATAL)
         while True:
-            waiting = [r for r in reports if r.status not in (REPORT_DONE, REPORT_CANCELLED)]
+            waiting = [r for r in reports if r.status not in finished]
             if not waiting:
                 return
             self._parallel(clients, self._poll_report, waiting)
-            fatal = [r for r in reports if r.status == REPORT_FATAL]
-            if fatal:
-                raise ApiError(
-                    self.connection,
-                    "getReport",
-                    f"{fatal[0].describe()} ended FATAL"
-                    + (f" (and {len(fatal) - 1} more)" if len(fatal) > 1 else ""),
-                )
-            if all(r.status in (REPORT_DONE, REPORT_CANCELLED) for r in reports):
+            if all(r.status in finished for r in reports):
                 return
             if time.monotonic() > deadline:
-                late = next(r for r in reports if r.status not in (REPORT_DONE, REPORT_CANCELLED))
+                late = next(r for r in reports if r.status not in finished)
                 raise ApiError(
                     self.connection,
                     "getReport",

@@ -18,7 +18,7 @@ from typing import Any
 
 import requests
 
-from extractors.base import CallStats
+from extractors.base import CallStats, Window, iso_z
 from extractors.http import ApiClient, ApiError, Redactor, RetrySettings, sleep
 
 TOKEN_REFRESH_MARGIN_S = 60.0
@@ -225,14 +225,18 @@ class _Report:
     report_type: str
     marketplace_id: str
     day: date | None = None
+    window: Window | None = None
     report_id: str = ""
     status: str = ""
     document_id: str | None = None
 
     def describe(self) -> str:
+        when = f", {self.day.isoformat()}" if self.day else ""
+        if self.window:
+            when = f", {iso_z(self.window.start)}..{iso_z(self.window.end)}"
         return (
             f"report {self.report_id or '(not created)'} ({self.report_type}, "
-            f"{self.marketplace_id}{', ' + self.day.isoformat() if self.day else ''})"
+            f"{self.marketplace_id}{when})"
         )
 
 
@@ -272,13 +276,14 @@ def _json_document(data: bytes) -> dict:
     return document
 
 
-def _flat_file(data: bytes) -> list[dict[str, str]]:
-    """A tab-separated report with a header row. UTF-8, else Amazon's Western default Cp1252."""
+def _flat_file(data: bytes, required: str = "seller-sku") -> list[dict[str, str]]:
+    """A tab-separated report with a header row (which must name the ``required`` column).
+    UTF-8, else Amazon's Western default Cp1252. Columns the parser does not know are kept."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         text = data.decode("cp1252", errors="replace")
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t", quoting=csv.QUOTE_NONE)
-    if not reader.fieldnames or "seller-sku" not in reader.fieldnames:
-        raise ValueError("the flat file has no seller-sku column (truncated?)")
+    if not reader.fieldnames or required not in reader.fieldnames:
+        raise ValueError(f"the flat file has no {required} column (truncated?)")
     return [dict(row) for row in reader]

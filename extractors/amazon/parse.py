@@ -156,7 +156,8 @@ def parse_order_item(item: dict, order: dict) -> dict:
         "marketplace_id": order["marketplace_id"],
         "order_status": order["order_status"],
         "asin": _text(item, "ASIN", True),
-        "seller_sku": _text(item, "SellerSKU"),
+        # required: an Amazon order line is keyed by (order, SKU) in the warehouse
+        "seller_sku": _text(item, "SellerSKU", True),
         "title": _text(item, "Title"),
         "quantity_ordered": _count(item, "QuantityOrdered", True),
         "quantity_shipped": _count(item, "QuantityShipped"),

@@ -53,12 +53,12 @@ ORDER_ITEMS = EntitySpec(
     schema=pa.schema(
         [
             column("amazon_order_id", pa.string(), False),
-            column("order_item_id", pa.string(), False),
+            column("order_item_id", pa.string()),  # null in rows from the orders reports
             column("order_last_updated_at", TS, False),
             column("marketplace_id", pa.string()),
             column("order_status", pa.string()),
             column("asin", pa.string(), False),
-            column("seller_sku", pa.string()),
+            column("seller_sku", pa.string(), False),
             column("title", pa.string()),
             column("quantity_ordered", pa.int64(), False),
             column("quantity_shipped", pa.int64()),
@@ -73,7 +73,7 @@ ORDER_ITEMS = EntitySpec(
             column("is_gift", pa.bool_()),
         ]
     ),
-    key=("amazon_order_id", "order_item_id"),
+    key=("amazon_order_id", "seller_sku"),
     partition_by="order_last_updated_at",
 )
 

@@ -16,6 +16,17 @@ class AmazonConnection(_Connection):
     region: Literal["na", "eu", "fe"]
     marketplaces: list[str] = Field(min_length=1)
     auth_endpoint: str | None = None
+    bulk_history_days: int | None = Field(
+        30,
+        ge=1,
+        description="an orders window longer than this many days (a first sync, a backfill) is "
+        "loaded from the flat-file orders reports instead of getOrders + one getOrderItems per "
+        "order; null keeps the per-order path for every window (it carries the buyer e-mail "
+        "and OrderItemId, which the reports do not)",
+    )
+    bulk_report_days: int = Field(
+        30, ge=1, le=30, description="the date range of each flat-file orders report"
+    )
 
     @model_validator(mode="after")
     def _marketplaces(self):

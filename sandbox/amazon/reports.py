@@ -1,5 +1,10 @@
-"""SP-API Reports 2021-06-30: GET_SALES_AND_TRAFFIC_REPORT (gzip JSON) and
-GET_MERCHANT_LISTINGS_ALL_DATA (gzip tab-separated), their lifecycle and their documents."""
+"""SP-API Reports 2021-06-30: GET_SALES_AND_TRAFFIC_REPORT (gzip JSON),
+GET_MERCHANT_LISTINGS_ALL_DATA and the flat-file orders reports (gzip tab-separated,
+``order_reports``), their lifecycle and their documents.
+
+Faults (``sandbox.wire``): ``report_fatal`` / ``report_cancelled`` on a createReport request
+make that report end FATAL / CANCELLED; ``expire_document_url`` on a getReportDocument request
+hands out a URL that has already expired."""
 
 from __future__ import annotations
 
@@ -21,7 +26,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import polars as pl
-from flask import Response, request
+from flask import Response, g, request
 
 from sandbox.amazon.accounts import _Account, _SalesIndex
 from sandbox.amazon.common import (
@@ -37,6 +42,11 @@ from sandbox.amazon.common import (
     _z,
 )
 from sandbox.amazon.context import SpApi
+from sandbox.amazon.order_reports import (
+    ORDER_REPORT_TYPES,
+    orders_document,
+    orders_report_has_data,
+)
 
 REPORT_QUEUE_S = 2.0  # realistic seconds in IN_QUEUE, divided by the profile's multiplier
 REPORT_PROCESSING_S = 3.0  # ... and in IN_PROGRESS
@@ -66,6 +76,7 @@ class _Report:
     created_mono: float
     has_data: bool
     document_id: str = ""
+    forced: str | None = None  # FATAL / CANCELLED by an injected fault
 
     def status(self, multiplier: float) -> tuple[str, float | None, float | None]:
         """(processingStatus, processing start, processing end) in monotonic seconds."""
@@ -76,6 +87,8 @@ class _Report:
             return "IN_QUEUE", None, None
         if now < done:
             return "IN_PROGRESS", queued, None
+        if self.forced:
+            return self.forced, queued, done
         return ("DONE" if self.has_data else "CANCELLED"), queued, done
 
 
@@ -368,7 +381,7 @@ def register_report_lifecycle(api: SpApi, reports: _Reports) -> None:
         if not isinstance(body, dict):
             raise _invalid("The request body must be a JSON object.")
         report_type = body.get("reportType")
-        if report_type not in (SALES_TRAFFIC, MERCHANT_LISTINGS):
+        if report_type not in (SALES_TRAFFIC, MERCHANT_LISTINGS, *ORDER_REPORT_TYPES):
             raise _invalid(
                 "Invalid Input", f"reportType {report_type!r} is not supported by the sandbox"
             )
@@ -401,7 +414,12 @@ def register_report_lifecycle(api: SpApi, reports: _Reports) -> None:
             now,
             time.monotonic(),
             has_data,
+            forced={"report_fatal": "FATAL", "report_cancelled": "CANCELLED"}.get(
+                getattr(getattr(g, "fault", None), "kind", "")
+            ),
         )
+        if report_type in ORDER_REPORT_TYPES:
+            report.has_data = orders_report_has_data(acct, report)
         report.document_id = (
             f"amzn1.spdoc.1.4.{REGION[ids[0]].lower()}.{uuid.uuid4()}.T{secrets.randbelow(10**14)}"
         )
@@ -478,7 +496,10 @@ def register_report_documents(api: SpApi, reports: _Reports) -> None:
             raise SpApiError(
                 404, "NotFound", "Report document not found.", f"reportDocumentId {document_id}"
             )
-        issued = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(state.now().timestamp()))
+        issued_at = state.now().timestamp()
+        if getattr(getattr(g, "fault", None), "kind", "") == "expire_document_url":
+            issued_at -= DOCUMENT_URL_TTL_S + 60
+        issued = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(issued_at))
         signature = sign(document_id, issued)
         url = (
             f"{request.host_url}{API}/_documents/{document_id}?X-Amz-Algorithm="
@@ -509,6 +530,8 @@ def register_report_documents(api: SpApi, reports: _Reports) -> None:
             content = json.dumps(
                 _sales_traffic_document(acct, report), separators=(",", ":")
             ).encode()
+        elif report.report_type in ORDER_REPORT_TYPES:
+            content = orders_document(acct, report)
         else:
             content = _listings_document(acct, report)
         return Response(
@@ -517,8 +540,9 @@ def register_report_documents(api: SpApi, reports: _Reports) -> None:
 
 
 def _report_range(body: dict, report_type: str) -> tuple[datetime | None, datetime | None]:
-    """dataStartTime/dataEndTime (required for sales & traffic, ignored for listings)."""
-    if report_type != SALES_TRAFFIC:
+    """dataStartTime/dataEndTime (required for sales & traffic and the orders reports, ignored
+    for listings)."""
+    if report_type == MERCHANT_LISTINGS:
         return None, None
     bounds = []
     for name in ("dataStartTime", "dataEndTime"):

@@ -16,7 +16,7 @@ fees as (
 
 events as (
     select
-        connection_name || ':' || amazon_order_id || ':' || amazon_order_item_id as order_line_id,
+        connection_name || ':' || amazon_order_id || ':' || seller_sku as order_line_id,
         -sum(amount) as fee_amount
     from {{ ref('stg_amazon__financial_events') }}
     where amount_type = 'Fee'

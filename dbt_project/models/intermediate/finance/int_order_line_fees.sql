@@ -7,16 +7,17 @@
 -- has_shipment_event: the line's ShipmentEvent has been posted, so its fees are final
 -- (until a refund). Channels that report no fees have no rows here; order_line_margin
 -- applies their rate card (var marketplace_fees).
+-- Lines are keyed by (order, SKU), as in int_order_lines_unioned: events carry the SellerSKU.
 with events as (
     select * from {{ ref('stg_amazon__financial_events') }}
 )
 
 select
-    connection_name || ':' || amazon_order_id || ':' || amazon_order_item_id as order_line_id,
+    connection_name || ':' || amazon_order_id || ':' || seller_sku as order_line_id,
     'amazon' as channel,
     connection_name,
     amazon_order_id as channel_order_id,
-    amazon_order_item_id as channel_line_id,
+    seller_sku as channel_line_id,
     {{ money("-coalesce(sum(amount) filter (where amount_type = 'Fee'), 0)") }} as fee_amount,
     {{ money("-coalesce(sum(amount) filter (where amount_type = 'Fee' and event_type = 'Shipment'), 0)") }}
         as shipment_fee_amount,

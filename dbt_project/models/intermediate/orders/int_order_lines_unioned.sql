@@ -14,7 +14,8 @@ amazon_lines as (
         i.connection_name,
         i.marketplace_id as storefront_id,
         i.amazon_order_id as channel_order_id,
-        i.amazon_order_item_id as channel_line_id,
+        -- (order, SKU) is the Amazon line in both the getOrderItems and the bulk reports path
+        i.seller_sku as channel_line_id,
         o.purchased_at as ordered_at,
         o.last_updated_at as order_updated_at,
         i.seller_sku as listing_sku,

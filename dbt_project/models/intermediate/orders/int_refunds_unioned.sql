@@ -8,8 +8,9 @@ amazon_refunds as (
         'amazon' as channel,
         connection_name,
         amazon_order_id as channel_order_id,
-        amazon_order_item_id as channel_line_id,
-        'refund-' || amazon_order_item_id || '-' || strftime(posted_at, '%Y%m%d%H%M%S')
+        -- the line is (order, SKU), as in int_order_lines_unioned (refund events carry the SKU)
+        seller_sku as channel_line_id,
+        'refund-' || amazon_order_id || '-' || seller_sku || '-' || strftime(posted_at, '%Y%m%d%H%M%S')
             as channel_refund_id,
         posted_at as refunded_at,
         posted_at as source_updated_at,

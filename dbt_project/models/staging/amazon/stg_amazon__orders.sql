@@ -1,4 +1,6 @@
 {{ config(unique_key=['connection_name', 'amazon_order_id']) }}
+-- The buyer e-mail is kept from the newest row that has one: rows from the flat-file orders
+-- reports (history in bulk) and Pending orders carry none.
 
 with source as (
     {{ lake_source('amazon', 'orders') }}
@@ -26,7 +28,27 @@ renamed as (
         earliest_ship_at,
         latest_ship_at
     from source
+),
+
+latest as (
+    select
+        * replace (
+            last_value(buyer_email ignore nulls) over (
+                partition by connection_name, amazon_order_id
+                order by last_updated_at, extracted_at
+                rows between unbounded preceding and unbounded following
+            ) as buyer_email
+        )
+    from renamed
+    {{ keep_latest(['amazon_order_id'], 'last_updated_at') }}
 )
 
-select * from renamed
-{{ keep_latest(['amazon_order_id'], 'last_updated_at') }}
+{% if is_incremental() %}
+select latest.* replace (coalesce(latest.buyer_email, loaded.buyer_email) as buyer_email)
+from latest
+left join {{ this }} as loaded
+    on latest.connection_name = loaded.connection_name
+    and latest.amazon_order_id = loaded.amazon_order_id
+{% else %}
+select * from latest
+{% endif %}

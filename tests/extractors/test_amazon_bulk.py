@@ -1,0 +1,171 @@
+"""Amazon order history in bulk (extractors/amazon/bulk.py) over real HTTP: the flat-file orders
+reports land the same lake as getOrders + getOrderItems on the columns both carry, and the
+business's truth; the threshold; FATAL, CANCELLED and an expired document URL; malformed rows
+and unknown trailing columns."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+import pytest
+
+from extractors.amazon import AmazonExtractor, bulk
+from extractors.amazon.settings import AmazonConnection
+from extractors.base import Window
+from extractors.http import ApiError
+from extractors.runner import run_stream
+from orchestration.config import resolve_secrets
+from sandbox.amazon import order_reports
+from sandbox.wire import Fault
+from tests.extractors.amazon_helpers import (
+    FAST_RETRY,
+    US,
+    assert_matches_truth,
+    lake,
+    last_days,
+)
+from tests.extractors.test_amazon_orders import quiet_moment
+
+# the columns the flat file carries (the others are null in bulk rows: DECISIONS.md)
+SHARED_ORDERS = [
+    "amazon_order_id", "marketplace_id", "purchased_at", "last_updated_at", "order_status",
+    "fulfillment_channel", "sales_channel", "order_total_amount", "order_total_currency",
+    "number_of_items_shipped", "number_of_items_unshipped", "shipment_service_level_category",
+    "is_business_order", "ship_city", "ship_state", "ship_postal_code", "ship_country",
+]  # fmt: skip
+SHARED_ITEMS = [
+    "amazon_order_id", "seller_sku", "order_last_updated_at", "marketplace_id", "order_status",
+    "asin", "title", "quantity_ordered", "quantity_shipped", "item_price", "item_tax",
+    "shipping_price", "shipping_tax", "promotion_discount", "currency", "promotion_ids",
+]  # fmt: skip
+BULK_NULL_ITEMS = ["order_item_id", "condition_id", "is_gift"]
+BULK_NULL_ORDERS = ["buyer_email", "order_type", "payment_method", "is_prime", "earliest_ship_at"]
+
+
+def extractor(config, sandbox, bulk_history_days: int | None, **update):
+    conn = config.connection("amazon_na")
+    conn = conn.model_copy(update={"bulk_history_days": bulk_history_days, **update})
+    return AmazonExtractor(conn, resolve_secrets(conn), sandbox_url=sandbox.url, retry=FAST_RETRY)
+
+
+def frozen_at_a_quiet_moment(sandbox, monkeypatch) -> datetime:
+    frozen = quiet_moment(sandbox, "amazon_na")
+    monkeypatch.setattr(sandbox.state, "clock", lambda: frozen)
+    return frozen
+
+
+@pytest.mark.calendar
+def test_bulk_lake_equals_the_per_order_lake_and_the_business(
+    config, sandbox, sandbox_env, tmp_path, monkeypatch
+):
+    frozen = frozen_at_a_quiet_moment(sandbox, monkeypatch)
+    days = last_days(40, frozen.date())
+    per_order = run_stream(extractor(config, sandbox, None), "orders", tmp_path / "a", days, frozen)
+    in_bulk = run_stream(extractor(config, sandbox, 30), "orders", tmp_path / "b", days, frozen)
+    for root, version in (("a", "orders/v0"), ("b", "reports/2021-06-30")):
+        assert set(lake(tmp_path / root, "amazon_na", "orders")["_api_version"]) == {version}
+    assert in_bulk.quarantined == 0 and per_order.quarantined == 0
+    assert_matches_truth(tmp_path / "b", sandbox, in_bulk, days[0])
+    for entity, shared, key in (
+        ("orders", SHARED_ORDERS, ["amazon_order_id"]),
+        ("order_items", SHARED_ITEMS, ["amazon_order_id", "seller_sku"]),
+    ):
+        a = lake(tmp_path / "a", "amazon_na", entity).select(shared).sort(key)
+        b = lake(tmp_path / "b", "amazon_na", entity).select(shared).sort(key)
+        assert a.height > 300 and a.equals(b), f"{entity}: bulk differs from per-order"
+    items = lake(tmp_path / "b", "amazon_na", "order_items")
+    assert items.select(pl.col(BULK_NULL_ITEMS).is_null().all()).row(0) == (True,) * 3
+    orders = lake(tmp_path / "b", "amazon_na", "orders")
+    assert orders.select(pl.col(BULK_NULL_ORDERS).is_null().all()).row(0) == (True,) * 5
+    # 2 marketplaces x 2 chunks of 30 days: a handful of calls instead of one per order
+    assert in_bulk.stats.requests < 40 < per_order.rows("orders") < per_order.stats.requests
+
+
+def test_the_threshold_picks_the_path():
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def decide(days: float, threshold: int | None) -> bool:
+        conn = _conn(threshold)
+        return bulk.uses_bulk(conn, Window(start, start + timedelta(days=days)))
+
+    assert not decide(30, 30) and decide(30.01, 30) and decide(2, 1)
+    assert not decide(700, None)  # null keeps the per-order path (buyer e-mail, OrderItemId)
+    reports = bulk.order_reports(["M1", "M2"], Window(start, start + timedelta(days=61)), 30)
+    assert [(r.marketplace_id, r.window.end - r.window.start) for r in reports] == [
+        (m, timedelta(days=d)) for d in (30, 30, 1) for m in ("M1", "M2")
+    ]
+
+
+def _conn(threshold: int | None) -> AmazonConnection:
+    secrets = {s: f"AMAZON_{s.upper()}" for s in ("client_id", "client_secret", "refresh_token")}
+    return AmazonConnection(name="amazon_na", channel="amazon", region="na", secrets=secrets,
+                            marketplaces=[US], bulk_history_days=threshold)  # fmt: skip
+
+
+def _bulk(config, sandbox, days: int = 40, **update):
+    ex = extractor(config, sandbox, 1, **update)
+    end = datetime.now(UTC) - timedelta(minutes=5)
+    return ex.extract("orders", Window(end - timedelta(days=days), end))
+
+
+def test_a_fatal_report_is_requested_again_once(config, sandbox, sandbox_env):
+    clean = _bulk(config, sandbox, 10)
+    sandbox.state.faults.add(
+        Fault("amazon", "report_fatal", 1, path=r"/reports/2021-06-30/reports$")
+    )
+    again = _bulk(config, sandbox, 10)
+    assert sandbox.state.faults.fired["amazon:report_fatal"] == 1
+    assert len(again.rows["orders"]) >= len(clean.rows["orders"]) > 0
+    sandbox.state.faults.add(
+        Fault("amazon", "report_fatal", 2, path=r"/reports/2021-06-30/reports$")
+    )
+    with pytest.raises(ApiError, match="ended FATAL twice"):
+        _bulk(config, sandbox, 3, marketplaces=[US])
+
+
+def test_a_cancelled_report_means_no_rows_for_its_marketplace_and_range(
+    config, sandbox, sandbox_env
+):
+    # one marketplace-chunk per report: the first created (US, the only chunk) is cancelled
+    clean = _bulk(config, sandbox, 10)
+    sandbox.state.faults.add(
+        Fault("amazon", "report_cancelled", 1, path=r"/reports/2021-06-30/reports$")
+    )
+    cancelled = _bulk(config, sandbox, 10)
+    markets = {o["marketplace_id"] for o in cancelled.rows["orders"]}
+    assert len(markets) == 1 and markets < {o["marketplace_id"] for o in clean.rows["orders"]}
+
+
+def test_an_expired_document_url_is_asked_for_again(config, sandbox, sandbox_env):
+    clean = _bulk(config, sandbox, 10)
+    sandbox.state.faults.add(Fault("amazon", "expire_document_url", 1, path=r"/documents/"))
+    again = _bulk(config, sandbox, 10)
+    assert sandbox.state.faults.fired["amazon:expire_document_url"] == 1
+    assert len(again.rows["order_items"]) >= len(clean.rows["order_items"]) > 0
+
+
+def test_a_malformed_row_quarantines_its_order_and_unknown_columns_are_tolerated(
+    config, sandbox, sandbox_env, monkeypatch
+):
+    monkeypatch.setattr(
+        order_reports,
+        "ORDERS_COLUMNS",
+        (*order_reports.ORDERS_COLUMNS, "signature-confirmation-recommended"),
+    )
+    serve, broken = order_reports._row, {}
+
+    def bad_row(order: dict, item: dict, pending: bool) -> dict:
+        row = serve(order, item, pending)
+        if not broken:
+            broken["order"] = row["amazon-order-id"]
+            row["quantity"] = "two"
+        return row
+
+    monkeypatch.setattr(order_reports, "_row", bad_row)
+    result = _bulk(config, sandbox, 5)
+    assert [q.entity for q in result.quarantine] == ["orders"]
+    assert "quantity" in result.quarantine[0].reason
+    assert broken["order"] in result.quarantine[0].record
+    ids = [o["amazon_order_id"] for o in result.rows["orders"]]
+    assert broken["order"] not in ids and len(ids) > 10
