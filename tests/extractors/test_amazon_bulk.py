@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import duckdb
 import polars as pl
 import pytest
 
@@ -15,7 +16,7 @@ from extractors.amazon.settings import AmazonConnection
 from extractors.base import Window
 from extractors.http import ApiError
 from extractors.runner import run_stream
-from orchestration.config import resolve_secrets
+from orchestration.config import parse_config, resolve_secrets
 from sandbox.amazon import order_reports
 from sandbox.wire import Fault
 from tests.extractors.amazon_helpers import (
@@ -25,7 +26,9 @@ from tests.extractors.amazon_helpers import (
     lake,
     last_days,
 )
+from tests.conftest import sandbox_config_dict
 from tests.extractors.test_amazon_orders import quiet_moment
+from tests.integration.test_warehouse import assert_ok, dbt
 
 # the columns the flat file carries (the others are null in bulk rows: DECISIONS.md)
 SHARED_ORDERS = [
@@ -169,3 +172,83 @@ def test_a_malformed_row_quarantines_its_order_and_unknown_columns_are_tolerated
     assert broken["order"] in result.quarantine[0].record
     ids = [o["amazon_order_id"] for o in result.rows["orders"]]
     assert broken["order"] not in ids and len(ids) > 10
+
+
+@pytest.mark.calendar
+def test_an_incremental_sync_after_a_bulk_load_updates_the_same_order_lines(
+    sandbox, sandbox_env, tmp_path, monkeypatch
+):
+    """Bulk history as of two days ago (no OrderItemId, pending orders unpriced), then the
+    Orders API over the last three days as of now (orders shipped, delivered, refunded since):
+    the warehouse keeps one line per (order, SKU), with the sandbox's values, the OrderItemId
+    where getOrderItems gave it, and refunds and fees joined to those lines."""
+    for name in ("CHANNELHOUSE_DATA_DIR", "CHANNELHOUSE_WAREHOUSE", "CHANNELHOUSE_HASH_SALT"):
+        monkeypatch.delenv(name, raising=False)
+    now = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=3)
+    then = now - timedelta(days=2)
+    raw = sandbox_config_dict(str(tmp_path / "data"), history_days=40)
+    raw["connections"] = [c for c in raw["connections"] if c["name"] == "amazon_na"]
+    raw["sandbox"] = {"port": sandbox.port}
+    config = parse_config(raw, "test")
+    ex = extractor(config, sandbox, 30)
+    monkeypatch.setattr(sandbox.state, "clock", lambda: then)
+    bulk_run = run_stream(ex, "orders", config.data_dir, last_days(38, then.date()), then)
+    in_bulk = lake(config.data_dir, "amazon_na", "orders")
+    assert set(in_bulk["_api_version"]) == {"reports/2021-06-30"}
+    monkeypatch.setattr(sandbox.state, "clock", lambda: now)
+    days = last_days(41, now.date())
+    run_stream(ex, "orders", config.data_dir, days[-3:], now)  # the Orders API path
+    by_api = lake(config.data_dir, "amazon_na", "orders").filter(
+        pl.col("_api_version") == "orders/v0"
+    )
+    changed_ids = by_api.join(
+        in_bulk.filter(pl.col("last_updated_at") < then - timedelta(days=1)),
+        on="amazon_order_id",
+        how="semi",
+    )["amazon_order_id"].to_list()
+    assert len(changed_ids) >= 3  # bulk-loaded orders that changed and came back by the API
+    run_stream(ex, "financial_events", config.data_dir, days, now)
+    assert_ok(
+        dbt(config, tmp_path / "w.duckdb", tmp_path / "target", "build", "--select",
+            "+int_order_lines_unioned", "+int_refunds_unioned", "+int_order_line_fees",
+            "--indirect-selection", "cautious")
+    )  # fmt: skip
+    with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as con:
+        lines = con.sql(
+            "select l.channel_order_id, l.channel_line_id, l.order_line_id, l.quantity, "
+            "l.gross_amount, l.is_priced, s.amazon_order_item_id from "
+            "intermediate.int_order_lines_unioned l join staging.stg_amazon__order_items s "
+            "on l.channel_order_id = s.amazon_order_id and l.channel_line_id = s.seller_sku"
+        ).pl()
+        refunds = con.sql("select order_line_id from intermediate.int_refunds_unioned").pl()
+        fees = con.sql("select order_line_id from intermediate.int_order_line_fees").pl()
+    assert lines.height == lines.select("channel_order_id", "channel_line_id").n_unique()
+    b = sandbox.state.business
+    want = b.order_lines.join(
+        b.orders.filter(pl.col("account") == "amazon_na"), on="order_key"
+    ).select(
+        pl.col("channel_order_id"),
+        pl.col("channel_sku").alias("channel_line_id"),
+        pl.col("line_id").alias("truth_item_id"),
+        pl.col("quantity").cast(pl.Int64).alias("truth_quantity"),
+        (pl.col("unit_price") * pl.col("quantity")).round(2).alias("truth_gross"),
+    )
+    got = lines.join(want, on=["channel_order_id", "channel_line_id"], how="left")
+    assert got["truth_item_id"].null_count() == 0  # every warehouse line is a business line
+    assert (got["quantity"] == got["truth_quantity"]).all()
+    priced = got.filter(pl.col("is_priced"))
+    assert ((priced["gross_amount"].cast(pl.Float64) - priced["truth_gross"]).abs() < 0.005).all()
+    lake_lines = lake(config.data_dir, "amazon_na", "order_items").unique(
+        ["amazon_order_id", "seller_sku"]
+    )
+    assert lines.height == lake_lines.height > 300
+    # the lines the Orders API re-fetched know their OrderItemId; bulk-only ones do not
+    api_ids = set(lake(config.data_dir, "amazon_na", "order_items")["order_item_id"].drop_nulls())
+    known = got.filter(pl.col("amazon_order_item_id").is_not_null())
+    assert known["channel_order_id"].is_in(changed_ids).sum() >= 3
+    assert (known["amazon_order_item_id"] == known["truth_item_id"]).all()
+    assert set(known["amazon_order_item_id"]) == api_ids
+    line_ids = set(lines["order_line_id"])
+    assert refunds.height > 3 and set(refunds["order_line_id"]) <= line_ids
+    assert fees.height > 100 and set(fees["order_line_id"]) <= line_ids
+    assert bulk_run.quarantined == 0
