@@ -19,6 +19,7 @@ from extractors.runner import run_stream
 from orchestration.config import parse_config, resolve_secrets
 from sandbox.amazon import order_reports
 from sandbox.wire import Fault
+from tests.conftest import sandbox_config_dict
 from tests.extractors.amazon_helpers import (
     FAST_RETRY,
     US,
@@ -26,7 +27,6 @@ from tests.extractors.amazon_helpers import (
     lake,
     last_days,
 )
-from tests.conftest import sandbox_config_dict
 from tests.extractors.test_amazon_orders import quiet_moment
 from tests.integration.test_warehouse import assert_ok, dbt
 
