@@ -324,6 +324,7 @@ def main() -> None:
         return
     print("extraction throughput (orders stream, last 90 days, median of 3):")
     tp = throughput()
+    __import__("bench.amazon_bulk").amazon_bulk.run()  # bench/results/amazon_bulk.*
     print("forecasting per model family (40 synthetic series of 730 days):")
     families = forecasting_families()
     for row in families:

@@ -214,9 +214,13 @@ class AmazonExtractor:
         if bulk.uses_bulk(self.conn, api_window):
             result.api_version = API_VERSIONS["sales_traffic"]  # the Reports API
             seen: set[str] = set()
+            skipped: Counter[str] = Counter()
             reports = bulk.order_reports(self.marketplaces, api_window, self.conn.bulk_report_days)
             for report, rows in self._run_reports(clients, reports, bulk.report_body, bulk.decode):
-                bulk.add_report_rows(result, report, rows, window, seen)
+                bulk.add_report_rows(result, report, rows, window, seen, skipped)
+            result.notes += [
+                f"{n} orders of {c} are not this connection's" for c, n in skipped.items()
+            ]
             return
         params: dict[str, Any] = {
             "MarketplaceIds": ",".join(self.marketplaces),

@@ -1,12 +1,19 @@
 """Amazon order history in bulk: the flat-file orders reports of the Reports API.
 
 A window longer than the connection's ``bulk_history_days`` (a first sync, a backfill) is
-loaded from GET_FLAT_FILE_ALL_ORDERS_DATA_BY_LAST_UPDATE_GENERAL, one report per marketplace
-and ``bulk_report_days`` of the window, instead of getOrders plus one getOrderItems per order
+loaded from GET_FLAT_FILE_ALL_ORDERS_DATA_BY_LAST_UPDATE_GENERAL, one report per
+``bulk_report_days`` of the window, instead of getOrders plus one getOrderItems per order
 (getOrderItems allows 0.5 requests/s: two years of a small seller is a day of calls; the
 reports are a few dozen calls). BY_LAST_UPDATE, because the lake partitions orders by their
 last update, like the getOrders ``LastUpdatedAfter`` path this replaces: an order lands on the
 day it last changed whichever path fetched it.
+
+The orders reports ignore ``marketplaceIds`` and hold every marketplace of the seller's region
+(amzn/selling-partner-api-models#1859, #2209): one report per chunk covers all of the
+connection's marketplaces, each row's marketplace is its ``sales-channel`` (the file has no
+marketplace id), and rows of marketplaces the connection does not list (or ``Non-Amazon``
+multi-channel orders) are left out with a note. Amazon refuses a range over 30 days (issue
+#2591 there; not in the reference docs: UNCONFIRMED), hence chunks of at most 30 days.
 
 The file is one row per order item with 32 columns and neither OrderItemId, buyer e-mail nor
 OrderTotal: rows land in the same ``orders`` / ``order_items`` tables with those columns null
@@ -18,10 +25,11 @@ part of its lines.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from decimal import Decimal
 
 from extractors.amazon.client import _flat_file, _Report
+from extractors.amazon.marketplaces import MARKETPLACE_BY_NAME
 from extractors.amazon.parse import _count, _flag, _text, _timestamp
 from extractors.amazon.settings import AmazonConnection
 from extractors.base import ExtractResult, RecordError, Window, iso_z, to_money
@@ -50,19 +58,16 @@ def uses_bulk(conn: AmazonConnection, window: Window) -> bool:
 
 
 def order_reports(marketplaces: list[str], window: Window, chunk_days: int) -> list[_Report]:
-    """One report per marketplace and chunk of the window."""
-    return [
-        _Report(BY_LAST_UPDATE, marketplace, window=chunk)
-        for chunk in window.split(chunk_days)
-        for marketplace in marketplaces
-    ]
+    """One report per chunk of the window, for all the marketplaces (comma-separated)."""
+    ids = ",".join(marketplaces)
+    return [_Report(BY_LAST_UPDATE, ids, window=chunk) for chunk in window.split(chunk_days)]
 
 
 def report_body(report: _Report) -> dict:
     assert report.window is not None
     return {
         "reportType": report.report_type,
-        "marketplaceIds": [report.marketplace_id],
+        "marketplaceIds": report.marketplace_id.split(","),
         "dataStartTime": iso_z(report.window.start),
         "dataEndTime": iso_z(report.window.end),
     }
@@ -73,15 +78,21 @@ def decode(data: bytes) -> list[dict[str, str]]:
 
 
 def add_report_rows(result: ExtractResult, report: _Report, rows: list[dict],
-                    window: Window, seen: set[str]) -> None:  # fmt: skip
+                    window: Window, seen: set[str], skipped: Counter[str]) -> None:  # fmt: skip
     """The ``orders`` and ``order_items`` rows of one report's file, orders last updated in
-    ``window`` only, each order once (``seen``: a chunk boundary can repeat one)."""
+    ``window`` only, each order once (``seen``: a chunk boundary can repeat one); orders of
+    other sales channels are counted in ``skipped``."""
+    wanted = set(report.marketplace_id.split(","))
     by_order: dict[str, list[dict]] = defaultdict(list)
     for row in rows:
         by_order[row.get("amazon-order-id") or ""].append(row)
     for order_id, order_rows in by_order.items():
+        channel = order_rows[0].get("sales-channel") or ""
+        if MARKETPLACE_BY_NAME.get(channel) not in wanted:
+            skipped[channel or "(no sales-channel)"] += 1
+            continue
         try:
-            order, items = parse_flat_order(order_rows, report.marketplace_id)
+            order, items = parse_flat_order(order_rows, MARKETPLACE_BY_NAME[channel])
         except RecordError as exc:
             result.reject("orders", f"{report.describe()}: {exc}", order_rows)
             continue

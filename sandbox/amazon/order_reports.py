@@ -6,7 +6,9 @@ dates like ``2017-06-17T08:04:21+00:00``, ``fulfillment-channel`` written Amazon
 the statuses as words (``Cancelled``, not the Orders API's ``Canceled``). The rows come from
 the same per-account data the Orders API serves (``_Account.orders_at`` and ``items``), as of
 the moment the report was created: a Pending order's items have no prices, as in getOrderItems.
-The file has no OrderItemId, no buyer e-mail and no OrderTotal.
+The file has no OrderItemId, no buyer e-mail, no OrderTotal and no marketplace id: as the real
+reports do (amzn/selling-partner-api-models#1859, #2209), a report holds the orders of every
+marketplace of the account whatever its ``marketplaceIds``, told apart by ``sales-channel``.
 """
 
 from __future__ import annotations
@@ -54,10 +56,7 @@ def report_orders(acct: _Account, report: _Report) -> pl.DataFrame:
     seconds = pl.col(by).dt.epoch("us") // US * US
     return (
         acct.orders_at(report.created_at)
-        .filter(
-            pl.col("marketplace_id").is_in(report.marketplaces)
-            & seconds.is_between(_us(report.start), _us(report.end))
-        )
+        .filter(seconds.is_between(_us(report.start), _us(report.end)))
         .sort(by, "channel_order_id")
     )
 

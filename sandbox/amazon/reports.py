@@ -389,7 +389,7 @@ def register_report_lifecycle(api: SpApi, reports: _Reports) -> None:
         if not isinstance(ids, list) or not ids or not all(isinstance(m, str) for m in ids):
             raise _invalid("marketplaceIds must be a non-empty list of marketplace ids.")
         check_marketplaces(acct, ids, "marketplaceIds")
-        if len(ids) != 1:
+        if len(ids) != 1 and report_type not in ORDER_REPORT_TYPES:
             raise _invalid(f"{report_type} accepts exactly one marketplace.")
         options = body.get("reportOptions") or {}
         if not isinstance(options, dict) or not all(isinstance(v, str) for v in options.values()):
