@@ -16,10 +16,14 @@ What it serves (reference A), with the behaviour an extractor has to cope with:
   ShippingCharge, ShippingTax, Commission / FBAPerUnitFulfillmentFee, promotions) and a
   RefundEvent per refund; ``CurrencyAmount`` is a number. Pages hold at most 30 days of
   postings, so quiet periods give empty pages; a range over 180 days answers nothing.
-* **Reports 2021-06-30** GET_SALES_AND_TRAFFIC_REPORT (gzip JSON) and
-  GET_MERCHANT_LISTINGS_ALL_DATA (gzip tab-separated): IN_QUEUE -> IN_PROGRESS -> DONE over a
-  few seconds (milliseconds in the fast profile), CANCELLED when there is no data; documents
-  behind presigned-style URLs under ``/amazon/_documents/`` that expire after five minutes.
+* **Reports 2021-06-30** GET_SALES_AND_TRAFFIC_REPORT (gzip JSON),
+  GET_MERCHANT_LISTINGS_ALL_DATA and the flat-file orders reports
+  GET_FLAT_FILE_ALL_ORDERS_DATA_BY_{LAST_UPDATE,ORDER_DATE}_GENERAL (gzip tab-separated, every
+  marketplace of the account whatever ``marketplaceIds`` says, as the real ones):
+  IN_QUEUE -> IN_PROGRESS -> DONE over a few seconds (milliseconds in the fast profile),
+  CANCELLED when there is no data, FATAL / CANCELLED / an expired URL on an injected fault;
+  documents behind presigned-style URLs under ``/amazon/_documents/`` that expire after five
+  minutes.
 * **FBA Inventory v1** ``getInventorySummaries``: the FBA stock of AFN listings, 50 per page,
   ``pagination.nextToken`` at the top level, expiring 30 s after it was issued.
 
