@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import polars as pl
 
@@ -24,7 +24,6 @@ from sandbox.business import PENDING_FOR
 
 if TYPE_CHECKING:
     from sandbox.amazon.accounts import _Account
-    from sandbox.amazon.reports import _Report
 
 BY_LAST_UPDATE = "GET_FLAT_FILE_ALL_ORDERS_DATA_BY_LAST_UPDATE_GENERAL"
 BY_ORDER_DATE = "GET_FLAT_FILE_ALL_ORDERS_DATA_BY_ORDER_DATE_GENERAL"
@@ -47,6 +46,15 @@ FILE_STATUS = {
     "cancelled": ("Cancelled", "Cancelled"),
 }
 PENDING_US = PENDING_FOR // timedelta(microseconds=1)
+
+
+class _Report(Protocol):
+    """What an orders report needs of ``reports._Report`` (which imports this module)."""
+
+    report_type: str
+    start: datetime | None
+    end: datetime | None
+    created_at: datetime
 
 
 def report_orders(acct: _Account, report: _Report) -> pl.DataFrame:
