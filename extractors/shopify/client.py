@@ -18,6 +18,7 @@ from graphql import (
     InlineFragmentNode,
     IntValueNode,
     OperationDefinitionNode,
+    OperationType,
     SelectionSetNode,
     VariableNode,
     parse,
@@ -29,6 +30,7 @@ from extractors.http import ApiClient, ApiError, RetrySettings, TransientError
 log = logging.getLogger("channelhouse.extractors.shopify")
 MAX_QUERY_COST = 1000  # Shopify's single-query limit
 MAX_PAGE_SIZE = 250
+MUTATION_COST = 10  # a mutation costs a flat 10 points, whatever it selects
 
 
 # --------------------------------------------------------------------------------------------
@@ -98,6 +100,8 @@ def _selection_cost(
 def query_cost(query: str, variables: dict[str, Any]) -> int:
     """The requested (worst-case) cost Shopify will charge for ``query``."""
     operation, fragments = _document(query)
+    if operation.operation == OperationType.MUTATION:
+        return MUTATION_COST * len(_field_nodes(operation.selection_set, fragments))
     return _selection_cost(operation.selection_set, fragments, variables)
 
 
