@@ -42,6 +42,7 @@ from extractors.shopify.bulk import BulkQuery, regroup
 from extractors.shopify.client import (
     MAX_PAGE_SIZE,  # noqa: F401
     MAX_QUERY_COST,  # noqa: F401
+    QueryCosts,
     ShopifyClient,
     fit_page_size,
     log,
@@ -123,6 +124,7 @@ class ShopifyExtractor:
         if STREAMS[stream].incremental and window is None:
             raise ValueError(f"stream {stream!r} is incremental: it needs a window")
         self.client.stats = CallStats()  # each extraction reports its own calls
+        self.client.costs = QueryCosts()
         result = ExtractResult(stats=self.client.stats, api_version=self.conn.api_version)
         handlers: dict[str, Callable[[ExtractResult, Window | None], None]] = {
             "orders": self._orders,

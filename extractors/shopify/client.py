@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -123,6 +124,15 @@ def fit_page_size(query: str, variables: dict[str, Any]) -> int:
 # --------------------------------------------------------------------------------------------
 # the client
 # --------------------------------------------------------------------------------------------
+@dataclass
+class QueryCosts:
+    """The points Shopify charged one extraction (``extensions.cost`` of every answer)."""
+
+    queries: int = 0
+    requested: int = 0
+    actual: int = 0
+
+
 def _graphql_errors(body: object) -> list[dict]:
     if isinstance(body, dict) and isinstance(body.get("errors"), list):
         return [e for e in body["errors"] if isinstance(e, dict)]
@@ -150,6 +160,7 @@ class ShopifyClient(ApiClient):
         self._token = access_token
         # last throttleStatus seen: (currentlyAvailable, maximumAvailable, restoreRate, when)
         self._bucket: tuple[float, float, float, float] | None = None
+        self.costs = QueryCosts()
 
     def auth_headers(self) -> dict[str, str]:
         return {"X-Shopify-Access-Token": self._token}
@@ -240,6 +251,9 @@ class ShopifyClient(ApiClient):
             raise ValueError("the response body is not a JSON object")
         cost = self._cost_extension(body)
         if cost is not None:
+            self.costs.queries += 1
+            self.costs.requested += int(cost.get("requestedQueryCost") or 0)
+            self.costs.actual += int(cost.get("actualQueryCost") or 0)
             status = cost["throttleStatus"]
             self._bucket = (
                 float(status["currentlyAvailable"]),
