@@ -27,6 +27,8 @@ from pathlib import Path
 import duckdb
 import yaml
 
+from bench import amazon_bulk
+from bench.shopify_bulk import shopify_bulk
 from extractors.registry import build_extractor
 from extractors.runner import run_stream
 from orchestration.config import parse_config
@@ -324,7 +326,8 @@ def main() -> None:
         return
     print("extraction throughput (orders stream, last 90 days, median of 3):")
     tp = throughput()
-    __import__("bench.amazon_bulk").amazon_bulk.run()  # bench/results/amazon_bulk.*
+    amazon_bulk.run()
+    shopify_bulk()
     print("forecasting per model family (40 synthetic series of 730 days):")
     families = forecasting_families()
     for row in families:

@@ -18,7 +18,10 @@ parts of Shopify's behaviour an extractor has to cope with:
   syntax ``field:[op]value`` clauses joined by ``AND`` on ``updated_at``/``created_at``/
   ``processed_at`` (anything else is a GraphQL error rather than silently ignored).
 
-Not emulated (out of scope for now): bulk operations, mutations, ``last``/``before`` paging,
+* **Bulk operations** (``sandbox/shopify/bulk.py``): ``bulkOperationRunQuery``, its lifecycle,
+  polling and the JSONL result at a signed URL.
+
+Not emulated (out of scope for now): other mutations, ``last``/``before`` paging,
 the 60-day order visibility limit without ``read_all_orders`` (the sandbox apps have it).
 """
 
@@ -32,6 +35,7 @@ from typing import Any
 from flask import Blueprint, Response, g, request
 from graphql import execute_sync
 
+from sandbox.shopify.bulk import BulkOperations, ShopBulk, register_downloads
 from sandbox.shopify.common import (
     API,
     BUCKET_SIZE,
@@ -46,6 +50,7 @@ from sandbox.shopify.common import (
 from sandbox.shopify.cost import (
     PreparedQuery,
     actual_cost,
+    is_mutation,
     prepare,
 )
 from sandbox.shopify.schema import SCHEMA
@@ -161,18 +166,22 @@ def _max_cost_body(requested: int, bucket: TokenBucket) -> dict:
 
 
 def _executed(
-    prepared: PreparedQuery, view: ShopView, decision: Decision, bucket: TokenBucket
+    prepared: PreparedQuery, view: ShopView, bulk: ShopBulk, decision: Decision, bucket: TokenBucket
 ) -> dict:
     """Execute a charged query and refund the difference between requested and actual cost."""
     operation_name = prepared.operation.name.value if prepared.operation.name else None
     result = execute_sync(
         SCHEMA,
         prepared.document,
+        root_value=bulk,
         context_value=view,
         variable_values=prepared.raw_variables,
         operation_name=operation_name,
     )
-    actual = actual_cost(prepared.plan, result.data)
+    if is_mutation(prepared.operation):
+        actual = prepared.requested  # a mutation's flat cost is what it costs
+    else:
+        actual = actual_cost(prepared.plan, result.data)
     refund = max(0, prepared.requested - actual)
     bucket.refund(refund)
     body: dict[str, Any] = {}
@@ -207,6 +216,8 @@ def create_blueprint(state: SandboxState) -> tuple[Blueprint, ChannelWire]:
     """The Shopify routes over ``state``, and how Shopify answers the generic faults."""
     blueprint = Blueprint(API, __name__, url_prefix=f"/{API}")
     views = _Views(state)
+    bulk_operations = BulkOperations(state)
+    register_downloads(blueprint, bulk_operations)
 
     def bucket(account: str) -> TokenBucket:
         return state.limits.bucket(API, account, OPERATION, RESTORE_RATE, BUCKET_SIZE)
@@ -238,7 +249,7 @@ def create_blueprint(state: SandboxState) -> tuple[Blueprint, ChannelWire]:
         )
 
     def answer(
-        account: str, query: str, variables: dict | None, operation_name: str | None
+        account: str, version: str, query: str, variables: dict | None, operation_name: str | None
     ) -> dict:
         """Validate, price, charge the bucket, execute, refund: the body of the answer."""
         b = bucket(account)
@@ -257,7 +268,8 @@ def create_blueprint(state: SandboxState) -> tuple[Blueprint, ChannelWire]:
             return _throttled_body(
                 prepared.requested, decision.remaining, decision.capacity, decision.limit
             )
-        return _executed(prepared, views.get(account), decision, b)
+        bulk = ShopBulk(bulk_operations, account, version, request.host_url, request.path)
+        return _executed(prepared, views.get(account), bulk, decision, b)
 
     @blueprint.post("/<shop>/admin/api/<version>/graphql.json")
     def graphql_endpoint(shop: str, version: str) -> Response:
@@ -270,6 +282,6 @@ def create_blueprint(state: SandboxState) -> tuple[Blueprint, ChannelWire]:
         body = _request_body()
         if body is None:
             return _json({"errors": {"query": "Required parameter missing or invalid"}}, 400)
-        return _json(answer(account, *body), headers={"X-Shopify-API-Version": version})
+        return _json(answer(account, version, *body), headers={"X-Shopify-API-Version": version})
 
     return blueprint, ChannelWire(throttled=throttled, server_error=server_error)

@@ -24,11 +24,25 @@ from flask import Response
 if TYPE_CHECKING:
     from sandbox.business import Business
 
-FAULT_KINDS = ("throttle", "server_error", "slow", "expire_tokens", "truncate")
-# Amazon Reports (issue 14, sandbox/amazon/reports.py): a createReport request the fault
-# matches makes its report end FATAL / CANCELLED; a getReportDocument request it matches is
-# given a document URL that has already expired.
-FAULT_KINDS += ("report_fatal", "report_cancelled", "expire_document_url")
+FAULT_KINDS = (
+    "throttle",
+    "server_error",
+    "slow",
+    "expire_tokens",
+    "truncate",
+    "bulk_failed",
+    "bulk_canceled",
+    "expire_url",
+    # Amazon Reports (sandbox/amazon/reports.py): a createReport request the fault matches
+    # makes its report end FATAL / CANCELLED; a getReportDocument request it matches is
+    # given a document URL that has already expired.
+    "report_fatal",
+    "report_cancelled",
+    "expire_document_url",
+)
+# Faults the Shopify bulk emulator takes itself, where they apply (a bulk operation's start,
+# its result download), so that no other request of the API uses them up.
+BULK_FAULT_KINDS = ("bulk_failed", "bulk_canceled", "expire_url")
 
 
 @dataclass
@@ -41,6 +55,7 @@ class Fault:
     path: str = ".*"  # regex searched in the request path
     status: int = 500  # for server_error
     delay_s: float = 2.0  # for slow
+    error_code: str = "INTERNAL_SERVER_ERROR"  # for bulk_failed (Shopify's BulkOperation.errorCode)
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -61,10 +76,13 @@ class FaultInjector:
         with self._lock:
             self._faults.clear()
 
-    def take(self, api: str, path: str) -> Fault | None:
+    def take(self, api: str, path: str, kinds: tuple[str, ...] | None = None) -> Fault | None:
+        """The next pending fault for this request; ``kinds`` None means the generic ones
+        (every kind but ``BULK_FAULT_KINDS``, which their emulator takes by name)."""
         with self._lock:
             for fault in self._faults:
-                if fault.api in (api, "*") and re.search(fault.path, path):
+                wanted = fault.kind in kinds if kinds else fault.kind not in BULK_FAULT_KINDS
+                if wanted and fault.api in (api, "*") and re.search(fault.path, path):
                     fault.count -= 1
                     if fault.count <= 0:
                         self._faults.remove(fault)

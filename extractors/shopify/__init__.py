@@ -18,6 +18,11 @@ Why it is shaped this way:
   a 401 means it was revoked (app uninstalled or re-authorised). The client retries once with
   the same token (a transient revocation, as the sandbox's ``expire_tokens`` fault models)
   and then fails with an error that says so.
+* **Bulk for history.** An orders window longer than the connection's ``bulk_history_days``
+  (the first sync, a long backfill) is one bulk operation (``bulk.py``) instead of thousands
+  of pages: the same fields, regrouped into the same nodes, parsed by the same functions.
+  The refund lines are fetched afterwards per refund (a bulk query cannot nest a connection
+  inside the ``refunds`` list), by the follow-up query the paginated path uses for overflow.
 * **Orders by update time.** The orders stream asks for ``updated_at`` in the window, sorted
   by UPDATED_AT: each order lands (with its lines and refunds as they are now) in the
   partition of its last update, so a late refund to an old order reappears in today's
@@ -26,19 +31,21 @@ Why it is shaped this way:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 # The package re-exports what callers import from ``extractors.shopify`` (the noqa: F401s).
 from extractors.base import CallStats, ExtractResult, Window, iso_z
 from extractors.http import RetrySettings
+from extractors.shopify.bulk import BulkQuery, regroup
 from extractors.shopify.client import (
     MAX_PAGE_SIZE,  # noqa: F401
     MAX_QUERY_COST,  # noqa: F401
+    QueryCosts,
     ShopifyClient,
     fit_page_size,
-    log,  # noqa: F401
+    log,
     query_cost,  # noqa: F401
 )
 from extractors.shopify.parse import (
@@ -75,6 +82,7 @@ from extractors.shopify.schemas import (
     STREAMS,
     STRING,  # noqa: F401
     VARIANT_PAGE,  # noqa: F401
+    bulk_orders_query,
 )
 from extractors.shopify.settings import ShopifyConnection
 
@@ -116,6 +124,7 @@ class ShopifyExtractor:
         if STREAMS[stream].incremental and window is None:
             raise ValueError(f"stream {stream!r} is incremental: it needs a window")
         self.client.stats = CallStats()  # each extraction reports its own calls
+        self.client.costs = QueryCosts()
         result = ExtractResult(stats=self.client.stats, api_version=self.conn.api_version)
         handlers: dict[str, Callable[[ExtractResult, Window | None], None]] = {
             "orders": self._orders,
@@ -134,16 +143,32 @@ class ShopifyExtractor:
                 "such orders only to apps with the read_all_orders scope"
             )
         search = f"updated_at:>='{iso_z(window.start)}' AND updated_at:<'{iso_z(window.end)}'"
-        variables = {"query": search}
-        variables["first"] = fit_page_size(ORDERS_QUERY, variables)
         outside = 0
-        for nodes in self.client.pages(ORDERS_QUERY, variables, "orders", ("orders",)):
+        for nodes in self._order_nodes(search, window, result):
             for node in nodes:
                 outside += not self._order(node, window, result)
         if outside:
             result.notes.append(
                 f"{outside} orders outside the window were returned by the API and skipped"
             )
+
+    def _order_nodes(
+        self, search: str, window: Window, result: ExtractResult
+    ) -> Iterator[list[dict]]:
+        """The window's Order nodes: pages of a paginated query, or one bulk result."""
+        if window.end - window.start <= timedelta(days=self.conn.bulk_history_days):
+            variables = {"query": search}
+            variables["first"] = fit_page_size(ORDERS_QUERY, variables)
+            yield from self.client.pages(ORDERS_QUERY, variables, "orders", ("orders",))
+            return
+        lines = BulkQuery(self.client, bulk_orders_query(search)).lines()
+        nodes = regroup(lines, "orders", {"LineItem": ("lineItems", "order_lines")}, result)
+        for node in nodes:
+            for refund in node.get("refunds") or []:
+                if isinstance(refund, dict):  # its lines: by the overflow query, all of them
+                    refund["refundLineItems"] = {"nodes": [], "pageInfo": {"hasNextPage": True}}
+        log.info("[%s] bulk result: %d objects, %d orders", self.connection, len(lines), len(nodes))
+        yield sorted(nodes, key=lambda n: (str(n.get("updatedAt")), str(n.get("id"))))
 
     def _order(self, node: object, window: Window, result: ExtractResult) -> bool:
         """Add one order with its lines and refunds; False if it is outside the window."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -18,6 +19,7 @@ from graphql import (
     InlineFragmentNode,
     IntValueNode,
     OperationDefinitionNode,
+    OperationType,
     SelectionSetNode,
     VariableNode,
     parse,
@@ -29,6 +31,7 @@ from extractors.http import ApiClient, ApiError, RetrySettings, TransientError
 log = logging.getLogger("channelhouse.extractors.shopify")
 MAX_QUERY_COST = 1000  # Shopify's single-query limit
 MAX_PAGE_SIZE = 250
+MUTATION_COST = 10  # a mutation costs a flat 10 points, whatever it selects
 
 
 # --------------------------------------------------------------------------------------------
@@ -98,6 +101,8 @@ def _selection_cost(
 def query_cost(query: str, variables: dict[str, Any]) -> int:
     """The requested (worst-case) cost Shopify will charge for ``query``."""
     operation, fragments = _document(query)
+    if operation.operation == OperationType.MUTATION:
+        return MUTATION_COST * len(_field_nodes(operation.selection_set, fragments))
     return _selection_cost(operation.selection_set, fragments, variables)
 
 
@@ -119,6 +124,15 @@ def fit_page_size(query: str, variables: dict[str, Any]) -> int:
 # --------------------------------------------------------------------------------------------
 # the client
 # --------------------------------------------------------------------------------------------
+@dataclass
+class QueryCosts:
+    """The points Shopify charged one extraction (``extensions.cost`` of every answer)."""
+
+    queries: int = 0
+    requested: int = 0
+    actual: int = 0
+
+
 def _graphql_errors(body: object) -> list[dict]:
     if isinstance(body, dict) and isinstance(body.get("errors"), list):
         return [e for e in body["errors"] if isinstance(e, dict)]
@@ -146,6 +160,7 @@ class ShopifyClient(ApiClient):
         self._token = access_token
         # last throttleStatus seen: (currentlyAvailable, maximumAvailable, restoreRate, when)
         self._bucket: tuple[float, float, float, float] | None = None
+        self.costs = QueryCosts()
 
     def auth_headers(self) -> dict[str, str]:
         return {"X-Shopify-Access-Token": self._token}
@@ -236,6 +251,9 @@ class ShopifyClient(ApiClient):
             raise ValueError("the response body is not a JSON object")
         cost = self._cost_extension(body)
         if cost is not None:
+            self.costs.queries += 1
+            self.costs.requested += int(cost.get("requestedQueryCost") or 0)
+            self.costs.actual += int(cost.get("actualQueryCost") or 0)
             status = cost["throttleStatus"]
             self._bucket = (
                 float(status["currentlyAvailable"]),

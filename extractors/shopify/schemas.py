@@ -213,17 +213,27 @@ STREAMS: dict[str, Stream] = {
 # --------------------------------------------------------------------------------------------
 # queries
 # --------------------------------------------------------------------------------------------
-_LINE = """
-fragment Line on LineItem {
-  id sku quantity
+_LINE_FIELDS = """id sku quantity
   originalUnitPriceSet { shopMoney { amount currencyCode } }
   totalDiscountSet { shopMoney { amount } }
-  variant { id } product { id }
-}"""
+  variant { id } product { id }"""
+_LINE = f"""
+fragment Line on LineItem {{
+  {_LINE_FIELDS}
+}}"""
 _REFUND_LINE = """
 fragment RefundLine on RefundLineItem { quantity lineItem { id } subtotalSet { shopMoney { amount } } }
 """
 _PAGE = "pageInfo { hasNextPage endCursor }"
+_ORDER_FIELDS = """id legacyResourceId name createdAt updatedAt processedAt cancelledAt currencyCode
+      displayFinancialStatus displayFulfillmentStatus
+      totalPriceSet { shopMoney { amount } }
+      subtotalPriceSet { shopMoney { amount } }
+      totalDiscountsSet { shopMoney { amount } }
+      totalTaxSet { shopMoney { amount } }
+      totalShippingPriceSet { shopMoney { amount } }
+      customer { id email }"""
+_REFUND_FIELDS = "id createdAt totalRefundedSet { shopMoney { amount currencyCode } }"
 
 ORDERS_QUERY = (
     f"""
@@ -231,17 +241,10 @@ query Orders($first: Int!, $after: String, $query: String!) {{
   orders(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {{
     {_PAGE}
     nodes {{
-      id legacyResourceId name createdAt updatedAt processedAt cancelledAt currencyCode
-      displayFinancialStatus displayFulfillmentStatus
-      totalPriceSet {{ shopMoney {{ amount }} }}
-      subtotalPriceSet {{ shopMoney {{ amount }} }}
-      totalDiscountsSet {{ shopMoney {{ amount }} }}
-      totalTaxSet {{ shopMoney {{ amount }} }}
-      totalShippingPriceSet {{ shopMoney {{ amount }} }}
-      customer {{ id email }}
+      {_ORDER_FIELDS}
       lineItems(first: {LINE_PAGE}) {{ {_PAGE} nodes {{ ...Line }} }}
       refunds {{
-        id createdAt totalRefundedSet {{ shopMoney {{ amount currencyCode }} }}
+        {_REFUND_FIELDS}
         refundLineItems(first: {REFUND_LINE_PAGE}) {{ {_PAGE} nodes {{ ...RefundLine }} }}
       }}
     }}
@@ -250,6 +253,21 @@ query Orders($first: Int!, $after: String, $query: String!) {{
     + _LINE
     + _REFUND_LINE
 )
+
+
+def bulk_orders_query(search: str) -> str:
+    """The orders stream as one bulk query: the same fields, no pages. Refund lines are not in
+    it: Shopify refuses a connection inside a list field (``refunds``) in a bulk query."""
+    return f"""{{
+  orders(query: "{search}", sortKey: UPDATED_AT) {{
+    edges {{ node {{
+      {_ORDER_FIELDS}
+      lineItems {{ edges {{ node {{ {_LINE_FIELDS} }} }} }}
+      refunds {{ {_REFUND_FIELDS} }}
+    }} }}
+  }}
+}}"""
+
 
 ORDER_LINES_QUERY = (
     f"""

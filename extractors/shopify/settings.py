@@ -14,6 +14,12 @@ class ShopifyConnection(_Connection):
     channel: Literal["shopify"]
     shop: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", description="the <shop>.myshopify.com name")
     api_version: str = Field("2025-10", pattern=r"^(\d{4}-(01|04|07|10)|unstable)$")
+    bulk_history_days: int = Field(
+        90,
+        ge=1,
+        description="an orders window longer than this many days (the first sync, a long "
+        "backfill) is read with one bulk operation instead of paginated queries",
+    )
 
     def base_url(self, sandbox_url: str) -> str:
         if self.uses_sandbox:

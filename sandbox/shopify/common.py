@@ -22,6 +22,7 @@ MAX_QUERY_COST = 1000
 BUCKET_SIZE = 1000.0  # Standard plan figures from older docs (reference B.3)
 RESTORE_RATE = 50.0
 MAX_PAGE_SIZE = 250
+UNPAGED = 2**62  # the page size of a connection in a bulk operation: all of it
 VIEW_TTL = timedelta(seconds=60)
 VERSION_RE = re.compile(r"^(\d{4}-\d{2}|unstable)$")
 INVALID_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
@@ -96,7 +97,7 @@ def decode_cursor(cursor: str) -> tuple[int, Any]:
 def check_page_size(first: int | None) -> int:
     if first is None:
         raise GraphQLError("you must provide one of first or last")
-    if first < 0 or first > MAX_PAGE_SIZE:
+    if first < 0 or (first > MAX_PAGE_SIZE and first != UNPAGED):
         # Shopify refuses larger pages; this wording is the sandbox's own.
         raise GraphQLError(f"first: the page size must be between 0 and {MAX_PAGE_SIZE}")
     return first

@@ -16,6 +16,7 @@ from graphql import (
     GraphQLSchema,
     InlineFragmentNode,
     OperationDefinitionNode,
+    OperationType,
     SelectionSetNode,
     get_named_type,
     get_nullable_type,
@@ -27,6 +28,8 @@ from graphql import (
 from graphql.execution.values import get_argument_values, get_variable_values
 
 from sandbox.shopify.schema import SCHEMA
+
+MUTATION_COST = 10
 
 
 # ----------------------------------------------------------------------------------------
@@ -249,7 +252,10 @@ def prepare(
         d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
     }
     ctx = _CostContext(SCHEMA, fragments, coerced)
-    cost = requested_cost(operation.selection_set, SCHEMA.query_type, ctx)
+    if is_mutation(operation):
+        cost = MUTATION_COST * len(_fields(operation.selection_set, SCHEMA.mutation_type, ctx))
+    else:
+        cost = requested_cost(operation.selection_set, SCHEMA.query_type, ctx)
     return PreparedQuery(document, operation, _plan(query, operation_name), variables or {}, cost)
 
 
@@ -263,6 +269,10 @@ def _plan(query: str, operation_name: str | None) -> tuple[Charge, ...]:
     fragments = {
         d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
     }
-    return cost_plan(
-        operation.selection_set, SCHEMA.query_type, _CostContext(SCHEMA, fragments, {})
-    )
+    root = SCHEMA.mutation_type if is_mutation(operation) else SCHEMA.query_type
+    return cost_plan(operation.selection_set, root, _CostContext(SCHEMA, fragments, {}))
+
+
+def is_mutation(operation: OperationDefinitionNode) -> bool:
+    """Mutations cost a flat 10 points each, whatever they select (reference B.3)."""
+    return operation.operation == OperationType.MUTATION

@@ -22,9 +22,10 @@ from sandbox.shopify.common import (
 from sandbox.shopify.shop import ShopView
 
 SDL = """
-schema { query: QueryRoot }
+schema { query: QueryRoot mutation: Mutation }
 
 scalar DateTime
+scalar URL
 scalar Decimal
 scalar Money
 scalar UnsignedInt64
@@ -99,7 +100,25 @@ type Location { id: ID! legacyResourceId: UnsignedInt64! name: String! isActive:
 type Shop { id: ID! name: String! myshopifyDomain: String! currencyCode: CurrencyCode!
   ianaTimezone: String! }
 
+interface Node { id: ID! }
+enum BulkOperationStatus { CANCELED CANCELING COMPLETED CREATED EXPIRED FAILED RUNNING }
+enum BulkOperationErrorCode { ACCESS_DENIED INTERNAL_SERVER_ERROR TIMEOUT }
+enum BulkOperationType { MUTATION QUERY }
+enum BulkOperationUserErrorCode { INVALID OPERATION_IN_PROGRESS }
+type BulkOperation implements Node {
+  id: ID! status: BulkOperationStatus! errorCode: BulkOperationErrorCode type: BulkOperationType!
+  createdAt: DateTime! completedAt: DateTime objectCount: UnsignedInt64!
+  rootObjectCount: UnsignedInt64! fileSize: UnsignedInt64 url: URL partialDataUrl: URL
+  query: String!
+}
+type BulkOperationUserError { code: BulkOperationUserErrorCode field: [String!] message: String! }
+type BulkOperationRunQueryPayload { bulkOperation: BulkOperation
+  userErrors: [BulkOperationUserError!]! }
+type Mutation { bulkOperationRunQuery(query: String!): BulkOperationRunQueryPayload }
+
 type QueryRoot {
+  node(id: ID!): Node
+  currentBulkOperation(type: BulkOperationType = QUERY): BulkOperation
   orders(first: Int, after: String, query: String, sortKey: OrderSortKeys = ID,
          reverse: Boolean = false): OrderConnection!
   order(id: ID!): Order
@@ -132,6 +151,14 @@ ORDER_SORT_COLUMNS = {
 PRODUCT_SORT_COLUMNS = {"ID": None, "UPDATED_AT": "updated_at", "CREATED_AT": "created_at"}
 
 
+def _first(info: Any, first: int | None) -> int | None:
+    """``first`` as given; in a bulk operation a missing ``first`` means the operation's page
+    size (every item: Shopify pages a bulk query internally; one item in its dry run)."""
+    if first is None:
+        return getattr(info.context, "bulk_page_size", None)
+    return first
+
+
 def _sort_column(sort_key: str, supported: dict[str, str | None]) -> str | None:
     if sort_key not in supported:
         raise GraphQLError(
@@ -152,7 +179,7 @@ def resolve_orders(
 ) -> dict:
     clauses = parse_search(query, ("updated_at", "created_at", "processed_at"))
     column = _sort_column(sortKey, ORDER_SORT_COLUMNS)
-    return info.context.order_data[0].page(first, after, clauses, column, reverse)
+    return info.context.order_data[0].page(_first(info, first), after, clauses, column, reverse)
 
 
 def resolve_products(
@@ -166,7 +193,7 @@ def resolve_products(
 ) -> dict:
     clauses = parse_search(query, ("updated_at", "created_at"))
     column = _sort_column(sortKey, PRODUCT_SORT_COLUMNS)
-    return info.context.catalog[0].page(first, after, clauses, column, reverse)
+    return info.context.catalog[0].page(_first(info, first), after, clauses, column, reverse)
 
 
 def resolve_inventory_items(
@@ -178,13 +205,13 @@ def resolve_inventory_items(
     reverse: bool = False,
 ) -> dict:
     clauses = parse_search(query, ("updated_at",))
-    return info.context.inventory[0].page(first, after, clauses, None, reverse)
+    return info.context.inventory[0].page(_first(info, first), after, clauses, None, reverse)
 
 
 def resolve_locations(
     _root: None, info: Any, first: int | None = None, after: str | None = None
 ) -> dict:
-    return list_page(list(info.context.locations.values()), first, after)
+    return list_page(list(info.context.locations.values()), _first(info, first), after)
 
 
 def _by_id(index: Callable[[ShopView], dict[str, dict]]) -> Callable[..., dict | None]:
@@ -197,9 +224,9 @@ def _by_id(index: Callable[[ShopView], dict[str, dict]]) -> Callable[..., dict |
 
 def _nested(key: str) -> Callable[..., dict]:
     def resolve(
-        source: dict, _info: Any, first: int | None = None, after: str | None = None
+        source: dict, info: Any, first: int | None = None, after: str | None = None
     ) -> dict:
-        return list_page(source[key], first, after)
+        return list_page(source[key], _first(info, first), after)
 
     return resolve
 
@@ -252,6 +279,10 @@ def build_shopify_schema() -> GraphQLSchema:
     field("QueryRoot", "inventoryItem", _by_id(items))
     field("QueryRoot", "locations", resolve_locations)
     field("QueryRoot", "shop", lambda _root, info: info.context.shop)
+    # bulk operations: the root value of a request is the shop's BulkOperations (bulk.py)
+    field("QueryRoot", "node", lambda root, _info, id: root.node(id))
+    field("QueryRoot", "currentBulkOperation", lambda root, _info, type: root.current(type))
+    field("Mutation", "bulkOperationRunQuery", lambda root, info, query: root.run(query, info))
     field("Order", "lineItems", _nested("_lines"))
     field("Order", "refunds", resolve_refunds)
     field("Refund", "refundLineItems", _nested("_lines"))
