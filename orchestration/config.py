@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -71,10 +71,35 @@ class SandboxConfig(_Strict):
 
 
 class SyncConfig(_Strict):
-    history_start: date = Field(description="first day the daily partitions (and backfills) cover")
+    history_start: date = Field(description="first day the initial sync (raw_history) loads")
+    daily_days: int = Field(
+        35,
+        ge=1,
+        le=366,
+        description="the daily raw partitions cover today and this many days before it; "
+        "older days load through the raw_history job",
+    )
     lookback_days: int = Field(
         2, ge=0, le=60, description="scheduled runs re-extract this many past days too"
     )
+
+    @model_validator(mode="after")
+    def _lookback_inside_the_daily_window(self):
+        if self.lookback_days > self.daily_days:
+            raise ValueError(
+                f"lookback_days: {self.lookback_days} reaches before the daily window "
+                f"(daily_days {self.daily_days}); scheduled runs re-extract daily partitions only"
+            )
+        return self
+
+    def daily_start(self, today: date) -> date:
+        """The first daily partition: ``daily_days`` before ``today``, not before the history."""
+        return max(self.history_start, today - timedelta(days=self.daily_days))
+
+    def history_range(self, today: date) -> tuple[date, date]:
+        """The initial sync's default days: history_start .. the day before the daily window
+        (empty, start > end, when the whole history fits in the daily window)."""
+        return self.history_start, self.daily_start(today) - timedelta(days=1)
 
 
 class WarehouseConfig(_Strict):

@@ -1,10 +1,11 @@
 """``make demo``: the main job on the embedded default.
 
 Starts the sandbox APIs (unless one is already listening on the configured port), then runs
-the pipeline through Dagster — every incremental stream over the whole history in one run,
-then the snapshots, into the lake under the data directory; then the dbt warehouse build
-with its checks — recorded in the Dagster instance that ``make dev`` shows. Prints what
-landed and how long it took.
+the pipeline through Dagster — the initial sync of every incremental stream (the history
+before the daily partitions) in one run, the daily partitions of the recent window in one
+run, then the snapshots, into the lake under the data directory; then the dbt warehouse
+build with its checks, the forecasts, the alerts and a report — recorded in the Dagster
+instance that ``make dev`` shows. Prints what landed and how long it took.
 """
 
 from __future__ import annotations
@@ -76,11 +77,11 @@ def dagster_home(config: ChannelHouseConfig) -> Path:
     return home
 
 
-def raw_backfill_job():
-    """The backfill job, rebuilt from the configuration in each step process."""
+def raw_history_job():
+    """The initial-sync job, rebuilt from the configuration in each step process."""
     from orchestration.definitions import defs
 
-    return defs().resolve_job_def("raw_backfill")
+    return defs().resolve_job_def("raw_history")
 
 
 def write_demo_files(config: ChannelHouseConfig) -> None:
@@ -102,6 +103,7 @@ def write_demo_files(config: ChannelHouseConfig) -> None:
 
 
 DEMO_JOBS = (
+    "raw_history",
     "raw_backfill",
     "raw_snapshots",
     "inbox_import",
@@ -114,16 +116,16 @@ DEMO_JOBS = (
 def run_pipeline(
     config: ChannelHouseConfig, parallel: int, instance=None, in_process: bool = False
 ) -> list[tuple[str, bool, float, list[str]]]:
-    """Materialize every asset: the raw backfill run, the snapshot run, then the inbox import
-    (the demo's files) with the warehouse build, the forecasts, the alerts and last week's
-    business review (each warehouse-changing job ends with the BI serving copy). Returns
-    (job, succeeded, seconds, failures) per run.
+    """Materialize every asset: the initial sync (history) run, the daily window's run, the
+    snapshot run, then the inbox import (the demo's files) with the warehouse build, the
+    forecasts, the alerts and last week's business review (each warehouse-changing job ends
+    with the BI serving copy). Returns (job, succeeded, seconds, failures) per run.
 
-    The backfill's streams run ``parallel`` at a time in separate processes (Dagster's
-    multiprocess executor, as in production): each step process pays ~9 s of imports
+    The history run's streams run ``parallel`` at a time in separate processes (Dagster's
+    multiprocess executor, as in production): each step process pays seconds of imports
     (Dagster, Great Expectations), less than running the long streams side by side saves.
-    The snapshots take a second each and dbt is one step per layer, so they run in this
-    process. ``in_process`` runs the backfill in this process too (the tests' short
+    The daily window, the snapshots and dbt are short or one step per layer, so they run in
+    this process. ``in_process`` runs the history in this process too (the tests' short
     histories), on ``instance`` (default: the DAGSTER_HOME instance).
     """
     import dagster as dg
@@ -135,8 +137,10 @@ def run_pipeline(
     instance = instance or dg.DagsterInstance.get()
     now = datetime.now(UTC)
     quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
-    backfill = {**quiet, "execution": {"config": {"multiprocess": {"max_concurrent": parallel}}}}
-    range_tags = partition_range_tags(config.sync.history_start.isoformat(), now.date().isoformat())
+    history = {**quiet, "execution": {"config": {"multiprocess": {"max_concurrent": parallel}}}}
+    daily_range = partition_range_tags(
+        config.sync.daily_start(now.date()).isoformat(), now.date().isoformat()
+    )
     last_week = period_for_run("weekly", now, config.reporting_timezone)
     definitions = build_definitions(config, retry_policy=None if in_process else RETRY_POLICY)
     runs = []
@@ -144,19 +148,16 @@ def run_pipeline(
         started = time.perf_counter()
         if job_name == "inbox_import":
             write_demo_files(config)
-        if job_name == "raw_backfill" and not in_process:
+        if job_name == "raw_history" and not in_process:
             result = dg.execute_job(
-                dg.reconstructable(raw_backfill_job),
-                instance=instance,
-                run_config=backfill,
-                tags=range_tags,
+                dg.reconstructable(raw_history_job), instance=instance, run_config=history
             )
         else:
             result = definitions.resolve_job_def(job_name).execute_in_process(
                 instance=instance,
                 run_config=quiet,
                 raise_on_error=False,
-                tags=range_tags if job_name == "raw_backfill" else None,
+                tags=daily_range if job_name == "raw_backfill" else None,
                 # the reports are partitioned by period: last complete week
                 partition_key=last_week.start.isoformat()
                 if job_name.startswith("report_")
@@ -178,7 +179,10 @@ def run_pipeline(
             print(f"  failed checks: {', '.join(failed_checks)}")
         for failure in failures:
             print(f"  {failure}")
-        if not result.success and job_name == "raw_backfill":
+        events = len(instance.all_logs(result.run_id))  # Dagster's bookkeeping of the run
+        status = "ok" if result.success else "FAILED"
+        print(f"  run {job_name}: {status} in {runs[-1][2]:.1f}s, {events} events", flush=True)
+        if not result.success and job_name in ("raw_history", "raw_backfill"):
             break  # no warehouse over a half-extracted lake
     return runs
 
@@ -299,8 +303,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     with sandbox_process(config):
         runs = run_pipeline(config, args.parallel)
-    for name, ok, seconds, _ in runs:
-        print(f"  run {name}: {'ok' if ok else 'FAILED'} in {seconds:.1f}s")
     print(summarize_lake(config.data_dir))
     print(summarize_warehouse(config.warehouse_path))
     print(summarize_serving(config))

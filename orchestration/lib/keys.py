@@ -12,6 +12,12 @@ def raw_asset_key(connection: str, entity: str) -> dg.AssetKey:
     return dg.AssetKey(["raw", connection, entity])
 
 
+def raw_history_key(connection: str, entity: str) -> dg.AssetKey:
+    """The initial sync (any long range, one materialization) of a raw entity; the daily
+    partitions of ``raw_asset_key`` continue it."""
+    return dg.AssetKey(["raw_history", connection, entity])
+
+
 FX_RATES_KEY = dg.AssetKey(["raw", fx.CHANNEL, fx.ENTITY])
 
 # inbox kind -> the asset of the lake entity it lands as

@@ -13,7 +13,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from extractors.lake import RUN_STAMPS
+from extractors.lake import RUN_STAMPS, entity_path
 from extractors.registry import CHANNELS, streams_for
 from models_ml.ltv import customer_ltv_schema
 from orchestration.config import parse_config
@@ -25,6 +25,7 @@ from tests.conftest import sandbox_config_dict
 
 ROOT = Path(__file__).resolve().parents[2]
 HISTORY_DAYS = 12
+DAILY_DAYS = 7
 
 
 @pytest.fixture(scope="module")
@@ -40,15 +41,21 @@ def pipeline(tmp_path_factory, sandbox):
     data = tmp_path_factory.mktemp("pipeline") / "data"
     raw = sandbox_config_dict(str(data), history_days=HISTORY_DAYS)
     raw["sandbox"] = {"port": sandbox.port}
+    raw["sync"]["daily_days"] = DAILY_DAYS  # the history loads the 5 days before them
     config = parse_config(raw, "test")
     defs = build_definitions(config, retry_policy=None)  # fail fast, not after minutes
     instance = dg.DagsterInstance.ephemeral()
-    today = datetime.now(UTC).date().isoformat()
+    today = datetime.now(UTC).date()
     results = [
+        defs.resolve_job_def("raw_history").execute_in_process(
+            instance=instance, raise_on_error=False
+        ),
         defs.resolve_job_def("raw_backfill").execute_in_process(
             instance=instance,
             raise_on_error=False,
-            tags=partition_range_tags(config.sync.history_start.isoformat(), today),
+            tags=partition_range_tags(
+                config.sync.daily_start(today).isoformat(), today.isoformat()
+            ),
         ),
         defs.resolve_job_def("raw_snapshots").execute_in_process(
             instance=instance, raise_on_error=False
@@ -105,6 +112,11 @@ def test_every_raw_asset_materializes_with_metadata_and_passing_checks(pipeline)
     ]
     assert not failed
     expected = {("raw", conn.name, spec.name) for conn, _, spec in _all_entities(config)}
+    expected |= {  # the initial sync of every incremental stream
+        ("raw_history", conn.name, spec.name)
+        for conn, stream, spec in _all_entities(config)
+        if stream.incremental
+    }
     expected.add(("raw", "reference", "fx_rates"))  # exchange rates ride in raw_snapshots
     assert {tuple(c.asset_key.path) for c in checks} == expected
     for path in expected:
@@ -118,7 +130,77 @@ def test_every_raw_asset_materializes_with_metadata_and_passing_checks(pipeline)
 
 def test_backfill_is_one_run_per_job(pipeline):
     _, _, instance, results = pipeline
-    assert len(instance.get_runs()) == len(results) == 2
+    assert len(instance.get_runs()) == len(results) == 3
+
+
+def test_history_is_one_materialization_per_entity_and_the_daily_window_one_per_day(pipeline):
+    """The initial sync records one materialization per entity for its whole range (with the
+    range and rows per month); the daily assets one per day of the recent window only; and
+    together they cover every day from history_start to today exactly once in the lake."""
+    config, _, instance, results = pipeline
+    today = datetime.now(UTC).date()
+    daily_start = config.sync.daily_start(today)
+    assert daily_start == today - timedelta(days=DAILY_DAYS)
+    history_run, daily_run = results[0], results[1]
+    incremental = [(c, s, e) for c, s, e in _all_entities(config) if s.incremental]
+    for conn, _, spec in incremental:
+        key = dg.AssetKey(["raw_history", conn.name, spec.name])
+        events = [e for e in history_run.get_asset_materialization_events() if e.asset_key == key]
+        assert len(events) == 1, key
+        meta = events[0].materialization.metadata
+        assert meta["range"].value == f"{config.sync.history_start} .. {daily_start - timedelta(1)}"
+        assert meta["days"].value == (daily_start - config.sync.history_start).days
+        months = meta["rows_per_month"].value.records
+        assert sum(r.data["rows"] for r in months) == meta["rows"].value
+        daily_key = dg.AssetKey(["raw", conn.name, spec.name])
+        daily = [
+            e.materialization.partition
+            for e in daily_run.get_asset_materialization_events()
+            if e.asset_key == daily_key
+        ]
+        assert sorted(daily) == [
+            (daily_start + timedelta(days=i)).isoformat() for i in range(DAILY_DAYS + 1)
+        ]
+        folder = entity_path(Path(config.data_dir), conn.channel, conn.name, spec.name)
+        days = sorted(p.name.removeprefix("date=") for p in folder.iterdir())
+        first = config.sync.history_start
+        assert days == [(first + timedelta(days=i)).isoformat() for i in range(HISTORY_DAYS + 1)]
+    orders = dg.AssetKey(["raw_history", "shopify_us", "orders"])
+    meta = instance.get_latest_materialization_event(orders).asset_materialization.metadata
+    assert meta["rows"].value > 0 and meta["requests"].value > 0
+
+
+def test_history_reloads_any_range_from_its_run_config(pipeline):
+    """A range given in the run config (e.g. from the launchpad) reloads exactly those days
+    in one materialization; a range ending in the future fails with a clear message."""
+    _, defs, instance, _ = pipeline
+    today = datetime.now(UTC).date()
+    first, last = today - timedelta(days=9), today - timedelta(days=8)
+    job = defs.resolve_job_def("raw_history")
+    step = "walmart_us__orders__history"
+    result = job.execute_in_process(
+        instance=instance,
+        op_selection=[step],
+        run_config={"ops": {step: {"config": {"start": str(first), "end": str(last)}}}},
+    )
+    assert result.success
+    (event,) = [
+        e
+        for e in result.get_asset_materialization_events()
+        if e.asset_key == dg.AssetKey(["raw_history", "walmart_us", "orders"])
+    ]
+    meta = event.materialization.metadata
+    assert meta["range"].value == f"{first} .. {last}" and meta["days"].value == 2
+    assert meta["partitions_written"].value == 2
+    future = job.execute_in_process(
+        instance=instance,
+        op_selection=[step],
+        run_config={"ops": {step: {"config": {"end": str(today + timedelta(days=1))}}}},
+        raise_on_error=False,
+    )
+    assert not future.success
+    failure = next(e for e in future.all_events if e.is_step_failure)
+    assert "is in the future" in failure.step_failure_data.error.message
 
 
 def test_rematerializing_a_partition_is_idempotent(pipeline):
@@ -139,6 +221,30 @@ def test_rematerializing_a_partition_is_idempotent(pipeline):
     )
     assert result.success
     assert snapshot() == before
+
+
+def test_a_history_run_logs_each_streams_progress_while_it_runs(pipeline, sandbox, monkeypatch):
+    """While a stream extracts, its step logs a line at least every interval with the
+    extractor's latest message (here the HTTP layer's retry after a throttled call)."""
+    from orchestration.defs.ingest import progress
+    from sandbox.server import Fault
+
+    _, defs, instance, _ = pipeline
+    monkeypatch.setattr(progress, "INTERVAL_S", 0.2)
+    sandbox.state.faults.add(Fault("walmart", "throttle", count=1, path="/v3/orders"))
+    sandbox.state.faults.add(Fault("walmart", "slow", delay_s=1.5, path="/v3/orders"))
+    day = str(datetime.now(UTC).date() - timedelta(days=10))
+    step = "walmart_us__orders__history"
+    result = defs.resolve_job_def("raw_history").execute_in_process(
+        instance=instance,
+        op_selection=[step],
+        run_config={"ops": {step: {"config": {"start": day, "end": day}}}},
+    )
+    assert result.success
+    lines = [r.user_message for r in instance.all_logs(result.run_id)]
+    beats = [m for m in lines if m.startswith("walmart_us/orders: running")]
+    assert len(beats) >= 3, lines
+    assert any("getAllOrders: attempt 1 failed" in m for m in beats), beats
 
 
 def test_no_secret_reaches_logs_metadata_or_the_lake(pipeline):

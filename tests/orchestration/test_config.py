@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -92,6 +93,10 @@ def test_env_example_lists_every_secret_the_demo_config_names():
             "connections[0] (amazon_na).endpoint: must be 'sandbox' or an http(s) URL",
         ),
         (lambda r: r.pop("sync"), "sync: Field required"),
+        (
+            lambda r: r["sync"].update(daily_days=1, lookback_days=2),
+            "sync.lookback_days: 2 reaches before the daily window (daily_days 1)",
+        ),
         (lambda r: r.update(colour="blue"), "colour: Extra inputs are not permitted"),
         (
             lambda r: r.update(analytics={"abc_cumulative_shares": [0.95, 0.8]}),
@@ -115,6 +120,28 @@ def test_bad_config_names_the_field(mutate, expected):
         parse_config(raw, "channelhouse.yml")
     assert expected in str(err.value)
     assert str(err.value).startswith("invalid configuration:")
+
+
+def test_the_daily_window_and_the_history_split_the_synced_days():
+    """The daily partitions cover ``daily_days`` before today; the initial sync the days
+    before them (none when the history is shorter); a history run's range may be any past
+    range, not one ending in the future."""
+    from orchestration.defs.ingest.history import HistoryRange, history_days
+
+    today = date(2026, 3, 10)
+    config = parse_config({"sync": {"history_start": "2025-01-01"}}, "t")
+    assert config.sync.daily_days == 35
+    assert config.sync.daily_start(today) == date(2026, 2, 3)
+    assert config.sync.history_range(today) == (date(2025, 1, 1), date(2026, 2, 2))
+    days = history_days(config, HistoryRange(), today)
+    assert (days[0], days[-1], len(days)) == (date(2025, 1, 1), date(2026, 2, 2), 398)
+    some = history_days(config, HistoryRange(start="2025-06-30", end="2025-07-01"), today)
+    assert some == [date(2025, 6, 30), date(2025, 7, 1)]
+    with pytest.raises(ValueError, match="end 2026-03-11 is in the future"):
+        history_days(config, HistoryRange(end="2026-03-11"), today)
+    short = parse_config({"sync": {"history_start": "2026-03-01"}}, "t")
+    assert short.sync.daily_start(today) == date(2026, 3, 1)
+    assert history_days(short, HistoryRange(), today) == []
 
 
 def test_missing_or_broken_file(tmp_path):

@@ -207,4 +207,6 @@ def test_the_hourly_sync_now_requests_today_and_the_lookback_in_utc(tmp_path):
     )
     keys = partitions.get_partition_keys(current_time=now)
     assert keys[-1] == today.isoformat() and first.isoformat() in keys
-    assert keys[0] == config.sync.history_start.isoformat()
+    # the recent window only (older days load through raw_history)
+    assert keys[0] == (today - timedelta(days=config.sync.daily_days)).isoformat()
+    assert config.sync.history_start < today - timedelta(days=config.sync.daily_days)

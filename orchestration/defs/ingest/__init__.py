@@ -1,9 +1,11 @@
-"""Ingest: the raw layer (one multi-asset per connection and stream, plus the reference
-exchange rates), its Great Expectations checks, and the sync jobs and schedules."""
+"""Ingest: the raw layer (one multi-asset per connection and stream, the initial-sync history
+assets of the incremental streams, plus the reference exchange rates), its Great
+Expectations checks, and the sync jobs and schedules."""
 
 import dagster as dg
 
 from orchestration.config import ChannelHouseConfig
+from orchestration.defs.ingest.history import history_assets
 from orchestration.defs.ingest.jobs import ingest_jobs_and_schedules
 from orchestration.defs.ingest.raw import daily_partitions, ingest_assets
 from orchestration.defs.ingest.reference import reference_assets
@@ -14,6 +16,7 @@ __all__ = [
     "FX_RATES_KEY",
     "daily_partitions",
     "defs",
+    "history_assets",
     "ingest_assets",
     "ingest_jobs_and_schedules",
     "raw_asset_key",
@@ -26,9 +29,10 @@ def defs(config: ChannelHouseConfig, retry_policy: dg.RetryPolicy | None = None)
     lake and one ``<connection>_api`` resource per connection."""
     assets = ingest_assets(config, retry_policy=retry_policy)
     assets += reference_assets(config, retry_policy=retry_policy)
-    jobs, schedules = ingest_jobs_and_schedules(config, assets, daily_partitions(config))
+    history = history_assets(config, retry_policy=retry_policy)
+    jobs, schedules = ingest_jobs_and_schedules(config, assets, daily_partitions(config), history)
     return dg.Definitions(
-        assets=assets,
+        assets=assets + history,
         jobs=jobs,
         schedules=schedules,
         resources={"lake": lake_resource(str(config.data_dir)), **connection_resources(config)},

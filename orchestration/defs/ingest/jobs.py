@@ -3,7 +3,9 @@ every 30 minutes, catalog every 6 hours, finance, traffic and exchange rates dai
 
 Incremental jobs re-extract today's partition plus ``sync.lookback_days`` earlier days in one
 run (late updates and refunds land in the partition of their update day, so the lookback only
-guards against an API's own delay, e.g. Amazon's 48-hour finance lag).
+guards against an API's own delay, e.g. Amazon's 48-hour finance lag). ``raw_history`` loads
+the days before the daily partitions (the initial sync, or any range given in its run config)
+with one materialization per entity; ``raw_backfill`` reloads a range of daily partitions.
 """
 
 from datetime import UTC, datetime, timedelta
@@ -67,9 +69,18 @@ def ingest_jobs_and_schedules(
     config: ChannelHouseConfig,
     assets: list[dg.AssetsDefinition],
     partitions: dg.PartitionsDefinition,
+    history: list[dg.AssetsDefinition] = (),
 ):
-    """One job per cadence with its schedule, plus the two jobs the demo runs."""
-    jobs: list = []
+    """One job per cadence with its schedule, plus the three jobs the demo runs."""
+    jobs: list = [
+        dg.define_asset_job(
+            name="raw_history",
+            selection=dg.AssetSelection.assets(*history),
+            description="The initial sync: every incremental stream before the daily "
+            "partitions (or the range of each step's run config) in one run, one "
+            "materialization per entity.",
+        )
+    ]
     schedules: list = []
     for cadence, cron in CRONS.items():
         for incremental in (True, False):
@@ -92,7 +103,8 @@ def ingest_jobs_and_schedules(
             name="raw_backfill",
             selection=dg.AssetSelection.assets(*_stream_assets(config, assets, True)),
             partitions_def=partitions,
-            description="Every incremental raw stream over a partition range, in one run.",
+            description="Every incremental raw stream over a range of the daily partitions, "
+            "in one run.",
         )
     )
     jobs.append(
