@@ -12,6 +12,7 @@ from orchestration.defs.warehouse.dbt import (
     CORE_SELECTION,
     WarehouseBuildConfig,
     dbt_vars,
+    run_environment,
     warehouse_dbt_assets,
 )
 from orchestration.lib.dbt import DBT_DIR, dbt_resource
@@ -26,6 +27,7 @@ __all__ = [
     "WarehouseBuildConfig",
     "dbt_vars",
     "defs",
+    "run_environment",
     "warehouse_assets",
 ]
 
