@@ -41,6 +41,7 @@ CORE_SELECTION = "path:seeds path:models/staging path:models/intermediate path:m
 ANALYTICS_SELECTION = "path:models/marts/analytics"
 # tests of the analytics marts also read core marts: dbt would run them in the core step
 ANALYTICS_TESTS = "path:tests/analytics"
+DBT_STEPS = ("warehouse_core", "warehouse_analytics")  # the ops of the two dbt multi-assets
 
 
 class WarehouseBuildConfig(dg.Config):
@@ -242,7 +243,7 @@ def warehouse_dbt_assets(settings: ChannelHouseConfig) -> list[dg.AssetsDefiniti
         select=CORE_SELECTION,
         exclude=ANALYTICS_TESTS,
         dagster_dbt_translator=translator,
-        name="warehouse_core",
+        name=DBT_STEPS[0],
     )
     def warehouse_core(
         context: dg.AssetExecutionContext,
@@ -257,7 +258,7 @@ def warehouse_dbt_assets(settings: ChannelHouseConfig) -> list[dg.AssetsDefiniti
         project=project,
         select=ANALYTICS_SELECTION,
         dagster_dbt_translator=translator,
-        name="warehouse_analytics",
+        name=DBT_STEPS[1],
     )
     def warehouse_analytics(
         context: dg.AssetExecutionContext,
