@@ -48,7 +48,15 @@ def sync(config, root: Path, now: datetime, days: list[date] | None = None) -> N
         fx.run_fx(config, root, now=now)
 
 
-def dbt(config, warehouse: Path, target: Path, *args: str, salt: str = SALT, **var_overrides):
+def dbt(
+    config,
+    warehouse: Path,
+    target: Path,
+    *args: str,
+    salt: str = SALT,
+    run_overrides: dict[str, str] | None = None,
+    **var_overrides,
+):
     """``dbt <args>`` as Dagster runs it: from dbt_project/, vars from the config, the run's
     own values (today, the reconciliation window) in the environment."""
     run = WarehouseBuildConfig(full_refresh="--full-refresh" in args)
@@ -56,6 +64,7 @@ def dbt(config, warehouse: Path, target: Path, *args: str, salt: str = SALT, **v
     env = {
         **os.environ,
         **run_environment(config, run),
+        **(run_overrides or {}),
         "CHANNELHOUSE_DATA_DIR": str(config.data_dir.resolve()),
         "CHANNELHOUSE_WAREHOUSE": str(warehouse),
         "CHANNELHOUSE_HASH_SALT": salt,
