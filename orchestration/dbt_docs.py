@@ -16,7 +16,7 @@ from pathlib import Path
 from dotenv import load_dotenv
 
 from orchestration.config import ChannelHouseConfig, load_config
-from orchestration.defs.warehouse import DBT_DIR, WarehouseBuildConfig, dbt_vars
+from orchestration.defs.warehouse import DBT_DIR, dbt_vars
 
 
 def generate_docs(config: ChannelHouseConfig, target: Path) -> subprocess.CompletedProcess:
@@ -32,7 +32,7 @@ def generate_docs(config: ChannelHouseConfig, target: Path) -> subprocess.Comple
         "CHANNELHOUSE_DATA_DIR": str(Path(config.data_dir).resolve()),
         "DBT_LOG_PATH": str(target / "logs"),
     }
-    variables = json.dumps(dbt_vars(config, WarehouseBuildConfig()))
+    variables = json.dumps(dbt_vars(config))
     dbt = str(Path(sys.executable).with_name("dbt"))
     command = [dbt, "docs", "generate", "--static", "--vars", variables, "--target-path"]
     return subprocess.run(

@@ -1,5 +1,5 @@
 {# Incremental models re-merge rows whose source changed within the lookback window before
-   the newest change already loaded (late updates), and, when `rebuild_since` is given, every
+   the newest change already loaded (late updates), and, when CHANNELHOUSE_REBUILD_SINCE is given (macros/run_settings.sql), every
    row changed since that date. `{{ this }}` must have a source_updated_at column. #}
 {% macro changed_recently(updated_column) -%}
     (
@@ -8,8 +8,8 @@
                 - to_days({{ var('lookback_days') | int }})
             from {{ this }} as loaded
         )
-        {%- if var('rebuild_since') %}
-        or {{ updated_column }} >= cast('{{ var("rebuild_since") }}' as date)
+        {%- if run_setting('rebuild_since') %}
+        or {{ updated_column }} >= cast('{{ run_setting("rebuild_since") }}' as date)
         {%- endif %}
     )
 {%- endmacro %}

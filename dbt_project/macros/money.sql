@@ -20,10 +20,11 @@
     {{ run_date() }}
 {%- endmacro %}
 
-{# Today's UTC date as the run sees it: var `today` (Dagster passes its clock's), else the
-   database's current_date. #}
+{# Today's UTC date as the run sees it: CHANNELHOUSE_TODAY (Dagster passes its clock's), else
+   the database's current_date. #}
 {% macro run_date() -%}
-    {%- if var('today', none) -%} date '{{ var("today") }}' {%- else -%} current_date {%- endif -%}
+    {%- set today = run_setting('today') -%}
+    {%- if today -%} date '{{ today }}' {%- else -%} current_date {%- endif -%}
 {%- endmacro %}
 
 {# The rate that converts an amount in `currency` to the base currency: 1 for the base currency

@@ -27,8 +27,8 @@
   The raw entity, read from the lake. Incremental staging tables only read the Parquet
   partitions that can hold news: from the newest partition already loaded minus
   `lookback_days` (partitions are re-written while their day is open and by the
-  schedules' lookback), or from `rebuild_since`. The bound is computed before the query runs,
-  so DuckDB prunes the files by their `date=` folder instead of opening all of them.
+  schedules' lookback), or from CHANNELHOUSE_REBUILD_SINCE. The bound is computed before the
+  query runs, so DuckDB prunes the files by their `date=` folder instead of opening all of them.
 #}
 {% macro lake_source(source_name, table_name) -%}
     select * from {{ lake_relation(source_name, table_name) }} as lake
@@ -91,15 +91,16 @@
 {%- endmacro %}
 
 {# The first lake day an incremental run reads (none in a full build): the newest partition
-   already loaded minus `lookback_days`, or `rebuild_since` when earlier. #}
+   already loaded minus `lookback_days`, or CHANNELHOUSE_REBUILD_SINCE when earlier. #}
 {% macro incremental_lake_bound() -%}
     {%- if is_incremental() and execute %}
         {%- set bound = run_query(
             "select coalesce(max(lake_partition_date), date '1900-01-01') - "
             ~ (var('lookback_days') | int) ~ " from " ~ this
         ).columns[0].values()[0] | string %}
-        {%- if var('rebuild_since') and var('rebuild_since') < bound %}
-            {%- set bound = var('rebuild_since') %}
+        {%- set since = run_setting('rebuild_since') %}
+        {%- if since and since < bound %}
+            {%- set bound = since %}
         {%- endif %}
         {{- return(bound) }}
     {%- endif %}
@@ -108,13 +109,15 @@
 
 {#
   Reconciliation tests compare the whole history by default. A scheduled incremental run
-  may pass `reconcile_days` to compare only the last N days (the lake side then reads only
-  the partitions those days can be in); full rebuilds compare everything.
+  sets CHANNELHOUSE_RECONCILE_DAYS (macros/run_settings.sql) to compare only the last N days
+  (the lake side then reads only the partitions those days can be in); full rebuilds compare
+  everything.
   Returns a SQL date literal, or none.
 #}
 {% macro reconcile_cutoff() -%}
-    {%- if var('reconcile_days', none) is not none -%}
-        ({{ run_date() }} - {{ var('reconcile_days') | int }})
+    {%- set days = run_setting('reconcile_days') -%}
+    {%- if days is not none -%}
+        ({{ run_date() }} - {{ days | int }})
     {%- endif -%}
 {%- endmacro %}
 

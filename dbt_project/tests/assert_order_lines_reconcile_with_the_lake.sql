@@ -2,7 +2,7 @@
 -- Orders, lines, units and gross revenue per connection, storefront and UTC purchase day in
 -- the warehouse equal the raw lake's, recomputed here straight from the Parquet files
 -- (latest version of each record) without any warehouse model. A row is a day that differs.
--- With var reconcile_days only the last N days are compared (macros/staging.sql). File
+-- With CHANNELHOUSE_RECONCILE_DAYS set only the last N days are compared (macros/staging.sql). File
 -- channels: the latest import of each line (all imports are read: they are few files), lines
 -- dated by their order's earliest ordered_at.
 {% set channels = api_channels() %}

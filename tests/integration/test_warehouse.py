@@ -19,7 +19,7 @@ from extractors import fx
 from extractors.registry import build_extractor, streams_for
 from extractors.runner import SAFETY_LAG, run_stream
 from orchestration.config import parse_config
-from orchestration.defs.warehouse import DBT_DIR, WarehouseBuildConfig, dbt_vars
+from orchestration.defs.warehouse import DBT_DIR, WarehouseBuildConfig, dbt_vars, run_environment
 from sandbox.server import SandboxServer, sandbox_environment
 from tests.conftest import sandbox_config_dict
 
@@ -48,12 +48,23 @@ def sync(config, root: Path, now: datetime, days: list[date] | None = None) -> N
         fx.run_fx(config, root, now=now)
 
 
-def dbt(config, warehouse: Path, target: Path, *args: str, salt: str = SALT, **var_overrides):
-    """``dbt <args>`` as Dagster runs it: from dbt_project/, vars from the config."""
+def dbt(
+    config,
+    warehouse: Path,
+    target: Path,
+    *args: str,
+    salt: str = SALT,
+    run_overrides: dict[str, str] | None = None,
+    **var_overrides,
+):
+    """``dbt <args>`` as Dagster runs it: from dbt_project/, vars from the config, the run's
+    own values (today, the reconciliation window) in the environment."""
     run = WarehouseBuildConfig(full_refresh="--full-refresh" in args)
-    variables = {**dbt_vars(config, run), **var_overrides}
+    variables = {**dbt_vars(config), **var_overrides}
     env = {
         **os.environ,
+        **run_environment(config, run),
+        **(run_overrides or {}),
         "CHANNELHOUSE_DATA_DIR": str(config.data_dir.resolve()),
         "CHANNELHOUSE_WAREHOUSE": str(warehouse),
         "CHANNELHOUSE_HASH_SALT": salt,

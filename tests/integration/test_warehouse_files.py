@@ -137,7 +137,13 @@ def build_with_the_files(
         "assert_refunds_reconcile_with_the_lake",
     )
     results["recent"] = dbt(
-        config, a, root / "t5", "test", "--select", *reconcile, reconcile_days=3
+        config,
+        a,
+        root / "t5",
+        "test",
+        "--select",
+        *reconcile,
+        run_overrides={"CHANNELHOUSE_RECONCILE_DAYS": "3"},
     )
     assert_ok(results["recent"])
     return results

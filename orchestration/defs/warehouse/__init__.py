@@ -1,6 +1,9 @@
 """The warehouse: the dbt project as two dbt multi-assets (core, analytics) with the dbt tests
 and the core marts' Great Expectations suites as checks, the daily ``warehouse_build`` job and
-its schedule, and the ``warehouse`` and ``dbt`` resources."""
+its schedule (incremental, and the full build on Sundays), and the ``warehouse`` and ``dbt``
+resources."""
+
+from datetime import datetime
 
 import dagster as dg
 
@@ -10,13 +13,15 @@ from orchestration.defs.warehouse.dbt import (
     ANALYTICS_SELECTION,
     ANALYTICS_TESTS,
     CORE_SELECTION,
+    DBT_STEPS,
     WarehouseBuildConfig,
     dbt_vars,
+    run_environment,
     warehouse_dbt_assets,
 )
 from orchestration.lib.dbt import DBT_DIR, dbt_resource
 from orchestration.lib.resources import shared_resources
-from orchestration.lib.schedules import WAREHOUSE_WRITER, serving_selection, stopped_schedule
+from orchestration.lib.schedules import WAREHOUSE_WRITER, serving_selection
 
 __all__ = [
     "ANALYTICS_SELECTION",
@@ -26,10 +31,36 @@ __all__ = [
     "WarehouseBuildConfig",
     "dbt_vars",
     "defs",
+    "run_environment",
     "warehouse_assets",
 ]
 
 WAREHOUSE_CRON = "0 6 * * *"  # after the daily finance/traffic/exchange-rate sync (05:30)
+FULL_BUILD_WEEKDAY = 6  # Sunday (Monday = 0): the weekly full build
+
+
+def build_schedule(job: dg.JobDefinition) -> dg.ScheduleDefinition:
+    """The daily build, STOPPED until a user turns it on: incremental (its tests reconcile the
+    last ``warehouse.reconcile_days`` with the lake), and once a week the full build: every
+    table rebuilt from the whole lake, every test over the whole history."""
+
+    @dg.schedule(
+        job=job,
+        name=f"{job.name}_schedule",
+        cron_schedule=WAREHOUSE_CRON,
+        execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.STOPPED,
+    )
+    def _schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        return dg.RunRequest(run_config=build_run_config(context.scheduled_execution_time))
+
+    return _schedule
+
+
+def build_run_config(scheduled_at: datetime) -> dict:
+    """The run config of the scheduled build at ``scheduled_at``: full on Sundays."""
+    full = scheduled_at.weekday() == FULL_BUILD_WEEKDAY
+    return {"ops": {step: {"config": {"full_refresh": full}} for step in DBT_STEPS}}
 
 
 def warehouse_assets(
@@ -43,9 +74,9 @@ def warehouse_assets(
 
 
 def defs(config: ChannelHouseConfig) -> dg.Definitions:
-    """The dbt build with its checks: incremental every morning; run it by hand with
-    ``{"ops": {...: {"config": {"full_refresh": true}}}}`` to rebuild from scratch. The serving
-    assets (the BI copy / publication) run after the build in the same run."""
+    """The dbt build with its checks: incremental every morning, full on Sundays; run it by
+    hand with ``{"ops": {...: {"config": {"full_refresh": true}}}}`` to rebuild from scratch.
+    The serving assets (the BI copy / publication) run after the build in the same run."""
     assets, checks = warehouse_assets(config)
     job = dg.define_asset_job(
         name="warehouse_build",
@@ -59,6 +90,6 @@ def defs(config: ChannelHouseConfig) -> dg.Definitions:
         assets=assets,
         asset_checks=checks,
         jobs=[job],
-        schedules=[stopped_schedule(job, WAREHOUSE_CRON)],
+        schedules=[build_schedule(job)],
         resources={"warehouse": shared_resources(config)["warehouse"], "dbt": dbt_resource()},
     )

@@ -28,7 +28,12 @@ from dagster_dbt import DbtCliResource, dbt_assets
 from extractors import fx
 from extractors.registry import streams_for
 from orchestration.config import ChannelHouseConfig
-from orchestration.lib.dbt import WarehouseTranslator, dbt_project, ensure_manifest
+from orchestration.lib.dbt import (
+    PARTIAL_PARSE_FILE,
+    WarehouseTranslator,
+    dbt_project,
+    ensure_manifest,
+)
 from orchestration.lib.keys import FILE_KEYS, FX_RATES_KEY, files_source_keys, raw_asset_key
 from orchestration.lib.resources import WarehouseResource
 
@@ -36,6 +41,7 @@ CORE_SELECTION = "path:seeds path:models/staging path:models/intermediate path:m
 ANALYTICS_SELECTION = "path:models/marts/analytics"
 # tests of the analytics marts also read core marts: dbt would run them in the core step
 ANALYTICS_TESTS = "path:tests/analytics"
+DBT_STEPS = ("warehouse_core", "warehouse_analytics")  # the ops of the two dbt multi-assets
 
 
 class WarehouseBuildConfig(dg.Config):
@@ -66,20 +72,30 @@ def source_asset_keys(config: ChannelHouseConfig) -> dict[dg.AssetKey, list[dg.A
     return keys
 
 
-def dbt_vars(config: ChannelHouseConfig, run: WarehouseBuildConfig) -> dict[str, Any]:
-    values: dict[str, Any] = {
+def dbt_vars(config: ChannelHouseConfig) -> dict[str, Any]:
+    """The deployment's dbt variables: the same on every run (a change of ``--vars`` makes dbt
+    re-parse the whole project; what changes per run is in :func:`run_environment`)."""
+    return {
         "base_currency": config.base_currency,
         "reporting_timezone": config.reporting_timezone,
-        "today": datetime.now(UTC).date().isoformat(),
         "lookback_days": config.warehouse.lookback_days,
         "fx_max_staleness_days": config.warehouse.fx_max_staleness_days,
         **config.analytics.dbt_vars(),
     }
-    if run.rebuild_since:
-        values["rebuild_since"] = run.rebuild_since
-    if not run.full_refresh:
-        values["reconcile_days"] = config.warehouse.reconcile_days
-    return values
+
+
+def run_environment(config: ChannelHouseConfig, run: WarehouseBuildConfig) -> dict[str, str]:
+    """The run's own values for the dbt macros (``macros/run_settings.sql``), every one set
+    (empty = none) so that nothing is inherited from the calling process: the clock's UTC
+    day, the rebuild date, and the reconciliation window of incremental builds (full builds
+    reconcile everything)."""
+    return {
+        "CHANNELHOUSE_TODAY": datetime.now(UTC).date().isoformat(),
+        "CHANNELHOUSE_REBUILD_SINCE": run.rebuild_since or "",
+        "CHANNELHOUSE_RECONCILE_DAYS": ""
+        if run.full_refresh
+        else str(config.warehouse.reconcile_days),
+    }
 
 
 def dbt_environment(warehouse: WarehouseResource) -> dict[str, str]:
@@ -121,11 +137,18 @@ def run_dbt_build(
     # the core step runs only tests whose every parent it builds: a relationships test from an
     # analytics mart to dim_products belongs to the analytics step (dbt's default would run it
     # in the core step, before its mart exists on a fresh warehouse)
-    env = {**dbt_environment(warehouse), "DBT_INDIRECT_SELECTION": indirect_selection}
+    env = {
+        **dbt_environment(warehouse),
+        **run_environment(settings, run),
+        "DBT_INDIRECT_SELECTION": indirect_selection,
+        # dagster-dbt gives every invocation its own target directory; the parse state lives
+        # in one place, so that each build re-parses only what changed since the last one
+        "DBT_PARTIAL_PARSE_FILE_PATH": str(PARTIAL_PARSE_FILE),
+    }
     # unit tests check the SQL against fixed inputs, not the data: the test suite runs them
     # (dbt's advice: in development and CI, not in every production build)
     args = ["build", "--exclude-resource-type", "unit_test"]
-    args += ["--vars", json.dumps(dbt_vars(settings, run))]
+    args += ["--vars", json.dumps(dbt_vars(settings))]
     if run.full_refresh:
         args.append("--full-refresh")
     with _environment(env):  # the dbt process inherits it; this process gets its own back
@@ -220,7 +243,7 @@ def warehouse_dbt_assets(settings: ChannelHouseConfig) -> list[dg.AssetsDefiniti
         select=CORE_SELECTION,
         exclude=ANALYTICS_TESTS,
         dagster_dbt_translator=translator,
-        name="warehouse_core",
+        name=DBT_STEPS[0],
     )
     def warehouse_core(
         context: dg.AssetExecutionContext,
@@ -235,7 +258,7 @@ def warehouse_dbt_assets(settings: ChannelHouseConfig) -> list[dg.AssetsDefiniti
         project=project,
         select=ANALYTICS_SELECTION,
         dagster_dbt_translator=translator,
-        name="warehouse_analytics",
+        name=DBT_STEPS[1],
     )
     def warehouse_analytics(
         context: dg.AssetExecutionContext,
