@@ -316,6 +316,11 @@ def write_serving(measured_at: str, serving: list[dict]) -> None:
 
 def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
+    if sys.argv[1:] == ["--scale", "large"]:  # make bench SCALE=large
+        from bench.large import main as large
+
+        large()
+        return
     if sys.argv[1:] == ["serving"]:
         print("end-to-end demo, then the serving copy, the publication and the biggest export:")
         _, _, serving = end_to_end(only_serving=True)
