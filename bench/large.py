@@ -141,6 +141,8 @@ def write_results(result: dict, measured_at: str, load: str) -> None:
         + f" | {result.get('postgres_to_duckdb_ratio', '-')} |",
         "",
     ]
+    if result.get("note"):  # a run at another size than asked, said so at the top
+        lines[1:1] = ["", f"**{result['note']}**"]
     for title, build in (("Full build", full), ("Incremental build", inc)):
         lines += [f"## {title}: the 10 slowest nodes", "", "| node | s |", "|---|---|"]
         lines += [f"| {n['node']} | {n['seconds']} |" for n in build["top_nodes"]]

@@ -110,10 +110,10 @@ def _base_tables(con: duckdb.DuckDBPyConnection, shape: Shape, first: date, last
         for i, (conn, channel, sf, cur, _) in enumerate(STOREFRONTS)
     )
     con.execute(f"""
-        create or replace temp table storefronts as
+        create or replace table storefronts as
         select * from (values {storefronts}) as s(sf, connection, channel, storefront,
             currency, price_factor);
-        create or replace temp table products as
+        create or replace table products as
         select p, printf('LRG-%05d', p) as sku,
             printf('%012d', 400000000000 + p * 7) as upc,
             printf('B0%08X', 268435456 + p * 13) as asin,
@@ -125,7 +125,7 @@ def _base_tables(con: duckdb.DuckDBPyConnection, shape: Shape, first: date, last
     """)
     start = max(shape.start, first - timedelta(days=REFUND_DAYS + 2))
     con.execute(f"""
-        create or replace temp table orders as
+        create or replace table orders as
         with days as (
             select d::date as day, datediff('day', date '2000-01-01', d::date) as day_no
             from range(date '{start}', date '{last}' + 1, interval 1 day) as t(d)
@@ -156,7 +156,7 @@ def _base_tables(con: duckdb.DuckDBPyConnection, shape: Shape, first: date, last
                     + floor(u_t * 79000)::bigint + 3600)
             end as refunded_at
         from drawn;
-        create or replace temp table lines as
+        create or replace table lines as
         select o.*, s.connection, s.channel, s.storefront, s.currency, l,
             floor({shape.products} * pow({_rnd("o.o", "l", "'p'")}, 1.6))::bigint as p,
             1 + ({_rnd("o.o", "l", "'q'")} < 0.15)::int + ({_rnd("o.o", "l", "'q'")} < 0.05)::int
@@ -164,7 +164,7 @@ def _base_tables(con: duckdb.DuckDBPyConnection, shape: Shape, first: date, last
             -- a refund gives back the first line of the order
             o.refunded_at is not null and l = 1 as is_refunded
         from orders as o inner join storefronts as s using (sf), range(1, o.n_lines + 1) as t(l);
-        create or replace temp table priced as
+        create or replace table priced as
         select lines.*, products.sku, products.upc, products.asin, products.title,
             round(products.price_usd * price_factor, 2) as unit_price,
             round(products.price_usd * price_factor, 2) * quantity as item_price,
@@ -214,12 +214,12 @@ def _version_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Each line and order as the lake sees it: the version of its purchase day, and a later
     version on the day a refund changed it."""
     con.execute("""
-        create or replace temp table line_versions as
+        create or replace table line_versions as
         select *, updated_at as version_at, false as is_refund_version from priced
         union all
         select *, refunded_at as version_at, true as is_refund_version from priced
         where refunded_at is not null;
-        create or replace temp table order_versions as
+        create or replace table order_versions as
         select o, version_at, is_refund_version, any_value(connection) as connection,
             any_value(storefront) as storefront, any_value(currency) as currency,
             any_value(customer) as customer, any_value(n_lines) as n_lines,
@@ -523,8 +523,14 @@ def _fx_entity(shape: Shape, last: date) -> Entity:
 def write_days(root: Path, shape: Shape, first: date, last: date) -> dict[str, int]:
     """Write every entity's partitions of the update days ``first..last`` (the catalogue,
     stock and rates snapshots on ``last``); rows per entity."""
-    con = duckdb.connect()
-    con.execute("set TimeZone = 'UTC'")
+    # a scratch database file beside the lake, so the working tables spill to disk instead of
+    # holding every order line in memory (10M lines: ~10 GB in an in-memory database)
+    Path(root).mkdir(parents=True, exist_ok=True)
+    scratch = Path(root) / ".large_lake.duckdb"
+    con = duckdb.connect(str(scratch))
+    con.execute(
+        "set TimeZone = 'UTC'; set memory_limit = '3GB'; set preserve_insertion_order = false"
+    )
     con.execute(f"set variable seed = {shape.seed}")
     _base_tables(con, shape, first, last)
     _version_tables(con)
@@ -540,4 +546,5 @@ def write_days(root: Path, shape: Shape, first: date, last: date) -> dict[str, i
             con, root, entity, first, last
         )
     con.close()
+    scratch.unlink()
     return counts

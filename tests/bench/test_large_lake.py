@@ -47,8 +47,9 @@ def test_tiny_large_business_builds(tmp_path):
             assert not files  # traffic reports are not generated: their marts build empty
             continue
         assert files, f"{channel}.{spec.name} has no files"
-        for path in files[:3]:
-            assert pq.read_schema(path).remove_metadata() == lake_schema(spec), path
+        expected = [(f.name, f.type) for f in lake_schema(spec)]
+        for path in files[:3]:  # names and types (DuckDB marks every column nullable)
+            assert [(f.name, f.type) for f in pq.read_schema(path)] == expected, path
         written += len(files)
     folder = entity_path(tmp_path, "walmart", "walmart_us", "orders")
     days = sorted(p.name for p in folder.glob("date=*"))
