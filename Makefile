@@ -43,8 +43,8 @@ format: install
 	$(UV) run --frozen ruff check --fix .
 	$(UV) run --frozen ruff format .
 
-bench: install  ## extraction throughput, end-to-end demo, dbt build and forecasting times at two scale factors
-	$(UV) run --frozen python -m bench.run
+bench: install  ## extraction throughput, end-to-end demo, dbt build and forecasting times at two scale factors (SCALE=large: the warehouse at 10M order lines, DuckDB and PostgreSQL)
+	$(UV) run --frozen python -m bench.run $(if $(SCALE),--scale $(SCALE))
 
 # dbt docs of the warehouse (after `make demo`): one self-contained HTML page, no server needed.
 DOCS_DIR ?= $(CURDIR)/data/dbt_docs

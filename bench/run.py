@@ -429,6 +429,11 @@ def write_warehouse(measured_at: str, builds: list[dict]) -> None:
 
 def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
+    if sys.argv[1:] == ["--scale", "large"]:  # make bench SCALE=large
+        from bench.large import main as large
+
+        large()
+        return
     if sys.argv[1:2] == ["demo"]:  # only the demo benchmark: python -m bench.run demo [port]
         print(f"end-to-end demo, {REPEATS} runs:")
         demo(*(int(a) for a in sys.argv[2:3]))

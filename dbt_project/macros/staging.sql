@@ -9,6 +9,10 @@
 {# Keep the latest version of each record: the newest update time, then the newest extraction
    (a partition re-extracted later replaces the same version). #}
 {% macro keep_latest(key_columns, updated_column) -%}
+    {{- return(adapter.dispatch('keep_latest')(key_columns, updated_column)) -}}
+{%- endmacro %}
+
+{% macro default__keep_latest(key_columns, updated_column) -%}
     qualify row_number() over (
         partition by connection_name, {{ key_columns | join(', ') }}
         order by {{ updated_column }} desc, extracted_at desc
@@ -17,6 +21,10 @@
 
 {# Snapshot entities: one version per record and snapshot day (the lake keeps every day). #}
 {% macro keep_latest_per_snapshot(key_columns) -%}
+    {{- return(adapter.dispatch('keep_latest_per_snapshot')(key_columns)) -}}
+{%- endmacro %}
+
+{% macro default__keep_latest_per_snapshot(key_columns) -%}
     qualify row_number() over (
         partition by connection_name, lake_partition_date, {{ key_columns | join(', ') }}
         order by extracted_at desc
@@ -77,6 +85,10 @@
 {%- endmacro %}
 
 {% macro lake_has_files(source_name, table_name) -%}
+    {{- return(adapter.dispatch('lake_has_files')(source_name, table_name)) -}}
+{%- endmacro %}
+
+{% macro default__lake_has_files(source_name, table_name) -%}
     {%- set found = run_query("select count(*) from glob('" ~ lake_glob(source_name, table_name) ~ "')") -%}
     {{ return(found.columns[0].values()[0] > 0) }}
 {%- endmacro %}
