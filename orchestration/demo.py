@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,10 +34,13 @@ def _sandbox_up(url: str) -> bool:
 
 
 @contextmanager
-def sandbox_process(config: ChannelHouseConfig, timeout_s: float = 180):
-    """The sandbox in a child process (its own core), for as long as the block runs."""
+def sandbox_process(config: ChannelHouseConfig, timeout_s: float = 180, while_starting=None):
+    """The sandbox in a child process (its own core), for as long as the block runs;
+    ``while_starting()`` runs here while the sandbox builds its business."""
     sb = config.sandbox
     if not config.uses_sandbox or _sandbox_up(sb.url):
+        if while_starting:
+            while_starting()
         yield None
         return
     proc = subprocess.Popen(
@@ -58,6 +62,8 @@ def sandbox_process(config: ChannelHouseConfig, timeout_s: float = 180):
     )
     try:
         deadline = time.monotonic() + timeout_s
+        if while_starting:
+            while_starting()
         while not _sandbox_up(sb.url):
             if proc.poll() is not None:
                 raise SystemExit(f"the sandbox exited with code {proc.returncode} during start-up")
@@ -121,12 +127,13 @@ def run_pipeline(
     forecasts, the alerts and last week's business review (each warehouse-changing job ends
     with the BI serving copy). Returns (job, succeeded, seconds, failures) per run.
 
-    The history run's streams run ``parallel`` at a time in separate processes (Dagster's
-    multiprocess executor, as in production): each step process pays seconds of imports
-    (Dagster, Great Expectations), less than running the long streams side by side saves.
-    The daily window, the snapshots and dbt are short or one step per layer, so they run in
-    this process. ``in_process`` runs the history in this process too (the tests' short
-    histories), on ``instance`` (default: the DAGSTER_HOME instance).
+    With ``parallel`` > 1 the history run's streams run that many at a time in separate
+    processes (Dagster's multiprocess executor, as in production), each step process paying
+    seconds of imports (Dagster, dbt, Great Expectations); with 1 they run one after the other
+    in this process. The daily window, the snapshots and dbt are short or one step per
+    layer, so they run in this process. ``in_process`` runs the history in this process
+    whatever ``parallel`` says (the tests' short histories), on ``instance`` (default: the
+    DAGSTER_HOME instance).
     """
     import dagster as dg
 
@@ -144,46 +151,49 @@ def run_pipeline(
     last_week = period_for_run("weekly", now, config.reporting_timezone)
     definitions = build_definitions(config, retry_policy=None if in_process else RETRY_POLICY)
     runs = []
-    for job_name in DEMO_JOBS:
-        started = time.perf_counter()
-        if job_name == "inbox_import":
-            write_demo_files(config)
-        if job_name == "raw_history" and not in_process:
-            result = dg.execute_job(
-                dg.reconstructable(raw_history_job), instance=instance, run_config=history
-            )
-        else:
-            result = definitions.resolve_job_def(job_name).execute_in_process(
-                instance=instance,
-                run_config=quiet,
-                raise_on_error=False,
-                tags=daily_range if job_name == "raw_backfill" else None,
-                # the reports are partitioned by period: last complete week
-                partition_key=last_week.start.isoformat()
-                if job_name.startswith("report_")
-                else None,
-            )
-        failures = [
-            f"{e.step_key}: {e.step_failure_data.error.message.strip()}"
-            for e in result.all_events
-            if e.is_step_failure
-        ]
-        runs.append((job_name, result.success, time.perf_counter() - started, failures))
-        failed_checks = [
-            f"{e.asset_check_evaluation_data.asset_key.to_user_string()}"
-            for e in result.all_events
-            if e.event_type_value == "ASSET_CHECK_EVALUATION"
-            and not e.asset_check_evaluation_data.passed
-        ]
-        if failed_checks:
-            print(f"  failed checks: {', '.join(failed_checks)}")
-        for failure in failures:
-            print(f"  {failure}")
-        events = len(instance.all_logs(result.run_id))  # Dagster's bookkeeping of the run
-        status = "ok" if result.success else "FAILED"
-        print(f"  run {job_name}: {status} in {runs[-1][2]:.1f}s, {events} events", flush=True)
-        if not result.success and job_name in ("raw_history", "raw_backfill"):
-            break  # no warehouse over a half-extracted lake
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="demo-files") as background:
+        # the inbox files are computed while the raw jobs run (mostly in step processes)
+        demo_files = background.submit(write_demo_files, config)
+        for job_name in DEMO_JOBS:
+            started = time.perf_counter()
+            if job_name == "inbox_import":
+                demo_files.result()
+            if job_name == "raw_history" and not in_process and parallel > 1:
+                result = dg.execute_job(
+                    dg.reconstructable(raw_history_job), instance=instance, run_config=history
+                )
+            else:
+                result = definitions.resolve_job_def(job_name).execute_in_process(
+                    instance=instance,
+                    run_config=quiet,
+                    raise_on_error=False,
+                    tags=daily_range if job_name == "raw_backfill" else None,
+                    # the reports are partitioned by period: last complete week
+                    partition_key=last_week.start.isoformat()
+                    if job_name.startswith("report_")
+                    else None,
+                )
+            failures = [
+                f"{e.step_key}: {e.step_failure_data.error.message.strip()}"
+                for e in result.all_events
+                if e.is_step_failure
+            ]
+            runs.append((job_name, result.success, time.perf_counter() - started, failures))
+            failed_checks = [
+                f"{e.asset_check_evaluation_data.asset_key.to_user_string()}"
+                for e in result.all_events
+                if e.event_type_value == "ASSET_CHECK_EVALUATION"
+                and not e.asset_check_evaluation_data.passed
+            ]
+            if failed_checks:
+                print(f"  failed checks: {', '.join(failed_checks)}")
+            for failure in failures:
+                print(f"  {failure}")
+            events = len(instance.all_logs(result.run_id))  # Dagster's bookkeeping of the run
+            status = "ok" if result.success else "FAILED"
+            print(f"  run {job_name}: {status} in {runs[-1][2]:.1f}s, {events} events", flush=True)
+            if not result.success and job_name in ("raw_history", "raw_backfill"):
+                break  # no warehouse over a half-extracted lake
     return runs
 
 
@@ -280,6 +290,10 @@ def summarize_lake(root: Path) -> str:
     return "\n".join(lines) + f"\n  lake size: {size / 1e6:.1f} MB in {raw}"
 
 
+def _import_definitions() -> None:
+    import orchestration.definitions  # noqa: F401
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", help="configuration file (default: channelhouse.yml)")
@@ -301,7 +315,8 @@ def main(argv: list[str] | None = None) -> int:
         f"ChannelHouse demo: {len(config.connections)} connections, history from "
         f"{config.sync.history_start}, data in {config.data_dir.resolve()}"
     )
-    with sandbox_process(config):
+    # Dagster, dbt and Great Expectations import while the sandbox builds its business
+    with sandbox_process(config, while_starting=_import_definitions):
         runs = run_pipeline(config, args.parallel)
     print(summarize_lake(config.data_dir))
     print(summarize_warehouse(config.warehouse_path))

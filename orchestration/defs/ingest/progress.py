@@ -1,6 +1,6 @@
 """Progress of a long extraction in the run's log: one line per stream at least every
-``interval`` seconds (elapsed time and the extractor's latest log message, e.g. a report or
-bulk operation it is waiting for), its warnings as they come, and nothing more.
+``interval`` seconds (elapsed time and the extractor's latest new log message, e.g. a report
+or bulk operation it is waiting for), its warnings as they come, and nothing more.
 
 The extraction runs in a worker thread so that the step's own thread writes every log line
 (Dagster's log manager is used from the step's thread only); the extractors log through the
@@ -81,6 +81,7 @@ def extract_with_progress(
                         f"{label}: running {last_line - started:.0f}s"
                         + (f"; {latest}" if latest else "")
                     )
+                    latest = ""  # each message once
         finally:
             logger.removeHandler(handler)
             logger.setLevel(previous_level)
