@@ -25,8 +25,8 @@ from dagster_dbt import (
 )
 
 DBT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
-# dbt's saved parse state, shared by every build (dbt's own default is inside each target dir)
-PARTIAL_PARSE_FILE = DBT_DIR / "target" / "partial_parse.msgpack"
+# the target directory of every Dagster build: its partial_parse.msgpack serves the next build
+BUILD_TARGET = DBT_DIR / "target" / "build"
 _PROJECT_INPUTS = ("models", "macros", "seeds", "tests", "dbt_project.yml", "profiles.yml")
 
 

@@ -29,7 +29,7 @@ from extractors import fx
 from extractors.registry import streams_for
 from orchestration.config import ChannelHouseConfig
 from orchestration.lib.dbt import (
-    PARTIAL_PARSE_FILE,
+    BUILD_TARGET,
     WarehouseTranslator,
     dbt_project,
     ensure_manifest,
@@ -141,9 +141,6 @@ def run_dbt_build(
         **dbt_environment(warehouse),
         **run_environment(settings, run),
         "DBT_INDIRECT_SELECTION": indirect_selection,
-        # dagster-dbt gives every invocation its own target directory; the parse state lives
-        # in one place, so that each build re-parses only what changed since the last one
-        "DBT_PARTIAL_PARSE_FILE_PATH": str(PARTIAL_PARSE_FILE),
     }
     # unit tests check the SQL against fixed inputs, not the data: the test suite runs them
     # (dbt's advice: in development and CI, not in every production build)
@@ -152,7 +149,10 @@ def run_dbt_build(
     if run.full_refresh:
         args.append("--full-refresh")
     with _environment(env):  # the dbt process inherits it; this process gets its own back
-        invocation = dbt.cli(args, context=context, raise_on_error=False)
+        # one target directory for every build (dagster-dbt's default is a new one per
+        # invocation): dbt keeps its parse state there, so each build re-parses only the
+        # files that changed since the last (the warehouse has one writer at a time)
+        invocation = dbt.cli(args, context=context, raise_on_error=False, target_path=BUILD_TARGET)
         events = list(invocation.stream())
     tables = _table_metadata(warehouse)
     for event in events:
