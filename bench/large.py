@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from bench.large_dbt import ROOT, Build, dbt_vars, run_dbt
+from bench.large_dbt import ROOT, Build, dbt_settings, run_dbt
 from bench.large_lake import Shape, write_days
 from bench.large_pg import postgres_build
 
@@ -60,10 +60,14 @@ def floor(data_dir: Path, reporting_timezone: str) -> dict:
 def warehouse(data_dir: Path, shape: Shape) -> dict:
     """Full build of the generated history, then one more day and the incremental build."""
     path = data_dir / "warehouse.duckdb"
-    full = run_dbt(data_dir, path, dbt_vars(data_dir, shape.end + timedelta(days=1), True), True)
+    full = run_dbt(
+        data_dir, path, dbt_settings(data_dir, shape.end + timedelta(days=1), True), True
+    )
     print(f"  full build {full.seconds}s ok={full.ok} peak {full.peak_rss_gb} GB", flush=True)
     day = append_day(data_dir, shape)
-    incremental = run_dbt(data_dir, path, dbt_vars(data_dir, day + timedelta(days=1), False), False)
+    incremental = run_dbt(
+        data_dir, path, dbt_settings(data_dir, day + timedelta(days=1), False), False
+    )
     print(f"  incremental {incremental.seconds}s ok={incremental.ok}", flush=True)
     import duckdb
 

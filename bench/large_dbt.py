@@ -34,22 +34,32 @@ class Build:
         return [{"node": k, "seconds": round(v, 2)} for k, v in ranked]
 
 
-def dbt_vars(data_dir: Path, today: date, full: bool) -> dict:
-    """The variables the Dagster step passes for the repository's ``channelhouse.yml``
-    pointed at ``data_dir`` (its clock set to ``today``)."""
+@dataclass
+class DbtSettings:
+    """What the Dagster step gives dbt: the deployment's ``--vars`` and the run's own values
+    (environment variables, so that the vars stay the same and dbt partial-parses)."""
+
+    variables: dict
+    environment: dict[str, str]
+
+
+def dbt_settings(data_dir: Path, today: date, full: bool) -> DbtSettings:
+    """The settings of the Dagster step for the repository's ``channelhouse.yml`` pointed at
+    ``data_dir``, its clock set to ``today``."""
     from orchestration.config import parse_config
-    from orchestration.defs.warehouse.dbt import WarehouseBuildConfig
-    from orchestration.defs.warehouse.dbt import dbt_vars as step_vars
+    from orchestration.defs.warehouse.dbt import WarehouseBuildConfig, dbt_vars, run_environment
 
     raw = yaml.safe_load((ROOT / "channelhouse.yml").read_text())
     config = parse_config({**raw, "data_dir": str(data_dir)}, "bench")
-    return {**step_vars(config, WarehouseBuildConfig(full_refresh=full)), "today": str(today)}
+    run = WarehouseBuildConfig(full_refresh=full)
+    environment = {**run_environment(config, run), "CHANNELHOUSE_TODAY": today.isoformat()}
+    return DbtSettings(dbt_vars(config), environment)
 
 
 def run_dbt(
     data_dir: Path,
     warehouse: Path,
-    variables: dict,
+    settings: DbtSettings,
     full: bool,
     target: str | None = None,
     select: str | None = None,
@@ -58,7 +68,7 @@ def run_dbt(
     """``dbt build`` as the Dagster step runs it (unit tests excluded, the config's vars,
     ``--full-refresh`` for a full build), in its own process: wall time and peak RSS."""
     args = [str(Path(sys.executable).with_name("dbt")), "build"]
-    args += ["--exclude-resource-type", "unit_test", "--vars", json.dumps(variables)]
+    args += ["--exclude-resource-type", "unit_test", "--vars", json.dumps(settings.variables)]
     args += ["--full-refresh"] if full else []
     args += ["--target", target] if target else []
     # a target folder per target: a PostgreSQL build may run beside a DuckDB one
@@ -70,6 +80,7 @@ def run_dbt(
         "CHANNELHOUSE_DATA_DIR": str(data_dir.resolve()),
         "CHANNELHOUSE_WAREHOUSE": str(warehouse.resolve()),
         "CHANNELHOUSE_HASH_SALT": "bench-salt-0123456789",
+        **settings.environment,
         **(extra_env or {}),
     }
     started = time.perf_counter()

@@ -158,7 +158,10 @@ def _base_tables(con: duckdb.DuckDBPyConnection, shape: Shape, first: date, last
         from drawn;
         create or replace table lines as
         select o.*, s.connection, s.channel, s.storefront, s.currency, l,
-            floor({shape.products} * pow({_rnd("o.o", "l", "'p'")}, 1.6))::bigint as p,
+            -- a skewed draw per order, its other lines a fixed stride away: no order repeats a
+            -- product (Amazon merges a repeated SKU into one item; staging keys lines by SKU)
+            (floor({shape.products} * pow({_rnd("o.o", "'p'")}, 1.6))::bigint
+                + (l - 1) * {shape.products // 4 - 1}) % {shape.products} as p,
             1 + ({_rnd("o.o", "l", "'q'")} < 0.15)::int + ({_rnd("o.o", "l", "'q'")} < 0.05)::int
                 as quantity,
             -- a refund gives back the first line of the order

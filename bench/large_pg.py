@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 import psycopg
 
-from bench.large_dbt import Build, dbt_vars, run_dbt
+from bench.large_dbt import Build, dbt_settings, run_dbt
 from bench.large_lake import Shape
 
 ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
@@ -106,7 +106,7 @@ def postgres_build(data_dir: Path, shape: Shape) -> dict:
         build: Build = run_dbt(
             data_dir,
             data_dir / "unused.duckdb",
-            dbt_vars(data_dir, shape.end + timedelta(days=2), True),
+            dbt_settings(data_dir, shape.end + timedelta(days=2), True),
             True,
             target="postgres",
             select=SELECTION,

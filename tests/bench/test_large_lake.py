@@ -9,7 +9,7 @@ from datetime import date, timedelta
 import duckdb
 import pyarrow.parquet as pq
 
-from bench.large_dbt import dbt_vars, run_dbt
+from bench.large_dbt import dbt_settings, run_dbt
 from bench.large_lake import Shape, write_days
 from extractors import fx
 from extractors.amazon import schemas as amazon
@@ -57,7 +57,7 @@ def test_tiny_large_business_builds(tmp_path):
 
     warehouse = tmp_path / "warehouse.duckdb"
     full = run_dbt(
-        tmp_path, warehouse, dbt_vars(tmp_path, SHAPE.end + timedelta(days=1), True), True
+        tmp_path, warehouse, dbt_settings(tmp_path, SHAPE.end + timedelta(days=1), True), True
     )
     assert full.ok, full.failures
 
@@ -69,7 +69,7 @@ def test_tiny_large_business_builds(tmp_path):
     changed = {p for p in after if before.get(p) != after[p]}
     assert changed and all(f"date={day}" in str(p) for p in changed)
     incremental = run_dbt(
-        tmp_path, warehouse, dbt_vars(tmp_path, day + timedelta(days=1), False), False
+        tmp_path, warehouse, dbt_settings(tmp_path, day + timedelta(days=1), False), False
     )
     assert incremental.ok, incremental.failures
     with duckdb.connect(str(warehouse), read_only=True) as con:
