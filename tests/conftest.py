@@ -235,7 +235,11 @@ def demo_warehouse(tmp_path_factory, sandbox) -> Iterator[ChannelHouseConfig]:
 def pytest_itemcollected(item: pytest.Item) -> None:
     """`make test` runs on pytest-xdist workers with ``--dist loadgroup``: the tests of a module
     stay on one worker (its module fixtures are built once), and every test that uses the
-    session's ``demo_warehouse`` runs on one worker (the fixture is built once per worker)."""
+    session's ``demo_warehouse`` runs on one worker (the fixture is built once per worker).
+    A test that names its own ``xdist_group`` (e.g. one per parameter of a module fixture, so
+    the parameters spread over the workers) keeps it."""
+    if item.get_closest_marker("xdist_group"):
+        return
     uses_demo = "demo_warehouse" in getattr(item, "fixturenames", ())
     item.add_marker(
         pytest.mark.xdist_group("demo_warehouse" if uses_demo else item.module.__name__)
