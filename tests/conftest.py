@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+import sandbox.business as sandbox_business
 from orchestration.config import ChannelHouseConfig, parse_config
+from sandbox.business import Business as BusinessModel
 from sandbox.server import SandboxServer, sandbox_environment
 
 TEST_SCALE = 0.3
@@ -192,6 +195,17 @@ DEMO_HISTORY_DAYS = 150
 DEMO_SALT = "demo-warehouse-salt-5c1d9e7a3b"
 
 
+def _demo_business(seed: int = 42, scale: float = 1.0, **kwargs):
+    if kwargs:
+        return BusinessModel(seed=seed, scale=scale, **kwargs)
+    return _cached_business(seed, scale, datetime.now(UTC).date())
+
+
+@functools.cache
+def _cached_business(seed: int, scale: float, end: date):
+    return BusinessModel(seed=seed, scale=scale, end=end)
+
+
 def run_demo_pipeline(
     data_dir: Path, sandbox: SandboxServer, history_days: int, connections: list[str] | None = None
 ) -> tuple[ChannelHouseConfig, list[tuple[str, bool, float, list[str]]]]:
@@ -211,6 +225,9 @@ def run_demo_pipeline(
         for key, value in sandbox_environment().items():
             mp.setenv(key, value)
         mp.setenv("CHANNELHOUSE_HASH_SALT", DEMO_SALT)
+        # the demo's inbox files come from Business(seed, scale) up to today: simulated once
+        # per test process, not once per pipeline (it is deterministic and only read)
+        mp.setattr(sandbox_business, "Business", _demo_business)
         for name in ("CHANNELHOUSE_WAREHOUSE", "CHANNELHOUSE_DATA_DIR"):
             mp.delenv(name, raising=False)
         config = parse_config(raw, "demo-test")
@@ -235,7 +252,11 @@ def demo_warehouse(tmp_path_factory, sandbox) -> Iterator[ChannelHouseConfig]:
 def pytest_itemcollected(item: pytest.Item) -> None:
     """`make test` runs on pytest-xdist workers with ``--dist loadgroup``: the tests of a module
     stay on one worker (its module fixtures are built once), and every test that uses the
-    session's ``demo_warehouse`` runs on one worker (the fixture is built once per worker)."""
+    session's ``demo_warehouse`` runs on one worker (the fixture is built once per worker).
+    A test that names its own ``xdist_group`` (e.g. one per parameter of a module fixture, so
+    the parameters spread over the workers) keeps it."""
+    if item.get_closest_marker("xdist_group"):
+        return
     uses_demo = "demo_warehouse" in getattr(item, "fixturenames", ())
     item.add_marker(
         pytest.mark.xdist_group("demo_warehouse" if uses_demo else item.module.__name__)

@@ -97,7 +97,14 @@ def run_calendar_tests(instant: str, basetemp: Path) -> CalendarRun:
     return CalendarRun(instant, returncode, time.perf_counter() - started, output)
 
 
-@pytest.mark.parametrize("instant", list(INSTANTS.values()), ids=list(INSTANTS))
+@pytest.mark.parametrize(
+    "instant",
+    # each instant its own pytest-xdist group: the five subprocesses spread over the workers
+    [
+        pytest.param(v, id=k, marks=pytest.mark.xdist_group(f"calendar_{k}"))
+        for k, v in INSTANTS.items()
+    ],
+)
 def test_the_calendar_tests_pass_at(instant: str, tmp_path: Path) -> None:
     run = run_calendar_tests(instant, tmp_path / "basetemp")
     print(f"{TEST_NOW_VARIABLE}={instant}: {run.seconds:.1f} s, {run.summary}")

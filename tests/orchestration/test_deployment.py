@@ -33,7 +33,8 @@ DAGSTER_YAML = ROOT / "deploy" / "dagster.yaml"
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 DAEMON = str(Path(sys.executable).with_name("dagster-daemon"))
 WEBSERVER = str(Path(sys.executable).with_name("dagster-webserver"))
-TICK_TIMEOUT = 150  # seconds: the every-minute schedule's first tick, plus the daemon's start
+TICK_TIMEOUT = 150  # seconds: the schedule's first tick, plus the daemon's start
+SCHEDULE = "deployment_check_every_minute"
 
 
 @pytest.fixture(scope="module")
@@ -153,6 +154,38 @@ defs = dg.Definitions.merge(
 """
 
 
+def seed_schedule_state(instance: dg.DagsterInstance, workspace: Path, seconds_ago: float):
+    """Store the state the daemon would create for the RUNNING-by-default ``SCHEDULE`` on its
+    first iteration (DECLARED_IN_CODE, started now), as if it had started ``seconds_ago``:
+    an every-minute schedule then has a tick due the moment the daemon looks, instead of at
+    the next minute after the daemon's start. Returns (origin id, selector id), which the
+    daemon's tick must carry (else it did not use this state). Dagster has no public API
+    for this; the classes are its schedule storage's own."""
+    from dagster._core.definitions.repository_definition import SINGLETON_REPOSITORY_NAME
+    from dagster._core.remote_origin import RemoteRepositoryOrigin
+    from dagster._core.scheduler.instigation import (
+        InstigatorState,
+        InstigatorStatus,
+        InstigatorType,
+        ScheduleInstigatorData,
+    )
+    from dagster._core.workspace.load_target import WorkspaceFileTarget
+
+    [location] = WorkspaceFileTarget(paths=[str(workspace)]).create_origins()
+    origin = RemoteRepositoryOrigin(location, SINGLETON_REPOSITORY_NAME).get_instigator_origin(
+        SCHEDULE
+    )
+    instance.add_instigator_state(
+        InstigatorState(
+            origin,
+            InstigatorType.SCHEDULE,
+            InstigatorStatus.DECLARED_IN_CODE,
+            ScheduleInstigatorData("* * * * *", start_timestamp=time.time() - seconds_ago),
+        )
+    )
+    return origin.get_id(), origin.get_selector().get_id()
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -184,7 +217,9 @@ def _alive(process: subprocess.Popen, log: Path) -> None:
 def test_the_services_record_schedule_ticks_in_postgres_and_serve_the_ui(pg_env, tmp_path):
     """The units' commands on this instance: ``dagster-daemon run`` on our definitions plus
     one every-minute schedule that is RUNNING by default records its tick in PostgreSQL, and
-    ``dagster-webserver -w workspace.yaml`` (the repo's workspace) loads our code location."""
+    ``dagster-webserver -w workspace.yaml`` (the repo's workspace) loads our code location.
+    The schedule's state is seeded 90 s back, so its first tick is due when the daemon starts
+    (rather than up to a minute later)."""
     config_file = tmp_path / "channelhouse.yml"
     config_file.write_text(yaml.safe_dump(sandbox_config_dict(str(tmp_path / "data"))))
     module = tmp_path / "deployment_defs.py"
@@ -205,6 +240,8 @@ def test_the_services_record_schedule_ticks_in_postgres_and_serve_the_ui(pg_env,
         "{ workspaceOrError { ... on Workspace { locationEntries { name "
         "locationOrLoadError { __typename } } } } }"
     )
+    with dg.DagsterInstance.get() as instance:
+        seeded = seed_schedule_state(instance, workspace, seconds_ago=90)
     started = time.monotonic()
     with (
         service([DAEMON, "run", "-w", str(workspace)], env, daemon_log) as daemon,
@@ -214,11 +251,14 @@ def test_the_services_record_schedule_ticks_in_postgres_and_serve_the_ui(pg_env,
     ):
         rows: list[tuple] = []
         answer = None
+        seen: dict[str, float] = {}
         while time.monotonic() - started < TICK_TIMEOUT and not (rows and answer):
             _alive(daemon, daemon_log)
             _alive(webserver, web_log)
-            time.sleep(2)
-            rows = rows or pg_query(db, ticks_sql, "%deployment_check_every_minute%")
+            time.sleep(1)
+            if not rows:
+                rows = pg_query(db, ticks_sql, f"%{SCHEDULE}%")
+                seen["tick"] = time.monotonic() - started
             if answer is None:
                 try:
                     response = requests.post(
@@ -227,11 +267,13 @@ def test_the_services_record_schedule_ticks_in_postgres_and_serve_the_ui(pg_env,
                     answer = response.json() if response.status_code == 200 else None
                 except requests.ConnectionError:
                     pass
-        print(f"tick and UI after {time.monotonic() - started:.1f}s")
+                seen["UI"] = time.monotonic() - started
+        print(", ".join(f"{what} after {seconds:.1f}s" for what, seconds in seen.items()))
         assert rows, f"no tick within {TICK_TIMEOUT}s; daemon log: {daemon_log.read_text()[-3000:]}"
         assert answer, f"no UI within {TICK_TIMEOUT}s; log: {web_log.read_text()[-3000:]}"
     origin_id, selector_id, status, kind = rows[0]
     assert (status, kind) == ("SKIPPED", "SCHEDULE")
+    assert (origin_id, selector_id) == seeded  # the daemon ticked the state the test stored
     with dg.DagsterInstance.get() as instance:  # the same tick, through Dagster's API
         ticks = instance.get_ticks(origin_id, selector_id)
     assert ticks and ticks[-1].status.value == "SKIPPED"

@@ -6,11 +6,18 @@ connection at all), each on a short history against the one shared sandbox. Ever
 the whole warehouse (core and analytics marts), the forecasts, LTV, the alerts and the weekly
 report; the marts of a channel the deployment does not have are there and empty, with the
 same typed columns as in a deployment that has it.
+
+Each shape is its own pytest-xdist group, so the shapes spread over the workers; the
+cross-shape comparison of the built columns goes through one JSON file per test session
+(:func:`record_columns`), whichever worker built a shape.
 """
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -27,26 +34,59 @@ SHAPES = {
     "files_only": [],
 }
 AMAZON_ONLY_MARTS = ("core.fct_traffic_daily",)
-BUILT_COLUMNS: dict[str, dict[str, list[tuple[str, str]]]] = {}  # shape -> table -> columns
+Columns = dict[str, list[list[str]]]  # table -> [column, type] in order
 
 
 def _count(con, table: str) -> int:
     return con.execute(f"select count(*) from {table}").fetchall()[0][0]
 
 
-def _columns(con) -> dict[str, list[tuple[str, str]]]:
+def _columns(con) -> Columns:
     rows = con.execute(
         "select schema_name || '.' || table_name, column_name, data_type from duckdb_columns() "
         "where schema_name in ('staging', 'intermediate', 'core', 'analytics') "
         "order by schema_name, table_name, column_index"
     ).fetchall()
-    out: dict[str, list[tuple[str, str]]] = {}
+    out: Columns = {}
     for table, column, data_type in rows:
-        out.setdefault(table, []).append((column, data_type))
+        out.setdefault(table, []).append([column, data_type])
     return out
 
 
-@pytest.fixture(scope="module", params=list(SHAPES))
+def record_columns(path: Path, name: str, columns: Columns) -> dict[str, list[str]]:
+    """Add shape ``name``'s columns to the shared file ``path`` and compare them with every
+    shape recorded there before: {other shape: differences} for each one compared (an empty
+    list when equal). An exclusive lock makes read, compare and write one step, so of any two
+    shapes the later one compares with the earlier, whatever the workers' order."""
+    with path.with_suffix(".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        built: dict[str, Columns] = json.loads(path.read_text()) if path.exists() else {}
+        if name in built:
+            raise AssertionError(f"{name} was recorded twice in {path}")
+        compared = {other: _differences(columns, theirs) for other, theirs in built.items()}
+        path.write_text(json.dumps({**built, name: columns}))
+    return compared
+
+
+def _differences(mine: Columns, theirs: Columns) -> list[str]:
+    out = [f"table {t} only in one of them" for t in sorted(set(mine) ^ set(theirs))]
+    for table in sorted(set(mine) & set(theirs)):
+        if mine[table] != theirs[table]:
+            out.append(f"{table}: {mine[table]} vs {theirs[table]}")
+    return out
+
+
+@pytest.fixture(scope="session")
+def columns_file(tmp_path_factory) -> Path:
+    """One file per test session: every xdist worker's base directory shares a parent."""
+    base = tmp_path_factory.getbasetemp()
+    return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "shape_columns.json"
+
+
+@pytest.fixture(
+    scope="module",
+    params=[pytest.param(name, marks=pytest.mark.xdist_group(f"shape_{name}")) for name in SHAPES],
+)
 def shape(request, tmp_path_factory, sandbox):
     """(name, config, runs) of one deployment shape after the demo's jobs."""
     name = request.param
@@ -108,21 +148,46 @@ def test_the_weekly_report_is_written(shape):
     assert {".pdf", ".xlsx", ".csv"} <= files, f"{name}: {sorted(files)}"
 
 
-def test_absent_channels_have_empty_models_with_the_full_typed_columns(shape):
+def test_absent_channels_have_empty_models_with_the_full_typed_columns(
+    shape, columns_file, request
+):
     """A staging model of a source without lake files is an empty relation with the columns
     (and types) it has where the lake has them: every shape has the same tables with the same
-    typed columns as every shape built before it (Amazon's staging tables are filled in one
-    shape and empty in the four others, and so on)."""
+    typed columns as every shape built before it in the session, on any worker (Amazon's
+    staging tables are filled in one shape and empty in the four others, and so on)."""
     name, config, _ = shape
     with duckdb.connect(str(config.warehouse_path), read_only=True) as con:
         got = _columns(con)
         empty = {t for t in got if t.startswith("staging.") and _count(con, t) == 0}
-    for other, columns in BUILT_COLUMNS.items():
-        assert set(got) == set(columns), f"{name} vs {other}: {set(got) ^ set(columns)}"
-        mismatched = {t: (got[t], columns[t]) for t in columns if got[t] != columns[t]}
-        assert not mismatched, f"{name} vs {other}: {mismatched}"
-    BUILT_COLUMNS[name] = got
     channels = {c.channel for c in config.connections}
     for channel in ("amazon", "shopify", "walmart"):
         assert (f"staging.stg_{channel}__orders" in empty) == (channel not in channels)
     assert os.environ.get("CHANNELHOUSE_DATA_DIR") is None  # nothing leaked from the runs
+    compared = record_columns(columns_file, name, got)
+    mismatched = {other: diff for other, diff in compared.items() if diff}
+    assert not mismatched, f"{name} differs from {mismatched}"
+    selected = {
+        i.callspec.params["shape"] for i in request.session.items if "shape" in i.fixturenames
+    }
+    if selected == {name}:
+        pytest.skip(f"{name} is the only shape in this session: no other shape to compare with")
+
+
+def test_a_shape_whose_columns_differ_is_named_with_the_difference(tmp_path):
+    """The shared record that the comparison above relies on: equal shapes pass, a type or a
+    table that differs is reported against the shape recorded earlier."""
+    path = tmp_path / "columns.json"
+    first = {"staging.stg_amazon__orders": [["amazon_order_id", "VARCHAR"]]}
+    assert record_columns(path, "a", first) == {}
+    assert record_columns(path, "b", first) == {"a": []}
+    retyped = {"staging.stg_amazon__orders": [["amazon_order_id", "INTEGER"]]}
+    assert record_columns(path, "c", retyped) == {
+        "a": ["staging.stg_amazon__orders: [['amazon_order_id', 'INTEGER']] vs "
+              "[['amazon_order_id', 'VARCHAR']]"],
+        "b": ["staging.stg_amazon__orders: [['amazon_order_id', 'INTEGER']] vs "
+              "[['amazon_order_id', 'VARCHAR']]"],
+    }  # fmt: skip
+    extra = {**first, "core.fct_orders": []}
+    assert record_columns(path, "d", extra)["a"] == ["table core.fct_orders only in one of them"]
+    with pytest.raises(AssertionError, match="a was recorded twice"):
+        record_columns(path, "a", first)
