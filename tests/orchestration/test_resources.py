@@ -32,3 +32,15 @@ def test_replace_tables_writes_and_replaces_in_one_transaction(tmp_path):
         warehouse.replace_tables("ml", {"a": pl.DataFrame({"k": [4]}), "b": Broken()})
     with warehouse.read_only() as con:
         assert con.execute("select k from ml.a").fetchall() == [(3,)]
+
+
+def test_the_dbt_resource_opens_no_dbt_adapter_in_this_process(tmp_path):
+    """dagster-dbt would open a dbt adapter (profile, every macro parsed) before each
+    invocation; ours skips it: if dagster-dbt renames the hook, the adapter is back, and
+    this fails."""
+    from orchestration.lib.dbt import dbt_resource
+
+    invocation = dbt_resource().cli(["parse", "--quiet"], target_path=tmp_path / "target")
+    invocation.wait()
+    assert invocation.is_successful()
+    assert invocation.adapter is None
