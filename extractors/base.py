@@ -113,6 +113,7 @@ class CallStats:
     throttled: int = 0
     token_refreshes: int = 0
     bytes_received: int = 0
+    reports_requested: int = 0  # Amazon reports and Shopify bulk operations started
     wait_seconds: float = 0.0
 
     def as_dict(self) -> dict[str, float | int]:

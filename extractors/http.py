@@ -24,6 +24,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from extractors import usage
 from extractors.base import CallStats
 
 log = logging.getLogger("channelhouse.extractors")
@@ -154,6 +155,7 @@ class ApiClient:
         def attempt() -> Any:
             nonlocal refreshed
             headers = {**extra_headers, **(self.auth_headers() if authenticated else {})}
+            usage.take_request(self.connection)  # a connection's requests_per_day limit
             self.stats.requests += 1
             try:
                 response = self.session.request(method, url, headers=headers, **kwargs)

@@ -114,7 +114,7 @@ def lake_schema(spec: EntitySpec) -> pa.Schema:
     return pa.schema([*spec.schema, *META_FIELDS])
 
 
-def _atomic_write(table: pa.Table, path: Path) -> int:
+def atomic_write(table: pa.Table, path: Path) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}{TMP_SUFFIX}")
     try:
@@ -167,7 +167,7 @@ def write_entity(
         for name, column in day_stamp.items():
             data = data.append_column(schema.field(name), column)
         path = partition_path(root, stamp.channel, stamp.connection, spec.name, day)
-        size = _atomic_write(data, path)
+        size = atomic_write(data, path)
         writes.append(PartitionWrite(spec.name, day, path, len(day_rows), size))
     return writes
 
@@ -207,7 +207,7 @@ def write_quarantine(
                 },
                 schema=QUARANTINE_SCHEMA,
             )
-            writes.append(PartitionWrite(entity, day, path, len(recs), _atomic_write(data, path)))
+            writes.append(PartitionWrite(entity, day, path, len(recs), atomic_write(data, path)))
     return writes
 
 

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
-from extractors import lake
+from extractors import lake, usage
 from extractors.base import CallStats, ExtractResult, Stream, Window
 
 # Every API refuses (or is unreliable for) an end bound closer to now than this.
@@ -52,11 +52,14 @@ def run_stream(
     lake_root: Path,
     days: list[date] | None = None,
     now: datetime | None = None,
+    limits: usage.UsageLimits | None = None,
 ) -> StreamRun:
     """Extract ``stream_name`` for the given UTC days (incremental) or now (snapshot).
 
     The window ends no later than now minus ``SAFETY_LAG``; today's partition is therefore
     partial until re-run, and re-running it later replaces it with the fuller answer.
+    Every extraction, failed or not, appends its usage record (``extractors.usage``);
+    ``limits`` stop it before it starts, or at the request that would pass the day's limit.
     """
     stream = extractor.streams[stream_name]
     now = now or datetime.now(UTC)
@@ -83,19 +86,47 @@ def run_stream(
         window = Window.for_days(days[0], days[-1]).clamp_end(latest)
     else:
         window, days = None, [now.date()]
-    result = extractor.extract(stream_name, window)
     stamp_window = window or Window(now - SAFETY_LAG, now)
-    stamp = lake.Stamp.new(
-        extractor.channel, extractor.connection, result.api_version, stamp_window
-    )
-    run = StreamRun(stream_name, window, days, stats=result.stats, notes=list(result.notes))
-    for spec in stream.entities:
-        run.writes += lake.write_entity(
-            lake_root, spec, result.rows.get(spec.name, []), stamp, days
+    connection = extractor.connection
+    run = StreamRun(stream_name, window, days)
+    api_version, outcome, error = "", "failed", None
+    budget = usage.RequestBudget(connection, None, limits and limits.requests_per_day)
+    try:
+        budget.left, run.notes = usage.check_limits(
+            limits, usage.usage_so_far(lake_root, connection, started), connection
         )
-    lake.write_quarantine(
-        lake_root, result.quarantine, stamp, days, [spec.name for spec in stream.entities]
-    )
-    run.quarantined = len(result.quarantine)
-    run.seconds = (datetime.now(UTC) - started).total_seconds()
+        with usage.counting(budget):
+            result = extractor.extract(stream_name, window)
+        api_version, run.stats = result.api_version, result.stats
+        run.notes += result.notes
+        stamp = lake.Stamp.new(extractor.channel, connection, api_version, stamp_window)
+        for spec in stream.entities:
+            run.writes += lake.write_entity(
+                lake_root, spec, result.rows.get(spec.name, []), stamp, days
+            )
+        lake.write_quarantine(
+            lake_root, result.quarantine, stamp, days, [spec.name for spec in stream.entities]
+        )
+        run.quarantined = len(result.quarantine)
+        outcome = "ok"
+    except usage.UsageLimitReached as exc:
+        outcome, error = "limit_reached", str(exc)
+        raise
+    except Exception as exc:  # recorded, then raised as it was
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        raise
+    finally:
+        finished = datetime.now(UTC)
+        run.seconds = (finished - started).total_seconds()
+        record = usage.RunRecord(
+            stream_name, extractor.channel, started, finished, outcome, error,
+            run.stats if outcome == "ok" else CallStats(requests=budget.taken),
+            sum(w.rows for w in run.writes), sum(w.bytes for w in run.writes), run.quarantined,
+        )  # fmt: skip
+        usage.record_run(
+            lake_root,
+            connection,
+            record,
+            lake.Stamp.new(extractor.channel, connection, api_version, stamp_window),
+        )
     return run

@@ -13,6 +13,8 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from extractors.usage import UsageLimits
+
 SANDBOX = "sandbox"
 ENV_VAR_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 
@@ -48,6 +50,9 @@ class _Connection(_Strict):
     )
     secrets: dict[str, str] = Field(description="secret name -> environment variable name")
     retry: RetryConfig = RetryConfig()
+    limits: UsageLimits | None = Field(
+        None, description="requests_per_day, rows_per_month: warn at 80%, stop the sync at 100%"
+    )
 
     @field_validator("endpoint")
     @classmethod

@@ -407,6 +407,7 @@ class AmazonExtractor:
         report_id = answer.get("reportId")
         if not report_id:
             raise ApiError(self.connection, "createReport", f"no reportId for {report.describe()}")
+        client.stats.reports_requested += 1
         report.report_id, report.status = str(report_id), ""
 
     def _await_reports(self, clients: _Clients, reports: list[_Report]) -> None:

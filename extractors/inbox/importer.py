@@ -35,7 +35,7 @@ from extractors.inbox.files import (
 from extractors.inbox.orders import parse_orders
 from extractors.inbox.reference import parse_fx_rates, parse_product_costs, parse_sku_mappings
 from extractors.inbox.schemas import ENTITIES, SOURCE_FIELDS
-from extractors.lake import META_FIELDS, QUARANTINE_SCHEMA, Stamp, _atomic_write, entity_path
+from extractors.lake import META_FIELDS, QUARANTINE_SCHEMA, Stamp, atomic_write, entity_path
 
 FILES_CHANNEL = "files"
 # a channel/source name in SQL and in the warehouse tests: a lowercase identifier
@@ -295,7 +295,7 @@ def import_file(
     part = f"part-{digest}.parquet"
     entity_dir = entity_path(data_dir, channel, connection, parsed.entity)
     lake_path = _existing_part(entity_dir, part) or entity_dir / f"date={now.date()}" / part
-    _atomic_write(_table(parsed, source_file, stamp), lake_path)
+    atomic_write(_table(parsed, source_file, stamp), lake_path)
 
     day_dir = lake_path.parent.name
     q_dir = entity_path(data_dir, channel, connection, parsed.entity, area="quarantine")
@@ -304,7 +304,7 @@ def import_file(
     q_path = None
     if parsed.rejected:
         q_path = q_dir / day_dir / part
-        _atomic_write(_quarantine_table(parsed, stamp), q_path)
+        atomic_write(_quarantine_table(parsed, stamp), q_path)
     move(pending.path, archived)
 
     result = ImportResult(

@@ -94,6 +94,7 @@ class BulkQuery:
             if not errors and isinstance((payload or {}).get("bulkOperation"), dict):
                 operation = payload["bulkOperation"]
                 self.operations.append(operation["id"])
+                self.client.stats.reports_requested += 1
                 log.info("[%s] bulk operation %s started", self.client.connection, operation["id"])
                 return operation
             message = "; ".join(str(e.get("message")) for e in errors) or "no bulkOperation"

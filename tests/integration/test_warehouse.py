@@ -144,6 +144,27 @@ def test_dbt_build_passes_every_model_and_test(built):
 NO_EVENTS_NO_ROWS = {"sessions", "cart_abandonment"}
 
 
+def test_connection_usage_sums_the_record_of_every_stream_run(built):
+    """Every extraction of the fixture's syncs went through run_stream, which appended its
+    usage record: the mart's per-connection totals equal the records' in the lake."""
+    lake = built["config"].data_dir
+    with duckdb.connect(str(built["b"]), read_only=True) as con:
+        got = con.execute(
+            "select connection_name, sum(runs), sum(requests), sum(rows_landed) "
+            "from analytics.connection_usage group by 1 order by 1"
+        ).fetchall()
+        want = con.execute(
+            "select connection, count(*), sum(requests), sum(rows_landed) from read_parquet("
+            f"'{lake}/raw/channel=usage/connection=*/entity=stream_runs/date=*/*.parquet', "
+            "hive_partitioning = true) group by 1 order by 1"
+        ).fetchall()
+    assert got == want
+    apis = {c.name for c in built["config"].connections}
+    # the exchange rates' runs count too (the ECB feed's, the rates file's)
+    assert {row[0] for row in got} == apis | {"ecb", "file"}
+    assert all(requests > 0 and rows > 0 for name, _, requests, rows in got if name in apis)
+
+
 def _tables(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
     return con.execute(
         "select schema_name, table_name from duckdb_tables() "
@@ -156,7 +177,7 @@ def test_incremental_build_equals_a_full_rebuild(built):
     con = duckdb.connect(str(built["a"]), read_only=True)
     con.execute(f"attach '{built['b']}' as full_rebuild (read_only)")
     tables = _tables(con)
-    assert len(tables) == 24  # 10 core marts, 14 analytics marts
+    assert len(tables) == 25  # 10 core marts, 15 analytics marts
     for schema, table in tables:
         rows = con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]
         # this lake has no storefront events (the inbox tests have them)

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 import yaml
 
-from extractors import fx
+from extractors import fx, usage
 from extractors.inbox.schemas import ENTITIES, SOURCE_FIELDS
 from extractors.lake import META_FIELDS
 from extractors.registry import CHANNELS, streams_for
@@ -48,6 +48,7 @@ def _expected() -> dict[tuple[str, str], list[pa.Field]]:
     }
     out |= {("files", name): [*spec.schema, *SOURCE_FIELDS] for name, spec in ENTITIES.items()}
     out[(fx.CHANNEL, fx.ENTITY)] = list(fx.FX_RATES.schema)
+    out[(usage.CHANNEL, usage.ENTITY)] = list(usage.STREAM_RUNS.schema)
     return out
 
 

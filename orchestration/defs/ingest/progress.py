@@ -20,6 +20,7 @@ from pathlib import Path
 import dagster as dg
 
 from extractors.runner import StreamRun, run_stream
+from extractors.usage import UsageLimits
 
 EXTRACTORS_LOGGER = "channelhouse.extractors"
 INTERVAL_S = 10.0
@@ -50,6 +51,7 @@ def extract_with_progress(
     lake_root: Path,
     days: list[date] | None,
     interval: float | None = None,
+    limits: UsageLimits | None = None,
 ) -> StreamRun:
     """``run_stream`` with progress lines ``<label>: ...`` in the run's log, one at least
     every ``interval`` seconds (default ``INTERVAL_S``)."""
@@ -64,7 +66,7 @@ def extract_with_progress(
         started = last_line = time.monotonic()
         latest = ""
         try:
-            future = pool.submit(run_stream, extractor, stream, lake_root, days=days)
+            future = pool.submit(run_stream, extractor, stream, lake_root, days=days, limits=limits)
             while True:
                 done, _ = wait([future], timeout=min(1.0, interval))
                 while not handler.records.empty():

@@ -18,6 +18,7 @@ import dagster as dg
 from extractors.base import EntitySpec, Stream
 from extractors.registry import AnyConnection, streams_for
 from extractors.runner import StreamRun
+from extractors.usage import UsageLimitReached
 from orchestration.config import ChannelHouseConfig
 from orchestration.defs.ingest.progress import extract_with_progress
 from orchestration.lib.keys import raw_asset_key, raw_history_key
@@ -60,6 +61,7 @@ def run_metadata(run: StreamRun, spec: EntitySpec) -> dict[str, object]:
         "retries": run.stats.retries,
         "throttled": run.stats.throttled,
         "token_refreshes": run.stats.token_refreshes,
+        "reports_requested": run.stats.reports_requested,
         "wait_seconds": round(run.stats.wait_seconds, 2),
         "quarantined_records": run.quarantined,
         "extract_seconds": round(run.seconds, 2),
@@ -87,9 +89,13 @@ def extract_and_check(
         conn, config.sandbox.url
     )
     label = f"{conn.name}/{stream.name}"
-    run = extract_with_progress(
-        context, label, extractor, stream.name, context.resources.lake.root, days
-    )
+    try:
+        run = extract_with_progress(
+            context, label, extractor, stream.name, context.resources.lake.root, days,
+            limits=conn.limits,
+        )  # fmt: skip
+    except UsageLimitReached as exc:  # a retry would only stop again
+        raise dg.Failure(description=str(exc), allow_retries=False) from None
     context.log.info(
         f"{label}: {sum(w.rows for w in run.writes)} rows in {len(run.days)} day(s), "
         f"{run.stats.requests} requests, {run.stats.retries} retries, {run.quarantined} "

@@ -25,7 +25,7 @@ import dagster as dg
 import pydantic
 from dagster_dbt import DbtCliResource, dbt_assets
 
-from extractors import fx
+from extractors import fx, usage
 from extractors.registry import streams_for
 from orchestration.config import ChannelHouseConfig
 from orchestration.lib.dbt import (
@@ -58,6 +58,9 @@ class WarehouseBuildConfig(dg.Config):
         return value
 
 
+USAGE_SOURCE = dg.AssetKey(["source", usage.CHANNEL, usage.ENTITY])
+
+
 def source_asset_keys(config: ChannelHouseConfig) -> dict[dg.AssetKey, list[dg.AssetKey]]:
     """dbt source (as keyed by the translator) -> the raw assets it reads."""
     keys: dict[dg.AssetKey, list[dg.AssetKey]] = {
@@ -69,6 +72,8 @@ def source_asset_keys(config: ChannelHouseConfig) -> dict[dg.AssetKey, list[dg.A
             for spec in stream.entities:
                 source = dg.AssetKey(["source", conn.channel, spec.name])
                 keys.setdefault(source, []).append(raw_asset_key(conn.name, spec.name))
+                # every stream run appends its usage record (extractors/usage.py)
+                keys.setdefault(USAGE_SOURCE, []).append(raw_asset_key(conn.name, spec.name))
     return keys
 
 
@@ -80,6 +85,9 @@ def dbt_vars(config: ChannelHouseConfig) -> dict[str, Any]:
         "reporting_timezone": config.reporting_timezone,
         "lookback_days": config.warehouse.lookback_days,
         "fx_max_staleness_days": config.warehouse.fx_max_staleness_days,
+        "connection_limits": {
+            c.name: c.limits.model_dump(exclude_none=True) for c in config.connections if c.limits
+        },
         **config.analytics.dbt_vars(),
     }
 
