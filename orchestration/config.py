@@ -35,7 +35,14 @@ from extractors.settings import (  # noqa: F401
 )
 from extractors.shopify.settings import ShopifyConnection
 from extractors.walmart.settings import WalmartConnection
-from models_ml.settings import AnomalySettings, ForecastSettings, LtvSettings, TrendingSettings
+from models_ml.settings import (
+    AnomalySettings,
+    ChurnSettings,
+    ForecastSettings,
+    LtvSettings,
+    RecommendSettings,
+    TrendingSettings,
+)
 from reports.settings import ReportsSettings
 from serving.settings import ServingSettings
 
@@ -229,6 +236,8 @@ class ChannelHouseConfig(_Strict):
     trending: TrendingSettings = TrendingSettings()
     forecast: ForecastSettings = ForecastSettings()
     ltv: LtvSettings = LtvSettings()
+    recommend: RecommendSettings = RecommendSettings()
+    churn: ChurnSettings = ChurnSettings()
     alerting: AlertingSettings = AlertingSettings()
     serving: ServingSettings = ServingSettings()
     reports: ReportsSettings = ReportsSettings()
