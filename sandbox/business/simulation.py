@@ -18,7 +18,6 @@ from sandbox.business.numeric import (
     _rank_within,
     _round_99,
 )
-from sandbox.business.preferences import _basket_sort_keys, _CustomerTastes, _Tastes
 from sandbox.business.parameters import (
     _AFN,
     _AMAZON,
@@ -63,6 +62,7 @@ from sandbox.business.parameters import (
     _WEEKLY,
     SIM_EPOCH,
 )
+from sandbox.business.preferences import _basket_sort_keys, _CustomerTastes, _Tastes
 
 
 # ---------------------------------------------------------------------------------------------
