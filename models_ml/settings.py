@@ -217,7 +217,7 @@ class RecommendSettings(BaseModel):
         pattern="^(auto|item_item|svd|popularity)$",
         description="'auto': the model with the best MAP@10 in the offline evaluation.",
     )
-    factors: int = Field(32, ge=2, le=512, description="Latent factors of the svd model.")
+    factors: int = Field(8, ge=2, le=512, description="Latent factors of the svd model.")
     eval_weeks: int = Field(8, ge=1, le=52, description="Weeks held out by the evaluation.")
     trend_half_life_days: float = Field(
         14.0, gt=0, description="Half-life of the time decay in trending and popularity scores."
