@@ -49,7 +49,7 @@ __all__ = [
 
 MODELS = ("bgnbd", "gradient_boosting")
 CHURN_SCHEMA = {
-    "customer_id": pl.Int64,
+    "customer_id": pl.String,
     "as_of": pl.Date,
     "horizon_days": pl.Int32,
     "p_churn": pl.Float64,
@@ -105,7 +105,7 @@ def _orders(orders: pl.DataFrame) -> pl.DataFrame:
         else pl.lit("unknown").alias("channel"),
     ]
     return orders.select(
-        pl.col("customer_id").cast(pl.Int64),
+        pl.col("customer_id").cast(pl.String),
         pl.col("order_date").cast(pl.Date),
         pl.col("amount").cast(pl.Float64),
         *extra,
@@ -174,7 +174,7 @@ def churn_features(
     if activity is not None and not activity.is_empty():
         recent = (
             activity.filter(pl.col("activity_date").is_between(as_of - timedelta(days=89), as_of))
-            .group_by(pl.col("customer_id").cast(pl.Int64))
+            .group_by(pl.col("customer_id").cast(pl.String))
             .agg(
                 pl.col("sessions").sum().cast(pl.Float64).alias("sessions_90"),
                 pl.col("cart_adds").sum().cast(pl.Float64).alias("cart_adds_90"),
@@ -229,7 +229,7 @@ def _bgnbd_churn(orders: pl.DataFrame, cutoff: date, horizon: int) -> pl.DataFra
     silent = ((fit.alpha + t) / (fit.alpha + t + horizon)) ** (fit.r + freq)
     return pl.DataFrame(
         {
-            "customer_id": c["customer_id"].cast(pl.Int64),
+            "customer_id": c["customer_id"].cast(pl.String),
             "p_alive": p_alive,
             "p_churn_bgnbd": (1.0 - p_alive) + p_alive * silent,
         }

@@ -1,6 +1,6 @@
 """Product recommendations from implicit feedback (orders, cart adds, product views).
 
-Input: one row per event, ``customer_id``, ``product_id``, ``event_type`` (a key of
+Input: one row per event (ids are read as strings, as the warehouse keys them), ``customer_id``, ``product_id``, ``event_type`` (a key of
 ``RecommendSettings.event_weights``: ``order`` > ``cart`` > ``view`` by default) and
 ``event_date``. Events of unknown types raise; rows with a null customer or product are
 ignored (anonymous sessions carry no customer).
@@ -55,17 +55,17 @@ __all__ = [
 
 MODELS = ("item_item", "svd", "popularity")
 RECOMMENDATIONS_SCHEMA = {
-    "customer_id": pl.Int64,
+    "customer_id": pl.String,
     "rank": pl.Int32,
-    "product_id": pl.Int64,
+    "product_id": pl.String,
     "score": pl.Float64,
     "model": pl.String,
     "is_cold_start": pl.Boolean,
 }
 SIMILAR_SCHEMA = {
-    "product_id": pl.Int64,
+    "product_id": pl.String,
     "rank": pl.Int32,
-    "similar_product_id": pl.Int64,
+    "similar_product_id": pl.String,
     "score": pl.Float64,
     "co_purchase_customers": pl.Int64,
     "co_purchase_similarity": pl.Float64,
@@ -88,7 +88,7 @@ EVALUATION_SCHEMA = {
     "is_chosen": pl.Boolean,
 }
 TRENDING_SCHEMA = {
-    "product_id": pl.Int64,
+    "product_id": pl.String,
     "rank": pl.Int32,
     "decayed_orders": pl.Float64,
     "baseline_orders": pl.Float64,
@@ -108,8 +108,8 @@ def _clean(events: pl.DataFrame, settings: RecommendSettings) -> pl.DataFrame:
             f"event_weights has {sorted(settings.event_weights)}"
         )
     return events.select(
-        pl.col("customer_id").cast(pl.Int64),
-        pl.col("product_id").cast(pl.Int64),
+        pl.col("customer_id").cast(pl.String),
+        pl.col("product_id").cast(pl.String),
         pl.col("event_type").cast(pl.String),
         pl.col("event_date").cast(pl.Date),
     ).drop_nulls()

@@ -41,18 +41,18 @@ def _orders(seed: int = 0) -> pl.DataFrame:
     rows += [(SILENT, START + timedelta(days=30 * m), 50.0, "shopify") for m in range(18)]
     return pl.DataFrame(
         rows, schema=["customer_id", "order_date", "amount", "channel"], orient="row"
-    )
+    ).with_columns(pl.col("customer_id").cast(pl.String))
 
 
 def test_a_customer_silent_for_a_year_scores_high_churn() -> None:
     orders = _orders()
-    assert orders.filter(pl.col("customer_id") == SILENT)["order_date"].max() < END - timedelta(
-        days=365
-    )
+    assert orders.filter(pl.col("customer_id") == str(SILENT))[
+        "order_date"
+    ].max() < END - timedelta(days=365)
     result = churn_scores(orders, ChurnSettings(), end=END)
     table = result.customer_churn
     assert table.schema == pl.Schema(CHURN_SCHEMA)
-    silent = table.filter(pl.col("customer_id") == SILENT).row(0, named=True)
+    silent = table.filter(pl.col("customer_id") == str(SILENT)).row(0, named=True)
     assert silent["p_churn_bgnbd"] > 0.9 and silent["p_churn_gradient_boosting"] > 0.9
     assert silent["risk_decile"] <= 3 and silent["p_alive"] < 0.1
     # a regular who bought last week scores low
@@ -88,7 +88,7 @@ def test_features_see_nothing_after_the_cutoff() -> None:
     cutoff = END - timedelta(days=180)
     later = pl.DataFrame(
         {
-            "customer_id": [SILENT, 5, 999],
+            "customer_id": [str(SILENT), "5", "999"],
             "order_date": [cutoff + timedelta(days=1)] * 3,
             "amount": [1000.0] * 3,
             "channel": ["walmart"] * 3,
@@ -103,16 +103,16 @@ def test_activity_features_and_short_history() -> None:
     orders = _orders()
     activity = pl.DataFrame(
         {
-            "customer_id": [2, 2, 3],
+            "customer_id": ["2", "2", "3"],
             "activity_date": [END, END - timedelta(days=200), END],
             "sessions": [3, 5, 1],
             "cart_adds": [1, 0, 2],
         }
     )
     f = churn_features(orders, END, activity)
-    two = f.filter(pl.col("customer_id") == 2).row(0, named=True)
+    two = f.filter(pl.col("customer_id") == "2").row(0, named=True)
     assert two["sessions_90"] == 3 and two["cart_adds_90"] == 1
-    assert f.filter(pl.col("customer_id") == 4)["sessions_90"][0] == 0
+    assert f.filter(pl.col("customer_id") == "4")["sessions_90"][0] == 0
     short = orders.filter(pl.col("order_date") > END - timedelta(days=100))
     with pytest.raises(InsufficientDataError, match="days of orders"):
         churn_scores(short, ChurnSettings(), end=END)

@@ -19,15 +19,16 @@ from models_ml.recommend import (
 )
 from models_ml.settings import RecommendSettings
 
-A, B, C, D = 1, 2, 3, 4
+A, B, C, D = "A", "B", "C", "D"
 DAY = date(2025, 1, 1)
 SETTINGS = RecommendSettings()
 
 
 def _events(rows: list[tuple[int, int, str, date]]) -> pl.DataFrame:
-    return pl.DataFrame(
+    frame = pl.DataFrame(
         rows, schema=["customer_id", "product_id", "event_type", "event_date"], orient="row"
     )
+    return frame.with_columns(pl.col("customer_id").cast(pl.String))
 
 
 def _a_then_b() -> list[tuple[int, int, str, date]]:
@@ -45,18 +46,18 @@ def test_a_customer_who_bought_a_gets_b(model: str) -> None:
     # two factors: the {A, B} buyers and the C buyers (three would reproduce the matrix)
     recs = fit(_events(_a_then_b()), RecommendSettings(factors=2), model).recommend(3)
     assert recs.schema == pl.Schema(RECOMMENDATIONS_SCHEMA)
-    six = recs.filter(pl.col("customer_id") == 6).sort("rank")
+    six = recs.filter(pl.col("customer_id") == "6").sort("rank")
     assert six["product_id"][0] == B and not six["is_cold_start"][0]
     assert A not in six["product_id"].to_list()  # never what they ordered
     # the popularity baseline would say C, the best seller
     pop = fit(_events(_a_then_b()), SETTINGS, "popularity").recommend(1)
-    assert pop.filter(pl.col("customer_id") == 6)["product_id"][0] == C
+    assert pop.filter(pl.col("customer_id") == "6")["product_id"][0] == C
 
 
 def test_cold_start_customers_get_popular_products_marked() -> None:
     rows = [*_a_then_b(), (50, D, "view", DAY + timedelta(days=30))]  # D: viewed, never ordered
     recs = fit(_events(rows), SETTINGS, "item_item").recommend(2)
-    fifty = recs.filter(pl.col("customer_id") == 50).sort("rank")
+    fifty = recs.filter(pl.col("customer_id") == "50").sort("rank")
     assert fifty["is_cold_start"].all() and (fifty["model"] == "popularity").all()
     assert fifty["product_id"][0] == C
 
@@ -68,7 +69,7 @@ def test_orders_weigh_more_than_cart_adds_and_views() -> None:
     rows += [(c, D, "order", DAY) for c in (8, 9)] + [(c, B, "order", DAY) for c in (8, 9)]
     custom = RecommendSettings(event_weights={"order": 4.0, "cart": 2.0, "view": 1.0})
     rec = fit(_events(rows), custom, "item_item")
-    row = int(np.searchsorted(rec.customers, 7))
+    row = int(np.searchsorted(rec.customers, "7"))
     assert (
         rec.matrix[row, int(np.searchsorted(rec.products, D))]
         > rec.matrix[row, int(np.searchsorted(rec.products, A))]
