@@ -11,7 +11,7 @@ Two models, evaluated side by side on a time split, the better one used:
   cutoff: RFM (purchase days, days since the last one, age, mean and total spend), cadence
   (mean gap between purchase days, days since last / mean gap, purchase days in the last 90 and
   365 days), refunds (share of the spend refunded), channel (main channel, number of channels)
-  and, when given, sessions and cart adds in the last 90 days.
+  and, when given, product views and cart adds in the last 90 days.
 
 Time split (``evaluate``): the classifier learns from the features at ``end - 2h`` and what
 happened in the ``h`` days after; both models are then scored on the customers at ``end - h``
@@ -45,6 +45,7 @@ __all__ = [
     "churn_features",
     "churn_scores",
     "evaluate",
+    "plot_calibration",
 ]
 
 MODELS = ("bgnbd", "gradient_boosting")
@@ -87,7 +88,7 @@ FEATURES = (
     "refund_share",
     "main_channel",
     "channels",
-    "sessions_90",
+    "views_90",
     "cart_adds_90",
 )
 
@@ -121,7 +122,7 @@ def churn_features(
     """One row per customer with an order on or before ``as_of``: ``FEATURES``.
 
     ``orders``: customer_id, order_date, amount [, refunded_amount, channel]. ``activity``
-    (optional): customer_id, activity_date, sessions, cart_adds. ``channels``: the channel
+    (optional): customer_id, activity_date, views, cart_adds. ``channels``: the channel
     vocabulary (codes of ``main_channel``), so training and scoring share it.
     """
     past = _orders(orders).filter(pl.col("order_date") <= as_of)
@@ -176,16 +177,16 @@ def churn_features(
             activity.filter(pl.col("activity_date").is_between(as_of - timedelta(days=89), as_of))
             .group_by(pl.col("customer_id").cast(pl.String))
             .agg(
-                pl.col("sessions").sum().cast(pl.Float64).alias("sessions_90"),
+                pl.col("views").sum().cast(pl.Float64).alias("views_90"),
                 pl.col("cart_adds").sum().cast(pl.Float64).alias("cart_adds_90"),
             )
         )
         frame = frame.join(recent, on="customer_id", how="left").with_columns(
-            pl.col("sessions_90", "cart_adds_90").fill_null(0.0)
+            pl.col("views_90", "cart_adds_90").fill_null(0.0)
         )
     else:
         frame = frame.with_columns(
-            sessions_90=pl.lit(None, pl.Float64), cart_adds_90=pl.lit(None, pl.Float64)
+            views_90=pl.lit(None, pl.Float64), cart_adds_90=pl.lit(None, pl.Float64)
         )
     return (
         frame.select("customer_id", *FEATURES)
@@ -239,7 +240,7 @@ def _bgnbd_churn(orders: pl.DataFrame, cutoff: date, horizon: int) -> pl.DataFra
 @dataclass(frozen=True)
 class _Classifier:
     """The fitted classifier and the feature columns it uses (columns without two distinct
-    values in training, e.g. sessions when there are no events, are left out)."""
+    values in training, e.g. views when there are no storefront events, are left out)."""
 
     model: HistGradientBoostingClassifier
     columns: tuple[str, ...]
@@ -415,3 +416,29 @@ def churn_scores(
         .cast(CHURN_SCHEMA)
     )
     return ChurnResult(customer_churn=table, evaluation=evaluation, model=chosen)
+
+
+def plot_calibration(evaluation: pl.DataFrame) -> str:
+    """Predicted vs actual churn per decile of predicted churn, per model (a Markdown image)."""
+    import base64
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 4))
+    deciles = evaluation.filter(pl.col("bucket") != "total")
+    for model in sorted(deciles["model"].unique().to_list()):
+        rows = deciles.filter(pl.col("model") == model)
+        ax.plot(rows["predicted_churn"], rows["actual_churn"], "o-", label=model, ms=4)
+    ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--", label="perfect calibration")
+    ax.set_xlabel("predicted churn (decile mean)")
+    ax.set_ylabel("actual churn")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=80)
+    plt.close(fig)
+    return f"![calibration](data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()})"

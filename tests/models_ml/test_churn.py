@@ -105,14 +105,14 @@ def test_activity_features_and_short_history() -> None:
         {
             "customer_id": ["2", "2", "3"],
             "activity_date": [END, END - timedelta(days=200), END],
-            "sessions": [3, 5, 1],
+            "views": [3, 5, 1],
             "cart_adds": [1, 0, 2],
         }
     )
     f = churn_features(orders, END, activity)
     two = f.filter(pl.col("customer_id") == "2").row(0, named=True)
-    assert two["sessions_90"] == 3 and two["cart_adds_90"] == 1
-    assert f.filter(pl.col("customer_id") == "4")["sessions_90"][0] == 0
+    assert two["views_90"] == 3 and two["cart_adds_90"] == 1
+    assert f.filter(pl.col("customer_id") == "4")["views_90"][0] == 0
     short = orders.filter(pl.col("order_date") > END - timedelta(days=100))
     with pytest.raises(InsufficientDataError, match="days of orders"):
         churn_scores(short, ChurnSettings(), end=END)
