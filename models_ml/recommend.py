@@ -115,6 +115,11 @@ def _clean(events: pl.DataFrame, settings: RecommendSettings) -> pl.DataFrame:
     ).drop_nulls()
 
 
+def _catalog(products: np.ndarray) -> np.ndarray:
+    """Product ids as the sorted unique strings the matrices are indexed by."""
+    return np.unique(pl.Series(products).cast(pl.String).drop_nulls().to_numpy())
+
+
 def _decay(dates: np.ndarray, as_of: date, half_life: float) -> np.ndarray:
     age = (np.datetime64(as_of, "D") - dates.astype("datetime64[D]")).astype(np.int64)
     return np.power(0.5, np.maximum(age, 0) / half_life)
@@ -241,7 +246,7 @@ def fit(
         raise ValueError("no events to fit a recommender on")
     as_of = as_of or events["event_date"].max()
     customers, products, matrix, ordered = _matrices(
-        events, settings, None if products is None else np.unique(products)
+        events, settings, None if products is None else _catalog(products)
     )
     orders = events.filter(pl.col("event_type") == "order")
     popularity = np.zeros(products.size)
@@ -342,7 +347,7 @@ def evaluate(
         .unique()
     )
     rows = []
-    catalog = np.unique(products) if products is not None else None
+    catalog = _catalog(products) if products is not None else None
     for model in MODELS:
         rec = fit(train, settings, model, as_of=split - timedelta(days=1), products=catalog)
         evaluated = rec.customers[np.isin(rec.customers, truth["customer_id"].to_numpy())]

@@ -7,7 +7,9 @@ and brand match the order best, with a strong pull for the complement of what th
 (the customer who bought a chef's knife comes back for a cutting board). Complements also share
 baskets: lines of complementary nouns sit next to each other when baskets are formed.
 Everything is deterministic from the simulation's generators; the ground truth (each customer's
-favourite category and brand, the complement pairs) is exposed by ``Business``.
+favourite category and brand, the complement pairs) is exposed by ``Business``. Customers also
+have a buying life (exponential, mean 300 days from their first order): past it they are
+passed over for repeat orders (unless every candidate is), so churn has a cause to find.
 """
 
 from __future__ import annotations
@@ -52,6 +54,9 @@ _CANDIDATES = 6  # past buyers considered for a repeat order
 _W_CATEGORY, _W_BRAND, _W_COMPLEMENT = 2.0, 1.0, 2.5  # taste scores (Gumbel noise, scale 1)
 _P_FAVOURITE_CATEGORY = 0.85  # a new customer's favourite category is their first order's
 _P_FAVOURITE_BRAND = 0.6
+_MEAN_LIFETIME_DAYS = 300.0  # a customer stops buying after an exponential lifetime
+_DEAD = 100.0  # score penalty of a candidate past their lifetime (buys only if all are)
+_DAY_US = 86_400_000_000
 
 
 def _pair_index() -> dict[str, tuple[int, str]]:
@@ -105,19 +110,21 @@ class _Tastes:
 
 
 class _CustomerTastes:
-    """Favourite category and brand and the last noun bought, per customer id (grown on demand)."""
+    """Favourite category and brand, the last noun bought and the end of the customer's buying
+    life (microseconds), per customer id (grown on demand)."""
 
     def __init__(self, tastes: _Tastes) -> None:
         self.tastes = tastes
         self.category = np.full(1024, -1, dtype=np.int64)
         self.brand = np.full(1024, -1, dtype=np.int64)
         self.last_noun = np.full(1024, -1, dtype=np.int64)
+        self.lapse_us = np.full(1024, -1, dtype=np.int64)
 
     def _grow(self, max_id: int) -> None:
         if max_id < self.category.size:
             return
         size = 2 * (max_id + 1)
-        for name in ("category", "brand", "last_noun"):
+        for name in ("category", "brand", "last_noun", "lapse_us"):
             old = getattr(self, name)
             new = np.full(size, -1, dtype=np.int64)
             new[: old.size] = old
@@ -131,8 +138,10 @@ class _CustomerTastes:
         sf: np.ndarray,
         prior: np.ndarray,
         product: np.ndarray,
+        t_us: np.ndarray,
     ) -> np.ndarray:
-        """The repeat buyer of each order whose first pick is ``first_pick`` (all > 0)."""
+        """The repeat buyer of each order whose first pick is ``first_pick`` (all > 0):
+        customers past their buying life only when every candidate is."""
         m = first_pick.size
         if m == 0:
             return first_pick
@@ -145,6 +154,7 @@ class _CustomerTastes:
             + _W_BRAND * (self.brand[candidates] == t.brand[product][:, None])
             + _W_COMPLEMENT * (self.last_noun[candidates] == t.partner_noun[product][:, None])
             + rng.gumbel(size=candidates.shape)
+            - _DEAD * (self.lapse_us[candidates] < t_us[:, None])
         )
         return candidates[np.arange(m), score.argmax(axis=1)]
 
@@ -153,10 +163,12 @@ class _CustomerTastes:
         rng: np.random.Generator,
         new_ids: np.ndarray,
         new_product: np.ndarray,
+        new_t_us: np.ndarray,
         customers: np.ndarray,
         product: np.ndarray,
     ) -> None:
-        """New customers get their favourites; every buyer's last noun is updated."""
+        """New customers get their favourites and their buying life; every buyer's last noun is
+        updated."""
         self._grow(int(customers.max(initial=0)))
         t = self.tastes
         n = new_ids.size
@@ -170,6 +182,8 @@ class _CustomerTastes:
             keep_brand, t.brand[new_product], rng.integers(0, n_brands, n)
         )
         self.last_noun[customers] = t.noun[product]
+        life = rng.exponential(_MEAN_LIFETIME_DAYS, n) * _DAY_US
+        self.lapse_us[new_ids] = new_t_us + life.astype(np.int64)
 
     def frame(self, customer_ids: np.ndarray) -> pl.DataFrame:
         """Ground truth: each customer's favourite category and brand."""
@@ -179,6 +193,7 @@ class _CustomerTastes:
                 "customer_id": customer_ids.astype(np.int64),
                 "favourite_category": [names[c] for c in self.category[customer_ids]],
                 "favourite_brand": [_BRANDS[b] for b in self.brand[customer_ids]],
+                "buying_until": (self.lapse_us[customer_ids]).astype("datetime64[us]"),
             }
         )
 

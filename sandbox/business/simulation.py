@@ -182,9 +182,9 @@ class _CustomerBook:
         link = self._link_shared(rng, sf[new], ids)
         old = np.flatnonzero(repeat)
         customers[old] = self.tastes.choose(
-            rng, customers[old], self.history, sf[old], prior[old], product[old]
+            rng, customers[old], self.history, sf[old], prior[old], product[old], t_us[old]
         )
-        self.tastes.remember(rng, ids, product[new], customers, product)
+        self.tastes.remember(rng, ids, product[new], t_us[new], customers, product)
         self.new.add(customer_id=ids, sf=sf[new], created_us=t_us[new], link=link)
         self._remember(sf, customers)
         return customers

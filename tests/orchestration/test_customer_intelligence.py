@@ -148,3 +148,24 @@ def test_the_assets_are_in_the_ml_jobs_and_bad_settings_name_their_field(tmp_pat
         _config(tmp_path, churn={"horizon_days": 0})
     with pytest.raises(ConfigError, match="event_weights"):
         _config(tmp_path, recommend={"event_weights": {"view": 1.0}})
+
+
+def test_the_demo_chain_fills_the_tables(demo_warehouse):
+    """The demo's jobs (150 days of history): the events mart links storefront views and cart
+    adds to customers, the recommendations are evaluated on the held-out weeks; churn needs
+    two 90-day windows and more, so its tables are there and empty."""
+    with duckdb.connect(str(demo_warehouse.warehouse_path), read_only=True) as con:
+        kinds = dict(
+            con.execute(
+                "select event_type, count(*) from analytics.customer_product_events group by 1"
+            ).fetchall()
+        )
+        evaluation = con.sql("from ml.recommendation_evaluation").pl()
+        recs = con.execute("select count(distinct customer_id) from ml.product_recommendations")
+        n_recs = recs.fetchall()[0][0]
+        churn = con.execute("select count(*) from ml.customer_churn").fetchall()[0][0]
+    assert kinds.get("order", 0) > 1000 and kinds.get("view", 0) > 0 and kinds.get("cart", 0) > 0
+    assert sorted(evaluation["model"]) == ["item_item", "popularity", "svd"]
+    print(evaluation)
+    assert n_recs > 1000
+    assert churn == 0

@@ -100,3 +100,13 @@ def test_preferences_are_deterministic(biz: Business) -> None:
     again = Business(seed=42, end=END)
     assert again.customer_preferences.equals(biz.customer_preferences)
     assert again.orders.equals(biz.orders)
+
+
+def test_customers_rarely_buy_after_their_buying_life(lines: pl.DataFrame) -> None:
+    orders = lines.unique("order_key").with_columns(
+        late=pl.col("purchased_at").dt.replace_time_zone(None) > pl.col("buying_until")
+    )
+    first = orders.group_by("customer_id").agg(pl.col("order_key").min().alias("first"))
+    repeat = orders.join(first, on="customer_id").filter(pl.col("order_key") != pl.col("first"))
+    assert repeat["late"].mean() < 0.05, repeat["late"].mean()
+    assert orders.filter(pl.col("order_key").is_in(first["first"].implode()))["late"].sum() == 0
