@@ -44,6 +44,7 @@ LTV_KEY = dg.AssetKey(["ml", "customer_ltv"])
 LTV_PARAMETERS_KEY = dg.AssetKey(["ml", "ltv_parameters"])
 LTV_DIAGNOSTICS_KEY = dg.AssetKey(["ml", "ltv_diagnostics"])
 LTV_HOLDOUT_KEY = dg.AssetKey(["ml", "ltv_holdout"])
+LTV_VALUE_HOLDOUT_KEY = dg.AssetKey(["ml", "ltv_value_holdout"])
 RECOMMENDATIONS_KEY = dg.AssetKey(["ml", "product_recommendations"])
 SIMILAR_PRODUCTS_KEY = dg.AssetKey(["ml", "similar_products"])
 RECOMMENDATION_EVALUATION_KEY = dg.AssetKey(["ml", "recommendation_evaluation"])
@@ -65,6 +66,7 @@ PYTHON_TABLE_KEYS = (
     LTV_PARAMETERS_KEY,
     LTV_DIAGNOSTICS_KEY,
     LTV_HOLDOUT_KEY,
+    LTV_VALUE_HOLDOUT_KEY,
     RECOMMENDATIONS_KEY,
     SIMILAR_PRODUCTS_KEY,
     RECOMMENDATION_EVALUATION_KEY,

@@ -15,6 +15,7 @@ from models_ml.churn import CHURN_SCHEMA
 from orchestration.config import ConfigError, parse_config
 from orchestration.defs.ml import ml_assets
 from orchestration.defs.ml.customers import churn_asset, recommendations_asset
+from orchestration.defs.ml.ltv import customer_ltv_asset
 from orchestration.lib.keys import CHURN_KEY, RECOMMENDATION_EVALUATION_KEY, RECOMMENDATIONS_KEY
 from orchestration.lib.resources import WarehouseResource
 from sandbox.business import Business
@@ -96,15 +97,19 @@ def test_assets_write_recommendations_churn_and_their_evaluations(tmp_path, biz)
     config = _config(tmp_path)
     warehouse = _warehouse(tmp_path / "warehouse.duckdb", biz)
     result = dg.materialize(
-        [recommendations_asset(config), churn_asset(config)], resources={"warehouse": warehouse}
+        [recommendations_asset(config), churn_asset(config), customer_ltv_asset(config)],
+        resources={"warehouse": warehouse},
     )
     assert result.success
     with duckdb.connect(warehouse.path, read_only=True) as con:
+        value = con.sql("from ml.ltv_value_holdout where bucket = 'total'").pl()
         evaluation = con.sql("from ml.recommendation_evaluation").pl()
         recs = con.sql("from ml.product_recommendations").pl()
         similar = con.execute("select count(*) from ml.similar_products").fetchall()[0][0]
         churn = con.sql("from ml.customer_churn").pl()
         churn_eval = con.sql("from ml.churn_evaluation where bucket = 'total'").pl()
+    # lifetime value against what happened: per horizon, deciles and a total
+    assert value.sort("horizon_days")["horizon_days"].to_list() == [90, 365]
     by = {r["model"]: r for r in evaluation.iter_rows(named=True)}
     # the simulated tastes give the model something to find: it beats popularity
     assert by["item_item"]["precision_at_k"] > by["popularity"]["precision_at_k"]
