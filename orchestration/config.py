@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from alerting.settings import AlertingSettings
+from alerting.settings import AlertingSettings, AudienceSettings
 
 # The connection and FX models live next to their extractors; the names are re-exported here.
 from extractors.amazon.marketplaces import AMAZON_HOSTS, AMAZON_MARKETPLACES  # noqa: F401
@@ -238,6 +238,7 @@ class ChannelHouseConfig(_Strict):
     ltv: LtvSettings = LtvSettings()
     recommend: RecommendSettings = RecommendSettings()
     churn: ChurnSettings = ChurnSettings()
+    audiences: AudienceSettings = AudienceSettings()
     alerting: AlertingSettings = AlertingSettings()
     serving: ServingSettings = ServingSettings()
     reports: ReportsSettings = ReportsSettings()

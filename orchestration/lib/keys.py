@@ -50,6 +50,8 @@ SIMILAR_PRODUCTS_KEY = dg.AssetKey(["ml", "similar_products"])
 RECOMMENDATION_EVALUATION_KEY = dg.AssetKey(["ml", "recommendation_evaluation"])
 CHURN_KEY = dg.AssetKey(["ml", "customer_churn"])
 CHURN_EVALUATION_KEY = dg.AssetKey(["ml", "churn_evaluation"])
+AUDIENCES_KEY = dg.AssetKey(["ml", "audience_members"])
+AUDIENCE_DELIVERIES_KEY = dg.AssetKey(["ml", "audience_deliveries"])
 # schemas ml and alerts, written by the alerts domain
 ANOMALIES_KEY = dg.AssetKey(["ml", "sales_anomalies"])
 TRENDING_KEY = dg.AssetKey(["ml", "trending_products"])
@@ -72,6 +74,8 @@ PYTHON_TABLE_KEYS = (
     RECOMMENDATION_EVALUATION_KEY,
     CHURN_KEY,
     CHURN_EVALUATION_KEY,
+    AUDIENCES_KEY,
+    AUDIENCE_DELIVERIES_KEY,
     ANOMALIES_KEY,
     TRENDING_KEY,
     ALERTS_KEY,

@@ -4,7 +4,10 @@ tastes); a young shop gets empty tables and the reason; bad settings name their 
 
 from __future__ import annotations
 
+import json
+import threading
 from datetime import date, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import dagster as dg
 import duckdb
@@ -14,7 +17,7 @@ import pytest
 from models_ml.churn import CHURN_SCHEMA
 from orchestration.config import ConfigError, parse_config
 from orchestration.defs.ml import ml_assets
-from orchestration.defs.ml.customers import churn_asset, recommendations_asset
+from orchestration.defs.ml.customers import audiences_asset, churn_asset, recommendations_asset
 from orchestration.defs.ml.ltv import customer_ltv_asset
 from orchestration.lib.keys import CHURN_KEY, RECOMMENDATION_EVALUATION_KEY, RECOMMENDATIONS_KEY
 from orchestration.lib.resources import WarehouseResource
@@ -60,10 +63,16 @@ def _warehouse(path, biz: Business, since: date | None = None) -> WarehouseResou
         .agg(pl.len().alias("events"))
     )
     products = biz.products.select(pl.col("product_id").cast(pl.String))
+    customers = orders.select(
+        "customer_id",
+        pl.format("gid://shopify/Customer/{}", "customer_id").alias("channel_customer_id"),
+        "channel",
+    ).unique("customer_id")
     with duckdb.connect(str(path)) as con:
         for schema, name, frame in (
             ("core", "fct_orders", orders.drop("order_key")),
             ("core", "dim_products", products),
+            ("core", "dim_customers", customers),
             ("analytics", "customer_product_events", events),
         ):
             con.execute(f"create schema if not exists {schema}")
@@ -93,14 +102,60 @@ def _metadata(result, key):
     return meta
 
 
-def test_assets_write_recommendations_churn_and_their_evaluations(tmp_path, biz):
-    config = _config(tmp_path)
-    warehouse = _warehouse(tmp_path / "warehouse.duckdb", biz)
-    result = dg.materialize(
-        [recommendations_asset(config), churn_asset(config), customer_ltv_asset(config)],
-        resources={"warehouse": warehouse},
+class _Receiver(BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        with self.server.lock:
+            self.server.hits.append(json.loads(body))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def receiver():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    server.hits, server.lock = [], threading.Lock()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_assets_write_recommendations_churn_and_their_evaluations(
+    tmp_path, biz, receiver, monkeypatch
+):
+    monkeypatch.setenv("TEST_AUDIENCES_URL", f"http://127.0.0.1:{receiver.server_address[1]}/a")
+    config = _config(
+        tmp_path, audiences={"webhook": {"url_env": "TEST_AUDIENCES_URL"}, "batch_size": 500}
     )
+    warehouse = _warehouse(tmp_path / "warehouse.duckdb", biz)
+    assets = [
+        recommendations_asset(config),
+        churn_asset(config),
+        customer_ltv_asset(config),
+        audiences_asset(config),
+    ]
+    result = dg.materialize(assets, resources={"warehouse": warehouse})
     assert result.success
+    # audiences: exported per audience, every member pushed once, nothing again on a rerun
+    folder = tmp_path / "exports" / "audiences"
+    with duckdb.connect(warehouse.path, read_only=True) as con:
+        members = con.sql("from ml.audience_members where is_member").pl()
+    assert set(members["audience"]) == {"churn_risk", "win_back", "vip", "cross_sell"}
+    for audience, n in members.group_by("audience").len().iter_rows():
+        assert pl.read_parquet(folder / f"{audience}.parquet").height == n
+        assert (folder / f"{audience}.csv").exists()
+    pushed = [(h["audience"], m["customer_id"]) for h in receiver.hits for m in h["members"]]
+    assert len(pushed) == len(set(pushed)) == members.height
+    assert all(
+        m["channel_customer_id"].startswith("gid://") for h in receiver.hits for m in h["members"]
+    )
+    again = dg.materialize([audiences_asset(config)], resources={"warehouse": warehouse})
+    assert again.success
+    assert sum(len(h["members"]) for h in receiver.hits) == members.height
     with duckdb.connect(warehouse.path, read_only=True) as con:
         value = con.sql("from ml.ltv_value_holdout where bucket = 'total'").pl()
         evaluation = con.sql("from ml.recommendation_evaluation").pl()

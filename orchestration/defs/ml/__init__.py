@@ -16,7 +16,7 @@ and evaluated by both jobs (a few seconds on the demo).
 import dagster as dg
 
 from orchestration.config import ChannelHouseConfig
-from orchestration.defs.ml.customers import churn_asset, recommendations_asset
+from orchestration.defs.ml.customers import audiences_asset, churn_asset, recommendations_asset
 from orchestration.defs.ml.forecast import DAILY_DEMAND, ForecastRunConfig, demand_forecast_asset
 from orchestration.defs.ml.ltv import customer_ltv_asset
 from orchestration.lib.resources import shared_resources
@@ -34,6 +34,7 @@ def ml_assets(config: ChannelHouseConfig) -> list[dg.AssetsDefinition]:
         customer_ltv_asset(config),
         recommendations_asset(config),
         churn_asset(config),
+        audiences_asset(config),
     ]
 
 

@@ -8,18 +8,28 @@ every model beside the popularity baseline. ``ml/customer_churn`` (with
 ``ml/churn_evaluation``): P(no purchase in the next ``churn.horizon_days``) per customer from
 the better of BG/NBD and the gradient-boosted classifier. Both read the marts
 (``analytics.customer_product_events``, ``core.fct_orders``); a young shop gets empty tables and
-the metadata says why.
+the metadata says why. ``ml/audience_members`` (with ``ml/audience_deliveries``): the
+audiences of ``alerting.audiences``, exported as CSV/Parquet and pushed once per member and
+episode to the webhook, when one is configured.
 """
+
+from datetime import UTC, datetime
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
 
+from alerting.audiences import build_audiences, deliver_audiences, merge_audience_state
 from models_ml import churn, recommend
 from orchestration.config import ChannelHouseConfig
 from orchestration.lib.dbt import model_key
+from orchestration.lib.duckdb import read_table_pl
 from orchestration.lib.keys import (
+    AUDIENCE_DELIVERIES_KEY,
+    AUDIENCES_KEY,
     CHURN_EVALUATION_KEY,
     CHURN_KEY,
+    LTV_KEY,
     RECOMMENDATION_EVALUATION_KEY,
     RECOMMENDATIONS_KEY,
     SIMILAR_PRODUCTS_KEY,
@@ -201,3 +211,100 @@ def churn_asset(config: ChannelHouseConfig) -> dg.AssetsDefinition:
         )
 
     return _churn
+
+
+def _export(folder: Path, members: pl.DataFrame) -> dict[str, int]:
+    """One CSV and one Parquet file per audience, each written to a temporary name and renamed
+    (a reader never sees half a file); audiences that emptied get empty files."""
+    folder.mkdir(parents=True, exist_ok=True)
+    counts = {}
+    for audience in sorted(set(members["audience"].unique().to_list()) | _known_files(folder)):
+        rows = members.filter(pl.col("audience") == audience).drop("audience")
+        for suffix, write in ((".csv", rows.write_csv), (".parquet", rows.write_parquet)):
+            tmp = folder / f".{audience}{suffix}.tmp"
+            write(tmp)
+            tmp.replace(folder / f"{audience}{suffix}")
+        counts[audience] = rows.height
+    return counts
+
+
+def _known_files(folder: Path) -> set[str]:
+    return {p.stem for p in folder.glob("*.parquet")}
+
+
+def audiences_asset(config: ChannelHouseConfig) -> dg.AssetsDefinition:
+    settings = config.audiences
+
+    @dg.multi_asset(
+        name="audiences",
+        specs=[
+            _spec(
+                AUDIENCES_KEY,
+                "Audience members (churn_risk, win_back, vip, cross_sell) with the reason per "
+                "customer and their episode; exported to <data dir>/exports/audiences/.",
+                [CHURN_KEY, LTV_KEY, RECOMMENDATIONS_KEY, model_key("dim_customers")],
+            ),
+            _spec(
+                AUDIENCE_DELIVERIES_KEY,
+                "Webhook deliveries of the audiences: one row per member and episode, sent "
+                "once (failed ones are retried next run).",
+                [AUDIENCES_KEY],
+            ),
+        ],
+    )
+    def _audiences(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+        now = datetime.now(UTC)
+        with warehouse.read_only() as con:
+            frames = {
+                name: read_table_pl(con, "ml", name)
+                for name in ("customer_churn", "customer_ltv", "product_recommendations")
+            }
+            ids = con.sql(
+                "select customer_id, channel_customer_id from core.dim_customers "
+                "where channel_customer_id is not null order by customer_id, channel"
+            ).pl()
+            state = read_table_pl(con, "ml", "audience_members")
+            log = read_table_pl(con, "ml", "audience_deliveries")
+        empty = {
+            "customer_churn": churn.CHURN_SCHEMA,
+            "customer_ltv": {"customer_id": pl.String},
+            "product_recommendations": recommend.RECOMMENDATIONS_SCHEMA,
+        }
+        frames = {
+            k: v if v is not None else pl.DataFrame(schema=empty[k]) for k, v in frames.items()
+        }
+        members = build_audiences(
+            frames["customer_churn"],
+            frames["customer_ltv"]
+            if "p_alive" in frames["customer_ltv"].columns
+            else pl.DataFrame(),
+            frames["product_recommendations"],
+            settings,
+            channel_ids=ids,
+        )
+        state = merge_audience_state(state, members, now)
+        log = deliver_audiences(state, log, settings, now)
+        rows = warehouse.replace_tables(
+            "ml", {"audience_members": state, "audience_deliveries": log}
+        )
+        exported = _export(Path(warehouse.data_dir) / "exports" / "audiences", members)
+        failed = log.filter(pl.col("status") == "failed").height
+        if failed:
+            context.log.warning(f"{failed} audience deliveries failed; retried next run")
+        yield dg.MaterializeResult(
+            asset_key=AUDIENCES_KEY,
+            metadata={
+                "dagster/row_count": rows["audience_members"],
+                "members": dg.MetadataValue.json(exported),
+            },
+        )
+        yield dg.MaterializeResult(
+            asset_key=AUDIENCE_DELIVERIES_KEY,
+            metadata={
+                "dagster/row_count": rows["audience_deliveries"],
+                "failed": failed,
+                "webhook": "configured" if settings.webhook else "not configured",
+            },
+        )
+
+    return _audiences
