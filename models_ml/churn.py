@@ -30,6 +30,7 @@ import numpy as np
 import polars as pl
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import brier_score_loss, roc_auc_score
+from threadpoolctl import threadpool_limits
 
 from models_ml.ltv import rfm_summary
 from models_ml.ltv_fit import InsufficientDataError, bgnbd_p_alive, fit_bgnbd
@@ -331,6 +332,16 @@ def evaluate(
 ) -> pl.DataFrame:
     """Both models on the time split (EVALUATION_SCHEMA): per decile of predicted churn and a
     ``total`` row with AUC, Brier score and top-decile lift; ``is_chosen`` marks the model used."""
+    with threadpool_limits(limits=settings.threads, user_api="openmp"):
+        return _evaluate(orders, end, settings, activity)
+
+
+def _evaluate(
+    orders: pl.DataFrame,
+    end: date,
+    settings: ChurnSettings,
+    activity: pl.DataFrame | None,
+) -> pl.DataFrame:
     _check_span(orders, end, settings)
     h = settings.horizon_days
     train_cut, test_cut = end - timedelta(days=2 * h), end - timedelta(days=h)
@@ -384,6 +395,16 @@ def churn_scores(
 ) -> ChurnResult:
     """Evaluate both models, then score every customer as of ``end`` (default: the last order
     date) with the chosen one; both models' probabilities are kept in the table."""
+    with threadpool_limits(limits=settings.threads, user_api="openmp"):
+        return _churn_scores(orders, settings, end, activity)
+
+
+def _churn_scores(
+    orders: pl.DataFrame,
+    settings: ChurnSettings,
+    end: date | None,
+    activity: pl.DataFrame | None,
+) -> ChurnResult:
     clean = _orders(orders)
     if clean.is_empty():
         raise InsufficientDataError("no orders")

@@ -350,7 +350,10 @@ def evaluate(
     catalog = _catalog(products) if products is not None else None
     for model in MODELS:
         rec = fit(train, settings, model, as_of=split - timedelta(days=1), products=catalog)
-        evaluated = rec.customers[np.isin(rec.customers, truth["customer_id"].to_numpy())]
+        # np.isin on strings compares every pair; both sides are sorted and unique here
+        evaluated = np.intersect1d(
+            rec.customers, truth["customer_id"].unique().to_numpy(), assume_unique=True
+        )
         sub = _subset(rec, evaluated).recommend(k)
         n, precision, recall, map_k, ceiling = _metrics(sub, truth, k)
         coverage = sub["product_id"].n_unique() / max(rec.products.size, 1)

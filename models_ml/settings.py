@@ -245,3 +245,10 @@ class ChurnSettings(BaseModel):
         description="'auto': the model with the best AUC in the time-split evaluation.",
     )
     min_customers: int = Field(200, ge=20, description="Fewer labelled customers: no model.")
+    threads: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="OpenMP threads of the classifier. 1 by default: on a shared 2-core machine "
+        "two spinning threads made a 4 s fit take 29 s (bench/results/customers.md).",
+    )
