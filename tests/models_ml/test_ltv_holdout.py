@@ -65,7 +65,8 @@ def test_nothing_after_the_calibration_end_moves_the_predictions() -> None:
     )
     changed = value_holdout(pl.concat([orders, more]), END, LtvSettings())
     b, c = (t.filter(pl.col("horizon_days") == 90).sort("bucket") for t in (base, changed))
-    assert b["predicted_value"].to_list() == pytest.approx(c["predicted_value"].to_list())
+    # the same fit up to the optimizer's tolerance (row order changes the summation order)
+    assert b["predicted_value"].to_list() == pytest.approx(c["predicted_value"].to_list(), rel=1e-4)
     assert c.filter(pl.col("bucket") == "total")["actual_value"][0] == pytest.approx(
         b.filter(pl.col("bucket") == "total")["actual_value"][0] + 1000.0
     )
