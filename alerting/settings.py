@@ -6,7 +6,7 @@ Secrets are never values here: only the NAMES of the environment variables that 
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class AlertRuleSettings(BaseModel):
@@ -93,3 +93,39 @@ class AlertingSettings(BaseModel):
 
     rules: AlertRuleSettings = AlertRuleSettings()
     delivery: DeliverySettings = DeliverySettings()
+
+
+class AudienceSettings(BaseModel):
+    """Audiences that act _(issue 15)_: named customer lists, exported and pushed once per
+    member and episode to a webhook (when ``webhook`` is set)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: list[str] = Field(
+        default_factory=lambda: ["churn_risk", "win_back", "vip", "cross_sell"],
+        description="Audiences built: churn_risk, win_back, vip, cross_sell.",
+    )
+    churn_risk_min: float = Field(0.8, gt=0, lt=1, description="p_churn at least this.")
+    churn_risk_min_purchase_days: int = Field(2, ge=1, description="Repeat customers only.")
+    win_back_max_p_alive: float = Field(0.5, gt=0, lt=1, description="p_alive below this ...")
+    win_back_min_value_quantile: float = Field(
+        0.75, ge=0, lt=1, description="... and lifetime spend in this top share (can't lose)."
+    )
+    vip_top_share: float = Field(0.05, gt=0, lt=1, description="Top share by predicted value.")
+    cross_sell_days: int = Field(30, ge=1, description="Bought within this many days.")
+    cross_sell_products: int = Field(3, ge=1, le=10, description="Recommendations carried.")
+    webhook: WebhookSettings | None = None
+    batch_size: int = Field(100, ge=1, le=10_000, description="Members per webhook message.")
+    attempts_per_run: int = Field(3, ge=1)
+    retry_wait_seconds: float = Field(1.0, ge=0)
+
+    @field_validator("enabled")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        unknown = set(value) - {"churn_risk", "win_back", "vip", "cross_sell"}
+        if unknown:
+            raise ValueError(
+                f"unknown audiences {sorted(unknown)}; choose from churn_risk, win_back, vip, "
+                "cross_sell"
+            )
+        return value

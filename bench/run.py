@@ -445,6 +445,13 @@ def main() -> None:
         write_warehouse(datetime.now(UTC).isoformat(timespec="seconds"), [build])
         print(f"results in {RESULTS}")
         return
+    if sys.argv[1:] == ["customers"]:  # recommendations and churn at two scales
+        from bench.customers import run as customers
+
+        print("customer intelligence (training + scoring):")
+        customers(RESULTS)
+        print(f"results in {RESULTS}")
+        return
     if sys.argv[1:] == ["serving"]:
         print("end-to-end demo, then the serving copy, the publication and the biggest export:")
         _, _, serving = end_to_end(only_serving=True)
@@ -459,6 +466,10 @@ def main() -> None:
     families = forecasting_families()
     for row in families:
         print(f"  {row['family']:16} {row['seconds_per_1000']:8.1f} s per 1,000 series")
+    from bench.customers import run as customers
+
+    print("customer intelligence (training + scoring):")
+    customers(RESULTS)
     print(f"end-to-end demo, {REPEATS} runs:")
     demo()
     print("end-to-end demo (two years, all connections):")

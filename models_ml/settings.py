@@ -199,3 +199,56 @@ class TrendingSettings(BaseModel):
     min_growth: float = Field(0.5, ge=0, description="recent/previous - 1 at least this (+50%).")
     alpha: float = Field(0.01, gt=0, lt=1, description="One-sided significance level.")
     min_recent_volume: float = Field(20, ge=0, description="Recent-window units at least this.")
+
+
+class RecommendSettings(BaseModel):
+    """Product recommendations (``models_ml.recommend``) _(issue 15)_."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    top_n: int = Field(10, ge=1, le=100, description="Recommendations per customer.")
+    similar_n: int = Field(10, ge=1, le=100, description="Similar products per product.")
+    event_weights: dict[str, float] = Field(
+        default_factory=lambda: {"order": 4.0, "cart": 2.0, "view": 1.0},
+        description="Implicit-feedback weight per event type (orders > cart adds > views).",
+    )
+    model: str = Field(
+        "auto",
+        pattern="^(auto|item_item|svd|popularity)$",
+        description="'auto': the model with the best MAP@10 in the offline evaluation.",
+    )
+    factors: int = Field(8, ge=2, le=512, description="Latent factors of the svd model.")
+    eval_weeks: int = Field(8, ge=1, le=52, description="Weeks held out by the evaluation.")
+    trend_half_life_days: float = Field(
+        14.0, gt=0, description="Half-life of the time decay in trending and popularity scores."
+    )
+
+    @field_validator("event_weights")
+    @classmethod
+    def _weights(cls, value: dict[str, float]) -> dict[str, float]:
+        if "order" not in value:
+            raise ValueError("event_weights needs an 'order' weight")
+        if any(w < 0 for w in value.values()):
+            raise ValueError(f"event_weights must not be negative, got {value}")
+        return value
+
+
+class ChurnSettings(BaseModel):
+    """Churn prediction (``models_ml.churn``) _(issue 15)_."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    horizon_days: int = Field(90, ge=7, le=730, description="Churn: no purchase in this window.")
+    model: str = Field(
+        "auto",
+        pattern="^(auto|bgnbd|gradient_boosting)$",
+        description="'auto': the model with the best AUC in the time-split evaluation.",
+    )
+    min_customers: int = Field(200, ge=20, description="Fewer labelled customers: no model.")
+    threads: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="OpenMP threads of the classifier. 1 by default: on a shared 2-core machine "
+        "two spinning threads made a 4 s fit take 29 s (bench/results/customers.md).",
+    )

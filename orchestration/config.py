@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from alerting.settings import AlertingSettings
+from alerting.settings import AlertingSettings, AudienceSettings
 
 # The connection and FX models live next to their extractors; the names are re-exported here.
 from extractors.amazon.marketplaces import AMAZON_HOSTS, AMAZON_MARKETPLACES  # noqa: F401
@@ -35,7 +35,14 @@ from extractors.settings import (  # noqa: F401
 )
 from extractors.shopify.settings import ShopifyConnection
 from extractors.walmart.settings import WalmartConnection
-from models_ml.settings import AnomalySettings, ForecastSettings, LtvSettings, TrendingSettings
+from models_ml.settings import (
+    AnomalySettings,
+    ChurnSettings,
+    ForecastSettings,
+    LtvSettings,
+    RecommendSettings,
+    TrendingSettings,
+)
 from reports.settings import ReportsSettings
 from serving.settings import ServingSettings
 
@@ -229,6 +236,9 @@ class ChannelHouseConfig(_Strict):
     trending: TrendingSettings = TrendingSettings()
     forecast: ForecastSettings = ForecastSettings()
     ltv: LtvSettings = LtvSettings()
+    recommend: RecommendSettings = RecommendSettings()
+    churn: ChurnSettings = ChurnSettings()
+    audiences: AudienceSettings = AudienceSettings()
     alerting: AlertingSettings = AlertingSettings()
     serving: ServingSettings = ServingSettings()
     reports: ReportsSettings = ReportsSettings()

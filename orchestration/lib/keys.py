@@ -44,6 +44,14 @@ LTV_KEY = dg.AssetKey(["ml", "customer_ltv"])
 LTV_PARAMETERS_KEY = dg.AssetKey(["ml", "ltv_parameters"])
 LTV_DIAGNOSTICS_KEY = dg.AssetKey(["ml", "ltv_diagnostics"])
 LTV_HOLDOUT_KEY = dg.AssetKey(["ml", "ltv_holdout"])
+LTV_VALUE_HOLDOUT_KEY = dg.AssetKey(["ml", "ltv_value_holdout"])
+RECOMMENDATIONS_KEY = dg.AssetKey(["ml", "product_recommendations"])
+SIMILAR_PRODUCTS_KEY = dg.AssetKey(["ml", "similar_products"])
+RECOMMENDATION_EVALUATION_KEY = dg.AssetKey(["ml", "recommendation_evaluation"])
+CHURN_KEY = dg.AssetKey(["ml", "customer_churn"])
+CHURN_EVALUATION_KEY = dg.AssetKey(["ml", "churn_evaluation"])
+AUDIENCES_KEY = dg.AssetKey(["ml", "audience_members"])
+AUDIENCE_DELIVERIES_KEY = dg.AssetKey(["ml", "audience_deliveries"])
 # schemas ml and alerts, written by the alerts domain
 ANOMALIES_KEY = dg.AssetKey(["ml", "sales_anomalies"])
 TRENDING_KEY = dg.AssetKey(["ml", "trending_products"])
@@ -60,6 +68,14 @@ PYTHON_TABLE_KEYS = (
     LTV_PARAMETERS_KEY,
     LTV_DIAGNOSTICS_KEY,
     LTV_HOLDOUT_KEY,
+    LTV_VALUE_HOLDOUT_KEY,
+    RECOMMENDATIONS_KEY,
+    SIMILAR_PRODUCTS_KEY,
+    RECOMMENDATION_EVALUATION_KEY,
+    CHURN_KEY,
+    CHURN_EVALUATION_KEY,
+    AUDIENCES_KEY,
+    AUDIENCE_DELIVERIES_KEY,
     ANOMALIES_KEY,
     TRENDING_KEY,
     ALERTS_KEY,

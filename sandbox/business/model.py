@@ -93,7 +93,9 @@ class Business:
 
     Frames (polars): ``storefronts``, ``products``, ``listings``, ``prices``, ``locations``,
     ``customers``, ``orders``, ``order_lines``, ``refunds``, ``inventory_daily``,
-    ``traffic_daily``, ``fees``. Views (``orders_view`` ...) show what an API would show at a
+    ``traffic_daily``, ``fees``; the ground truth of the customers' tastes:
+    ``customer_preferences`` (favourite category and brand per customer) and ``complements``
+    (product pairs bought together or one after the other, with the reason). Views (``orders_view`` ...) show what an API would show at a
     given time; ``apply_late_update`` refunds old orders to test incremental extraction.
     """
 
@@ -128,6 +130,14 @@ class Business:
         self.inventory_daily = _inventory_frame(sim)
         self.traffic_daily = _traffic_frame(sim)
         self.fees = _fees_frame(sim, cat.fba_fee_usd)
+        # Ground truth of the preference structure (see ``sandbox.business.preferences``).
+        self.customer_preferences = sim.customers.tastes.frame(
+            self.customers["customer_id"].to_numpy()
+        )
+        self.complements = sim.tastes.complements_frame(np.arange(cat.category.size) + 1).filter(
+            pl.col("product_id").is_in(self.products["product_id"].implode())
+            & pl.col("complement_product_id").is_in(self.products["product_id"].implode())
+        )
         self._index_for_views(sim)
 
     # -- view indexes ---------------------------------------------------------------------------

@@ -62,6 +62,7 @@ from sandbox.business.parameters import (
     _WEEKLY,
     SIM_EPOCH,
 )
+from sandbox.business.preferences import _basket_sort_keys, _CustomerTastes, _Tastes
 
 
 # ---------------------------------------------------------------------------------------------
@@ -150,7 +151,8 @@ class _Chunks:
 class _CustomerBook:
     """Customer pool per storefront: new buyers, repeat buyers, Shopify/Walmart shared people."""
 
-    def __init__(self, scale: float) -> None:
+    def __init__(self, scale: float, tastes: _Tastes) -> None:
+        self.tastes = _CustomerTastes(tastes)
         self.history = np.zeros((_N_SF, 1024), dtype=np.int64)  # customer of each past order
         self.n_history = np.zeros(_N_SF, dtype=np.int64)
         self.shared_queue: list[int] = []  # Shopify US customers who will also buy on Walmart
@@ -159,8 +161,14 @@ class _CustomerBook:
         self.ramp = _REPEAT_RAMP_ORDERS * scale
         self.new = _Chunks()
 
-    def assign(self, rng: np.random.Generator, sf: np.ndarray, t_us: np.ndarray) -> np.ndarray:
-        """Customer id per order (orders in time order)."""
+    def assign(
+        self, rng: np.random.Generator, sf: np.ndarray, t_us: np.ndarray, product: np.ndarray
+    ) -> np.ndarray:
+        """Customer id per order (orders in time order; ``product``: each order's first line).
+
+        Whether an order is a repeat, and the new customers, follow the pool; the repeat buyer
+        is then chosen by taste among recency-weighted past buyers (see ``preferences``).
+        """
         n = sf.size
         prior = self.n_history[sf]
         p_repeat = _REPEAT_BY_CHANNEL[_SF_CHANNEL[sf]] * prior / (prior + self.ramp)
@@ -172,6 +180,11 @@ class _CustomerBook:
         self.next_id += new.size
         customers[new] = ids
         link = self._link_shared(rng, sf[new], ids)
+        old = np.flatnonzero(repeat)
+        customers[old] = self.tastes.choose(
+            rng, customers[old], self.history, sf[old], prior[old], product[old], t_us[old]
+        )
+        self.tastes.remember(rng, ids, product[new], t_us[new], customers, product)
         self.new.add(customer_id=ids, sf=sf[new], created_us=t_us[new], link=link)
         self._remember(sf, customers)
         return customers
@@ -198,14 +211,20 @@ class _CustomerBook:
 
 
 def _group_into_orders(
-    rng: np.random.Generator, group: np.ndarray, category: np.ndarray, product: np.ndarray
+    rng: np.random.Generator,
+    group: np.ndarray,
+    category: np.ndarray,
+    product: np.ndarray,
+    tastes: _Tastes,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Baskets of one to three lines from the same (storefront, fulfilment) group.
+    """Baskets of one to three lines from the same (storefront, fulfilment) group, usually the
+    same category, complementary products side by side.
 
     Returns a permutation of the lines and the basket of each permuted line.
     """
     n = group.size
-    order = np.lexsort((rng.random(n), category, group))
+    rand = rng.random(n)
+    order = np.lexsort((rand, _basket_sort_keys(tastes, product, group, rand), category, group))
     group = group[order]
     starts = np.zeros(n, dtype=bool)
     boundaries = np.cumsum(rng.choice(_BASKET_SIZES, size=n, p=_BASKET_PROBS))
@@ -296,7 +315,8 @@ class _Simulation:
         # Opening stock per day: available, reserved, inbound.
         self.snapshot = np.zeros((3, self.n_days, n), dtype=np.int32)
         # Orders
-        self.customers = _CustomerBook(scale)
+        self.tastes = _Tastes.of(cat.category, cat.brand, cat.noun)
+        self.customers = _CustomerBook(scale, self.tastes)
         self.shopify_number = np.full(_N_SF, 1001, dtype=np.int64)
         self.next_order = 0
         self.orders, self.lines, self.refunds = _Chunks(), _Chunks(), _Chunks()
@@ -333,7 +353,11 @@ class _Simulation:
         listing = np.repeat(np.arange(self.lst.size), counts)
         qty = rng.choice(_QTY_VALUES, size=listing.size, p=_QTY_PROBS)
         order, basket = _group_into_orders(
-            rng, self.order_group[listing], self.category[listing], self.lst.product[listing]
+            rng,
+            self.order_group[listing],
+            self.category[listing],
+            self.lst.product[listing],
+            self.tastes,
         )
         listing, qty = listing[order], qty[order]
         n_baskets = int(basket.max(initial=-1)) + 1
@@ -367,7 +391,10 @@ class _Simulation:
         self.next_order += day.n
         shop_number = self.shopify_number[day.sf] + _rank_within(day.sf)
         self.shopify_number += np.bincount(day.sf, minlength=_N_SF)
-        customer = self.customers.assign(people, day.sf, day.t_us)
+        first_line = np.searchsorted(day.line_order, np.arange(day.n))
+        customer = self.customers.assign(
+            people, day.sf, day.t_us, self.lst.product[day.listing[first_line]]
+        )
 
         gross = (self.prices[d, day.listing] * day.qty).round(2)
         discount = (gross * self.promos[d, day.listing]).round(2)

@@ -8,11 +8,15 @@ model by a rolling-origin backtest against seasonal naive; the daily run refits 
 models on the newest data.
 ``ml/customer_ltv`` (with ``ml/ltv_parameters``, ``ml/ltv_diagnostics``, ``ml/ltv_holdout``):
 BG/NBD + Gamma-Gamma per customer as of ``ltv.calibration_end``, with a holdout check.
+``ml/product_recommendations`` (with ``ml/similar_products``, ``ml/recommendation_evaluation``)
+and ``ml/customer_churn`` (with ``ml/churn_evaluation``): customer intelligence, retrained
+and evaluated by both jobs (a few seconds on the demo).
 """
 
 import dagster as dg
 
 from orchestration.config import ChannelHouseConfig
+from orchestration.defs.ml.customers import audiences_asset, churn_asset, recommendations_asset
 from orchestration.defs.ml.forecast import DAILY_DEMAND, ForecastRunConfig, demand_forecast_asset
 from orchestration.defs.ml.ltv import customer_ltv_asset
 from orchestration.lib.resources import shared_resources
@@ -25,7 +29,13 @@ FORECAST_DAILY_CRON = "15 6 * * *"  # every morning after the warehouse build (0
 
 
 def ml_assets(config: ChannelHouseConfig) -> list[dg.AssetsDefinition]:
-    return [demand_forecast_asset(config), customer_ltv_asset(config)]
+    return [
+        demand_forecast_asset(config),
+        customer_ltv_asset(config),
+        recommendations_asset(config),
+        churn_asset(config),
+        audiences_asset(config),
+    ]
 
 
 def forecast_jobs_and_schedules(assets: list[dg.AssetsDefinition]):
@@ -45,7 +55,8 @@ def forecast_jobs_and_schedules(assets: list[dg.AssetsDefinition]):
         job = dg.define_asset_job(
             name=name,
             selection=selection,
-            description=f"Demand forecasts ({what}) and customer lifetime values.",
+            description=f"Demand forecasts ({what}), customer lifetime values, "
+            "recommendations and churn.",
             config={"ops": {"demand_forecast": {"config": {"select_models": select}}}},
             tags=WAREHOUSE_WRITER,
         )

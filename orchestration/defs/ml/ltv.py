@@ -16,6 +16,7 @@ from models_ml.ltv import (
     holdout_check,
     ltv_scores,
 )
+from models_ml.ltv_holdout import VALUE_HOLDOUT_SCHEMA, value_holdout
 from orchestration.config import ChannelHouseConfig
 from orchestration.lib.dbt import model_key
 from orchestration.lib.keys import (
@@ -23,6 +24,7 @@ from orchestration.lib.keys import (
     LTV_HOLDOUT_KEY,
     LTV_KEY,
     LTV_PARAMETERS_KEY,
+    LTV_VALUE_HOLDOUT_KEY,
 )
 from orchestration.lib.metadata import markdown_table
 from orchestration.lib.resources import WarehouseResource
@@ -66,6 +68,15 @@ def customer_ltv_asset(config: ChannelHouseConfig) -> dg.AssetsDefinition:
                 group_name="ml",
                 kinds={"duckdb"},
             ),
+            dg.AssetSpec(
+                LTV_VALUE_HOLDOUT_KEY,
+                description="Value holdout: per decile of predicted value, the revenue predicted "
+                "for the next 90/365 days by a fit on the history before them, against the "
+                "revenue those customers brought.",
+                deps=[LTV_KEY],
+                group_name="ml",
+                kinds={"duckdb"},
+            ),
         ],
     )
     def _customer_ltv(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
@@ -85,6 +96,7 @@ def customer_ltv_asset(config: ChannelHouseConfig) -> dg.AssetsDefinition:
                 "ltv_parameters": PARAMETERS_SCHEMA,
                 "ltv_diagnostics": DIAGNOSTICS_SCHEMA,
                 "ltv_holdout": HOLDOUT_SCHEMA,
+                "ltv_value_holdout": VALUE_HOLDOUT_SCHEMA,
             }
             warehouse.replace_tables("ml", {k: pl.DataFrame(schema=v) for k, v in empty.items()})
             for key in (LTV_KEY, LTV_PARAMETERS_KEY):
@@ -110,9 +122,21 @@ def customer_ltv_asset(config: ChannelHouseConfig) -> dg.AssetsDefinition:
             )
         except InsufficientDataError as exc:
             holdout_text = f"no holdout check ({span} days of orders): {exc}"
+        try:
+            value = value_holdout(orders, end, config.ltv)
+            totals = value.filter(pl.col("bucket") == "total")
+            value_text = ", ".join(
+                f"{r['horizon_days']} days: predicted {r['predicted_value']:.0f}, actual "
+                f"{r['actual_value']:.0f} ({r['error_pct']:+.1f}%)"
+                for r in totals.iter_rows(named=True)
+            )
+        except InsufficientDataError as exc:
+            value = pl.DataFrame(schema=VALUE_HOLDOUT_SCHEMA)
+            value_text = f"no value holdout: {exc}"
         rows = warehouse.replace_tables(
             "ml",
             {
+                "ltv_value_holdout": value,
                 "customer_ltv": result.customer_ltv,
                 "ltv_parameters": result.ltv_parameters,
                 "ltv_diagnostics": result.ltv_diagnostics,
@@ -137,6 +161,7 @@ def customer_ltv_asset(config: ChannelHouseConfig) -> dg.AssetsDefinition:
                 ),
                 "converged": bool(result.ltv_diagnostics["converged"].all()),
                 "holdout": holdout_text,
+                "value_holdout": value_text,
                 "frequency_spend_correlation": str(
                     result.ltv_diagnostics["frequency_monetary_corr"].drop_nulls().to_list()
                     or "not computed (fewer than 3 repeat customers)"
@@ -146,6 +171,7 @@ def customer_ltv_asset(config: ChannelHouseConfig) -> dg.AssetsDefinition:
         for key, table in (
             (LTV_DIAGNOSTICS_KEY, "ltv_diagnostics"),
             (LTV_HOLDOUT_KEY, "ltv_holdout"),
+            (LTV_VALUE_HOLDOUT_KEY, "ltv_value_holdout"),
         ):
             yield dg.MaterializeResult(asset_key=key, metadata={"dagster/row_count": rows[table]})
 
