@@ -44,6 +44,8 @@ LTV_KEY = dg.AssetKey(["ml", "customer_ltv"])
 LTV_PARAMETERS_KEY = dg.AssetKey(["ml", "ltv_parameters"])
 LTV_DIAGNOSTICS_KEY = dg.AssetKey(["ml", "ltv_diagnostics"])
 LTV_HOLDOUT_KEY = dg.AssetKey(["ml", "ltv_holdout"])
+# schema analytics, written by the ml domain (the A/B-test statistics)
+EXPERIMENT_RESULTS_KEY = dg.AssetKey(["analytics", "experiment_results"])
 # schemas ml and alerts, written by the alerts domain
 ANOMALIES_KEY = dg.AssetKey(["ml", "sales_anomalies"])
 TRENDING_KEY = dg.AssetKey(["ml", "trending_products"])
@@ -60,6 +62,7 @@ PYTHON_TABLE_KEYS = (
     LTV_PARAMETERS_KEY,
     LTV_DIAGNOSTICS_KEY,
     LTV_HOLDOUT_KEY,
+    EXPERIMENT_RESULTS_KEY,
     ANOMALIES_KEY,
     TRENDING_KEY,
     ALERTS_KEY,

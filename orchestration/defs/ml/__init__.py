@@ -8,11 +8,13 @@ model by a rolling-origin backtest against seasonal naive; the daily run refits 
 models on the newest data.
 ``ml/customer_ltv`` (with ``ml/ltv_parameters``, ``ml/ltv_diagnostics``, ``ml/ltv_holdout``):
 BG/NBD + Gamma-Gamma per customer as of ``ltv.calibration_end``, with a holdout check.
+``analytics/experiment_results``: the A/B tests of the storefront events (issue 16).
 """
 
 import dagster as dg
 
 from orchestration.config import ChannelHouseConfig
+from orchestration.defs.ml.experiments import experiment_results_asset
 from orchestration.defs.ml.forecast import DAILY_DEMAND, ForecastRunConfig, demand_forecast_asset
 from orchestration.defs.ml.ltv import customer_ltv_asset
 from orchestration.lib.resources import shared_resources
@@ -25,7 +27,11 @@ FORECAST_DAILY_CRON = "15 6 * * *"  # every morning after the warehouse build (0
 
 
 def ml_assets(config: ChannelHouseConfig) -> list[dg.AssetsDefinition]:
-    return [demand_forecast_asset(config), customer_ltv_asset(config)]
+    return [
+        demand_forecast_asset(config),
+        customer_ltv_asset(config),
+        experiment_results_asset(config),
+    ]
 
 
 def forecast_jobs_and_schedules(assets: list[dg.AssetsDefinition]):
