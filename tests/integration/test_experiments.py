@@ -31,7 +31,7 @@ SESSIONS_TESTS = (
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory):
+def built(tmp_path_factory):
     root = tmp_path_factory.mktemp("experiments")
     business = Business(seed=11, scale=0.3, end=END)
     write_storefront_events(business, root / "inbox", END - timedelta(days=DAYS), END)
@@ -45,13 +45,23 @@ def results(tmp_path_factory):
     # no exchange-rate feed and no orders here: the EUR storefront's revenue counts 0
     # (conversion, the metric the decisions read, does not need it); the sessions mart's
     # singular tests (FX coverage, every event in a session) need what is left out
-    build = ("build", "--select", "+experiment_units", "--exclude", *SESSIONS_TESTS)
+    select = ("+experiment_units", "page_views", "funnel_timing")
+    build = ("build", "--select", *select, "--exclude", *SESSIONS_TESTS)
     assert_ok(dbt(config, warehouse, root / "target", *build))
     resource = WarehouseResource(path=str(warehouse), data_dir=str(root), hash_salt=SALT)
     run = dg.materialize([experiment_results_asset(config)], resources={"warehouse": resource})
     assert run.success
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        return con.sql("from analytics.experiment_results").pl()
+        pages = con.sql(
+            "select count(*) as views, count(*) filter (where is_exit) as exits, "
+            "count(distinct session_id) as sessions, min(time_on_page_seconds) as shortest, "
+            "count(*) filter (where time_on_page_seconds is null) as untimed, "
+            "(select count(*) from intermediate.int_events_sessionized "
+            " where funnel_step in ('page_view', 'product_view')) as view_events "
+            "from analytics.page_views"
+        ).pl()
+        timing = con.sql("from analytics.funnel_timing").pl()
+        return con.sql("from analytics.experiment_results").pl(), pages, timing
 
 
 def _row(results: pl.DataFrame, experiment: str, metric: str = "conversion_rate") -> dict:
@@ -62,7 +72,8 @@ def _row(results: pl.DataFrame, experiment: str, metric: str = "conversion_rate"
     ).row(0, named=True)
 
 
-def test_the_product_finds_the_lift_not_the_null_and_flags_the_srm(results):
+def test_the_product_finds_the_lift_not_the_null_and_flags_the_srm(built):
+    results = built[0]
     truth = {r["experiment_id"]: r for r in experiment_truth().to_dicts()}
     assert set(results["experiment_id"]) == set(truth)
     lift = _row(results, "checkout_button")
@@ -79,3 +90,17 @@ def test_the_product_finds_the_lift_not_the_null_and_flags_the_srm(results):
     assert _row(results, "shipping_banner")["rel_lift"] > 0.1
     # units seen with two variants are few and left out
     assert results["multi_variant_units"].max() <= 0.01 * results["units"].max()
+
+
+def test_page_views_and_funnel_timing_on_the_sandbox_events(built):
+    _, pages, timing = built
+    row = pages.row(0, named=True)
+    assert row["views"] == row["view_events"] > 0
+    assert row["exits"] == row["sessions"]  # one exit per session with a page view
+    assert row["shortest"] >= 0 and row["untimed"] <= row["exits"]
+    assert set(timing["from_step"] + ">" + timing["to_step"]) == {
+        "product_view>add_to_cart", "add_to_cart>checkout", "checkout>purchase",
+        "product_view>purchase",
+    }  # fmt: skip
+    assert (timing["p90_seconds"] >= timing["median_seconds"]).all()
+    assert (timing["median_seconds"] >= 0).all()
