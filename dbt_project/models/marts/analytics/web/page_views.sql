@@ -3,7 +3,10 @@
 -- session's next event of any kind; NULL for the session's last event) and the entrance and
 -- exit flags (the session's first / last page view).
 with events as (
+    -- an A/B-test exposure is logged by the storefront, not done by the visitor: it does not
+    -- end the time on a page
     select * from {{ ref('int_events_sessionized') }}
+    where experiment_id is null or funnel_step is not null
 ),
 
 ordered as (
