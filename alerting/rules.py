@@ -6,7 +6,8 @@ Every rule returns a polars frame with CANDIDATE_SCHEMA:
                      condition's identity only, never from its numbers, so the same condition
                      on the next run is the same alert
     alert_type       stockout_imminent | low_stock | reorder_now | sales_anomaly |
-                     trending_product | price_change | stale_data | account_health
+                     trending_product | price_change | stale_data | account_health |
+                     price_drop | back_in_stock | new_listing (alerting.watch, off by default)
     severity         info | warning | critical (AlertRuleSettings thresholds)
     entity_type      product_stock | sales_series | listing_price | lake_entity | account_metric
     entity_id        the key (below)
@@ -60,15 +61,20 @@ Keys and overlaps (decisions):
 
 from __future__ import annotations
 
-import hashlib
-import json
-import math
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import polars as pl
 
+from alerting.candidates import (
+    CANDIDATE_SCHEMA,
+    SEVERITY_RANK,
+    _candidate,
+    _frame,
+    alert_id,
+)
 from alerting.settings import AlertRuleSettings
+from alerting.watch import price_watch_alerts
 
 __all__ = [
     "CANDIDATE_SCHEMA",
@@ -83,21 +89,6 @@ __all__ = [
     "trending_alerts",
 ]
 
-CANDIDATE_SCHEMA: dict[str, pl.DataType] = {
-    "alert_id": pl.String(),
-    "alert_type": pl.String(),
-    "severity": pl.String(),
-    "entity_type": pl.String(),
-    "entity_id": pl.String(),
-    "channel": pl.String(),
-    "connection_name": pl.String(),
-    "metrics": pl.String(),
-    "message": pl.String(),
-    "detected_at": pl.Datetime("us", "UTC"),
-    "impact_base": pl.Float64(),
-}
-
-SEVERITY_RANK = {"info": 1, "warning": 2, "critical": 3}
 
 _CHANNEL_LABEL = {"amazon": "Amazon", "shopify": "Shopify", "walmart": "Walmart"}
 _METRIC_LABEL = {
@@ -105,54 +96,6 @@ _METRIC_LABEL = {
     "late_shipment_rate": "late shipment rate",
     "refund_rate": "refund rate",
 }
-
-
-def alert_id(alert_type: str, entity_type: str, entity_id: str) -> str:
-    """Stable id of a condition: a hash of its type and entity key, never of its numbers."""
-    return hashlib.sha256(f"{alert_type}|{entity_type}|{entity_id}".encode()).hexdigest()[:16]
-
-
-def _num(value: Any) -> Any:
-    if value is None:
-        return None
-    if isinstance(value, float):
-        return None if math.isnan(value) else round(value, 4)
-    if isinstance(value, (int, bool, str)):
-        return value
-    if isinstance(value, (date, datetime)):
-        return value.isoformat()
-    return round(float(value), 4)  # Decimal
-
-
-def _candidate(
-    alert_type: str,
-    severity: str,
-    entity_type: str,
-    entity_id: str,
-    message: str,
-    metrics: dict[str, Any],
-    now: datetime,
-    channel: str | None = None,
-    connection_name: str | None = None,
-    impact: float | None = None,
-) -> dict[str, Any]:
-    return {
-        "alert_id": alert_id(alert_type, entity_type, entity_id),
-        "alert_type": alert_type,
-        "severity": severity,
-        "entity_type": entity_type,
-        "entity_id": entity_id,
-        "channel": channel,
-        "connection_name": connection_name,
-        "metrics": json.dumps({k: _num(v) for k, v in metrics.items()}, sort_keys=True),
-        "message": message,
-        "detected_at": now,
-        "impact_base": impact,
-    }
-
-
-def _frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
-    return pl.DataFrame(rows, schema=CANDIDATE_SCHEMA, orient="row").sort("alert_id")
 
 
 def _location(row: dict[str, Any]) -> str:
@@ -568,6 +511,7 @@ def build_candidates(
     listing_prices: pl.DataFrame | None = None,
     freshness: pl.DataFrame | None = None,
     account_health: pl.DataFrame | None = None,
+    price_and_stock_events: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """All rules over the frames given (None = that rule has no input, no candidates)."""
     s = settings or AlertRuleSettings()
@@ -579,5 +523,6 @@ def build_candidates(
             price_change_alerts(listing_prices, s, now),
             stale_data_alerts(freshness, s, now),
             account_health_alerts(account_health, s, now),
+            price_watch_alerts(price_and_stock_events, s, now),
         ]
     ).sort("alert_type", "alert_id")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+PRICE_WATCH_TYPES = ("price_drop", "back_in_stock", "new_listing")
+
 
 class AlertRuleSettings(BaseModel):
     """Thresholds of the rules (alerting.rules) and their severities."""
@@ -38,6 +40,39 @@ class AlertRuleSettings(BaseModel):
     )
     account_health_severity: str = Field("critical", description="Severity of a breach.")
     trending_severity: str = Field("warning", description="Severity of trending_product.")
+    price_watch_types: list[str] = Field(
+        default_factory=list,
+        description="Price-watch alert types to raise (price_drop, back_in_stock, new_listing); "
+        "none by default: on a seller's own listings they are noise.",
+    )
+    price_watch_severity: dict[str, str] = Field(
+        default_factory=lambda: {
+            "price_drop": "info",
+            "back_in_stock": "info",
+            "new_listing": "info",
+        },
+        description="Severity per price-watch alert type.",
+    )
+    price_watch_days: int = Field(7, ge=1, description="Price-watch events this recent alert.")
+
+    @field_validator("price_watch_types")
+    @classmethod
+    def _watch_types(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(PRICE_WATCH_TYPES))
+        if unknown:
+            raise ValueError(f"unknown price-watch alert types {unknown}: use {PRICE_WATCH_TYPES}")
+        return value
+
+    @field_validator("price_watch_severity")
+    @classmethod
+    def _watch_severity(cls, value: dict[str, str]) -> dict[str, str]:
+        for kind, severity in value.items():
+            if kind not in PRICE_WATCH_TYPES or severity not in ("info", "warning", "critical"):
+                raise ValueError(
+                    f"price_watch_severity: {kind}: {severity} (types {PRICE_WATCH_TYPES}, "
+                    "severities info, warning, critical)"
+                )
+        return value
 
 
 class WebhookSettings(BaseModel):

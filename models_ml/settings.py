@@ -252,3 +252,58 @@ class ChurnSettings(BaseModel):
         description="OpenMP threads of the classifier. 1 by default: on a shared 2-core machine "
         "two spinning threads made a 4 s fit take 29 s (bench/results/customers.md).",
     )
+
+
+EXPERIMENT_METRICS = (
+    "conversion_rate",
+    "add_to_cart_rate",
+    "revenue_per_unit",
+    "orders_per_unit",
+    "aov",
+)
+
+
+class ExperimentSettings(BaseModel):
+    """How ``analytics.experiment_results`` tests experiments and decides (issue 16).
+
+    The decision, per treatment variant against control on ``primary_metric``:
+    ``invalid`` when the sample-ratio check fails (p < ``srm_alpha``) or more than
+    ``max_mixed_share`` of the units saw two variants; ``keep_running`` while a variant has fewer
+    than ``min_units_per_variant`` units or the test is not significant before ``max_days``;
+    ``ship`` when significant (always-valid mSPRT p-value when ``sequential``, else the fixed
+    one, below ``alpha``) with a positive lift whose relative CI lower bound is at least
+    ``min_relative_lift``; ``dont_ship`` when significantly negative, or not significant after
+    ``max_days``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    alpha: float = Field(0.05, gt=0, lt=0.5, description="Significance level (two-sided).")
+    srm_alpha: float = Field(0.001, gt=0, lt=0.5, description="Sample-ratio-mismatch threshold.")
+    control_variant: str = Field("control", min_length=1, description="Name of the control arm.")
+    primary_metric: str = Field("conversion_rate", description="Metric the decision reads.")
+    min_units_per_variant: int = Field(200, ge=2, description="Fewer units: keep running.")
+    max_days: int = Field(28, ge=1, description="Not significant after this many days: stop.")
+    min_relative_lift: float = Field(
+        0.0, ge=0, description="Ship only if the relative lift's CI lower bound reaches this."
+    )
+    sequential: bool = Field(True, description="Decide on always-valid (mSPRT) p-values.")
+    msprt_tau_relative: float = Field(
+        0.1, gt=0, description="mSPRT mixture sd as a share of the control value (10% lift)."
+    )
+    cuped: bool = Field(True, description="CUPED on revenue/orders per unit with pre-period data.")
+    max_mixed_share: float = Field(
+        0.01, ge=0, le=1, description="Share of units exposed to two variants that is tolerated."
+    )
+    weights: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description="Planned traffic split per experiment (variant -> weight); default even.",
+    )
+    thompson_draws: int = Field(20_000, ge=100, description="Posterior draws for the bandit.")
+
+    @field_validator("primary_metric")
+    @classmethod
+    def _known_metric(cls, value: str) -> str:
+        if value not in EXPERIMENT_METRICS:
+            raise ValueError(f"primary_metric must be one of {EXPERIMENT_METRICS}, got {value!r}")
+        return value

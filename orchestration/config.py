@@ -38,6 +38,7 @@ from extractors.walmart.settings import WalmartConnection
 from models_ml.settings import (
     AnomalySettings,
     ChurnSettings,
+    ExperimentSettings,
     ForecastSettings,
     LtvSettings,
     RecommendSettings,
@@ -183,6 +184,12 @@ class AnalyticsConfig(_Strict):
     )
     session_timeout_minutes: int = Field(30, ge=1, le=24 * 60)
     cart_abandonment_hours: int = Field(24, ge=1, le=24 * 30)
+    experiment_attribution_days: int = Field(
+        14, ge=1, le=365, description="Days after a unit's first exposure its outcomes count."
+    )
+    experiment_pre_period_days: int = Field(
+        28, ge=1, le=365, description="Days before the first exposure behind CUPED's covariate."
+    )
     abc_cumulative_shares: tuple[float, float] = (0.80, 0.95)
     xyz_cv_thresholds: tuple[float, float] = (0.5, 1.0)
     xyz_weeks: int = Field(26, ge=4, le=156)
@@ -239,6 +246,7 @@ class ChannelHouseConfig(_Strict):
     recommend: RecommendSettings = RecommendSettings()
     churn: ChurnSettings = ChurnSettings()
     audiences: AudienceSettings = AudienceSettings()
+    experiments: ExperimentSettings = ExperimentSettings()
     alerting: AlertingSettings = AlertingSettings()
     serving: ServingSettings = ServingSettings()
     reports: ReportsSettings = ReportsSettings()

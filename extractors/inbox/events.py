@@ -26,7 +26,7 @@ from extractors.inbox.common import (
     read_delimited,
     select_rows,
 )
-from extractors.inbox.schemas import EVENTS, FUNNEL_STEPS
+from extractors.inbox.schemas import EVENTS, EXPERIMENT_UNITS, FUNNEL_STEPS
 from extractors.inbox.settings import FileSettings, Strict, file_format
 from extractors.inbox.values import as_text, parse_currency
 
@@ -49,6 +49,9 @@ EXAMPLE_MAPPING = """\
       currency: properties.currency
       order_id: properties.order_id
       page_url: context.page.url
+      experiment_id: properties.experiment_id   # A/B-test exposures (optional): experiment,
+      variant: properties.variant               #   variant and, optionally, the unit
+    experiment_unit: visitor     # what an exposure randomises: visitor | customer (user_id)
     funnel_steps:                # <event name in the file>: page_view | product_view |
       page_viewed: page_view     #   add_to_cart | checkout | purchase
       product_viewed: product_view
@@ -74,11 +77,28 @@ class EventColumns(Strict):
     traffic_source: str | None = None
     channel: str | None = None
     storefront_id: str | None = None
+    experiment_id: str | None = None
+    variant: str | None = None
+    experiment_unit: str | None = None
 
     @model_validator(mode="after")
     def _visitor(self) -> EventColumns:
         if self.anonymous_id is None and self.user_id is None:
             raise ValueError("columns: map anonymous_id or user_id (or both): who did the event")
+        return self
+
+    @model_validator(mode="after")
+    def _exposure(self) -> EventColumns:
+        exposure = {"experiment_id": self.experiment_id, "variant": self.variant}
+        mapped = [k for k, v in exposure.items() if v is not None]
+        if len(mapped) == 1:
+            missing = "variant" if mapped == ["experiment_id"] else "experiment_id"
+            raise ValueError(
+                f"columns: {mapped[0]} is mapped but {missing} is not: an experiment exposure "
+                "needs both the experiment and the variant the unit saw"
+            )
+        if self.experiment_unit is not None and not mapped:
+            raise ValueError("columns: experiment_unit is mapped without experiment_id/variant")
         return self
 
 
@@ -89,6 +109,9 @@ class EventsMapping(FileSettings):
     channel: str | None = Field(None, description="default: the folder name")
     storefront_id: str | None = Field(None, description="default: the folder name")
     funnel_steps: dict[str, FunnelStep] = Field(default_factory=dict)
+    experiment_unit: Literal["visitor", "customer"] = Field(
+        "visitor", description="the unit of an exposure without its own experiment_unit column"
+    )
     columns: EventColumns
 
 
@@ -250,6 +273,7 @@ def parse_events(
     for i, (anonymous, user) in enumerate(zip(out["anonymous_id"], out["user_id"], strict=True)):
         if anonymous is None and user is None:
             cells.add(i, "neither an anonymous id nor a user id: the visitor is unknown")
+    _exposures(out, convert, mapping, cells)
     first: dict[str, int] = {}
     for i, key in enumerate(out["event_id"]):
         if key in first and i not in cells.problems:
@@ -260,3 +284,30 @@ def parse_events(
     cells.label = lambda i: f"{label} {raw.row_numbers[i]}"
     kept, rows, rejected = select_rows(raw, cells, full, where)
     return Parsed(EVENTS.name, fmt, kept, rows, bad_lines + rejected)
+
+
+def _exposures(out: dict[str, list[Any]], convert, mapping: EventsMapping, cells) -> None:
+    """The exposure columns; a half exposure, an unknown unit or a customer-unit exposure
+    without a user id is refused with its reason."""
+    out["experiment_id"] = convert("experiment_id", as_text)
+    out["variant"] = convert("variant", as_text)
+    units = convert("experiment_unit", as_text)
+    out["experiment_unit"] = []
+    for i, (exp, variant, unit) in enumerate(
+        zip(out["experiment_id"], out["variant"], units, strict=True)
+    ):
+        if exp is None and variant is None:
+            out["experiment_unit"].append(None)
+            continue
+        unit = (unit or mapping.experiment_unit).casefold()
+        out["experiment_unit"].append(unit)
+        if exp is None or variant is None:
+            cells.add(
+                i,
+                f"an experiment exposure without {'a variant' if variant is None else 'an experiment id'}"
+                f" (experiment {exp!r}, variant {variant!r})",
+            )
+        elif unit not in EXPERIMENT_UNITS:
+            cells.add(i, f"experiment unit {unit!r} is not one of {', '.join(EXPERIMENT_UNITS)}")
+        elif unit == "customer" and out["user_id"][i] is None:
+            cells.add(i, f"a customer-unit exposure to {exp!r} without a user id")

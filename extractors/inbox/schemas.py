@@ -69,6 +69,10 @@ EVENTS = EntitySpec(
             column("page_url", STRING),
             column("referrer", STRING),
             column("traffic_source", STRING),
+            # an A/B-test exposure (issue 16): this unit saw this variant of this experiment
+            column("experiment_id", STRING),
+            column("variant", STRING),
+            column("experiment_unit", STRING),  # visitor | customer
         ]
     ),
     key=("event_id",),
@@ -109,5 +113,7 @@ SOURCE_FIELDS = [
     pa.field("_source_file", STRING, nullable=False),
     pa.field("_source_row", pa.int64(), nullable=False),
 ]
+
+EXPERIMENT_UNITS = ("visitor", "customer")
 
 ENTITIES = {spec.name: spec for spec in (ORDER_LINES, EVENTS, PRODUCT_COSTS, SKU_MAPPINGS)}

@@ -52,6 +52,8 @@ CHURN_KEY = dg.AssetKey(["ml", "customer_churn"])
 CHURN_EVALUATION_KEY = dg.AssetKey(["ml", "churn_evaluation"])
 AUDIENCES_KEY = dg.AssetKey(["ml", "audience_members"])
 AUDIENCE_DELIVERIES_KEY = dg.AssetKey(["ml", "audience_deliveries"])
+# schema analytics, written by the ml domain (the A/B-test statistics)
+EXPERIMENT_RESULTS_KEY = dg.AssetKey(["analytics", "experiment_results"])
 # schemas ml and alerts, written by the alerts domain
 ANOMALIES_KEY = dg.AssetKey(["ml", "sales_anomalies"])
 TRENDING_KEY = dg.AssetKey(["ml", "trending_products"])
@@ -76,6 +78,7 @@ PYTHON_TABLE_KEYS = (
     CHURN_EVALUATION_KEY,
     AUDIENCES_KEY,
     AUDIENCE_DELIVERIES_KEY,
+    EXPERIMENT_RESULTS_KEY,
     ANOMALIES_KEY,
     TRENDING_KEY,
     ALERTS_KEY,

@@ -24,6 +24,7 @@ from sandbox.exports.common import (
     _hex32,
     _us,
 )
+from sandbox.exports.experiments import experiment_exposures
 from sandbox.exports.sessions import (
     _BROWSE_PER_ORDER,
     _BROWSER_LOGGED_IN,
@@ -62,6 +63,9 @@ columns:
   order_id: properties.order_id
   page_url: context.page.url
   referrer: context.page.referrer
+  experiment_id: properties.experiment_id
+  variant: properties.variant
+experiment_unit: visitor
 funnel_steps:
   page_viewed: page_view
   product_viewed: product_view
@@ -230,6 +234,9 @@ def _ndjson_gz(events: pl.DataFrame) -> bytes:
     """Events in the web-pixel shape, one JSON object per line, gzipped (no timestamp in the
     gzip header, so the same events give the same bytes)."""
     has_value = pl.col("value").is_not_null()
+    for name in ("experiment_id", "variant"):
+        if name not in events.columns:
+            events = events.with_columns(pl.lit(None, pl.Utf8).alias(name))
     shaped = events.select(
         pl.col("event_id").alias("id"),
         "event",
@@ -244,6 +251,8 @@ def _ndjson_gz(events: pl.DataFrame) -> bytes:
             "order_id",
             "order_name",
             "products",
+            "experiment_id",
+            "variant",
         ).alias("properties"),
         pl.struct(pl.struct(pl.col("page_url").alias("url"), "referrer").alias("page")).alias(
             "context"
@@ -256,8 +265,13 @@ def _ndjson_gz(events: pl.DataFrame) -> bytes:
 
 def write_storefront_events(business: Business, inbox: Path, start: date, end: date) -> list[Path]:
     """``events/<storefront>/mapping.yml`` and one ``<storefront>-events-<day>.ndjson.gz`` per
-    UTC day of [start, end) under ``inbox``; returns the paths written."""
+    UTC day of [start, end) under ``inbox``, with the A/B tests' exposure events
+    (``sandbox.exports.experiments``); returns the paths written."""
     events = storefront_events(business, start, end)
+    exposures = experiment_exposures(events, start, business.seed)
+    events = pl.concat([events, exposures], how="diagonal_relaxed").sort(
+        "storefront", "occurred_at", "event_id"
+    )
     written = []
     for account in SHOPS:
         folder = Path(inbox) / "events" / account

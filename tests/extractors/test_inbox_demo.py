@@ -15,6 +15,7 @@ import pytest
 from extractors.inbox import import_all
 from sandbox import exports
 from sandbox.business import Business
+from sandbox.exports.experiments import experiment_exposures
 from sandbox.shopify.common import CUSTOMER_ID_BASE
 from tests.extractors.inbox_helpers import (
     API_CONNECTIONS,
@@ -121,7 +122,10 @@ def test_demo_inbox_is_written_atomically_reproducibly_and_imports_cleanly(
     for r in results:
         by_entity[r.entity] = by_entity.get(r.entity, 0) + r.rows_written
     start = DEMO_END - timedelta(days=DEMO_DAYS)
-    assert by_entity["events"] == exports.storefront_events(business, start, DEMO_END).height
+    events = exports.storefront_events(business, start, DEMO_END)
+    exposures = experiment_exposures(events, start, business.seed)
+    assert exposures.height > 0
+    assert by_entity["events"] == events.height + exposures.height
     assert by_entity["order_lines"] == exports.etsy_orders(business, start, DEMO_END).height > 0
     costs = exports.product_costs(business, start, DEMO_END)
     assert by_entity["product_costs"] == costs.height

@@ -39,7 +39,7 @@ def test_serving_depends_on_every_public_table_of_the_asset_graph(tmp_path):
     python_tables = {
         key
         for key in graph.get_all_asset_keys()
-        if key.path[0] in ("ml", "alerts") and "dbt" not in graph.get(key).kinds
+        if key.path[0] in ("ml", "alerts", "analytics") and "dbt" not in graph.get(key).kinds
     }
     assert python_tables == set(PYTHON_TABLE_KEYS)
     assert set(graph.get(COPY_KEY).parent_keys) == dbt_marts | python_tables

@@ -154,6 +154,7 @@ def alerts_asset(config: ChannelHouseConfig) -> dg.AssetsDefinition:
                     model_key("replenishment_plan"),
                     model_key("account_health"),
                     model_key("fct_listing_prices"),
+                    model_key("price_and_stock_events"),
                     ANOMALIES_KEY,
                     TRENDING_KEY,
                 ],
@@ -183,6 +184,7 @@ def alerts_asset(config: ChannelHouseConfig) -> dg.AssetsDefinition:
                 listing_prices=_mart(con, "core.fct_listing_prices"),
                 freshness=lake_freshness(config.data_dir, synced_entities(config)),
                 account_health=_mart(con, "analytics.account_health"),
+                price_and_stock_events=_mart(con, "analytics.price_and_stock_events"),
             )
             existing = read_table_pl(con, "alerts", "alerts")
             log = read_table_pl(con, "alerts", "alert_deliveries")

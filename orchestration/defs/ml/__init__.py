@@ -11,12 +11,14 @@ BG/NBD + Gamma-Gamma per customer as of ``ltv.calibration_end``, with a holdout 
 ``ml/product_recommendations`` (with ``ml/similar_products``, ``ml/recommendation_evaluation``)
 and ``ml/customer_churn`` (with ``ml/churn_evaluation``): customer intelligence, retrained
 and evaluated by both jobs (a few seconds on the demo).
+``analytics/experiment_results``: the A/B tests of the storefront events (issue 16).
 """
 
 import dagster as dg
 
 from orchestration.config import ChannelHouseConfig
 from orchestration.defs.ml.customers import audiences_asset, churn_asset, recommendations_asset
+from orchestration.defs.ml.experiments import experiment_results_asset
 from orchestration.defs.ml.forecast import DAILY_DEMAND, ForecastRunConfig, demand_forecast_asset
 from orchestration.defs.ml.ltv import customer_ltv_asset
 from orchestration.lib.resources import shared_resources
@@ -35,6 +37,7 @@ def ml_assets(config: ChannelHouseConfig) -> list[dg.AssetsDefinition]:
         recommendations_asset(config),
         churn_asset(config),
         audiences_asset(config),
+        experiment_results_asset(config),
     ]
 
 

@@ -131,5 +131,8 @@ select
     channel_order_id,
     page_url,
     referrer,
-    traffic_source
+    traffic_source,
+    experiment_id,
+    experiment_variant,
+    experiment_unit
 from sessionized

@@ -27,6 +27,9 @@ renamed as (
         page_url,
         referrer,
         traffic_source,
+        experiment_id,
+        variant as experiment_variant,
+        experiment_unit,
         _source_file as source_file,
         _source_row as source_row
     from source

@@ -2,7 +2,8 @@
 -- views, the funnel steps it logged, its purchases and their value in the base currency.
 -- Definitions (every one also in _funnel__models.yml):
 --   page_views   = events whose funnel step is page_view or product_view
---   is_bounce    = exactly one page view and no other event of any kind
+--   is_bounce    = exactly one page view and no other event of any kind (an experiment
+--                  exposure event does not count)
 --   reached_<s>  = the session logged an event of step s (not cumulative; funnel_daily
 --                  counts cumulatively through funnel_depth)
 --   purchases    = purchase events, one per logged order id (a re-fired confirmation counts
@@ -77,6 +78,8 @@ session_events as (
         max(occurred_at) as ended_at,
         any_value(session_date) as session_date,
         count(*) as events,
+        -- an A/B-test exposure is not something the visitor did: it does not stop a bounce
+        count_if(experiment_id is null or funnel_step is not null) as interaction_events,
         cast(count_if(funnel_step in ('page_view', 'product_view')) as bigint) as page_views,
         count(distinct sku) filter (where funnel_step = 'product_view') as products_viewed,
         arg_min(page_url, event_sequence) filter (where page_url is not null) as landing_page,
@@ -108,7 +111,7 @@ select
     session_events.events,
     session_events.page_views,
     session_events.products_viewed,
-    session_events.page_views = 1 and session_events.events = 1 as is_bounce,
+    session_events.page_views = 1 and session_events.interaction_events = 1 as is_bounce,
     session_events.landing_page,
     session_events.referrer,
     session_events.traffic_source,
