@@ -32,9 +32,8 @@ from typing import Any
 
 import polars as pl
 import requests
-from tenacity import Retrying, stop_after_attempt, wait_exponential
 
-from alerting.delivery import DeliveryError, _env, _redact
+from alerting.delivery import DeliveryError, _env, _redact, send_with_retry
 from alerting.settings import AudienceSettings, WebhookSettings
 
 __all__ = [
@@ -227,19 +226,7 @@ def _send(
     environ: Mapping[str, str],
     settings: AudienceSettings,
 ) -> tuple[int, str | None]:
-    tries = 0
-    try:
-        for attempt in Retrying(
-            stop=stop_after_attempt(settings.attempts_per_run),
-            wait=wait_exponential(multiplier=settings.retry_wait_seconds, max=30),
-            reraise=True,
-        ):
-            with attempt:
-                tries += 1
-                _post(cfg, payload, environ)
-    except DeliveryError as exc:
-        return tries, str(exc)
-    return tries, None
+    return send_with_retry(lambda body: _post(cfg, body, environ), payload, settings)
 
 
 def deliver_audiences(

@@ -327,7 +327,7 @@ def deliver_alerts(
     for channel in _channels(settings):
         batch = ordered.filter(pl.col("channel") == channel).to_dicts()
         if batch:
-            tries, error = _send_with_retry(senders[channel], batch, settings)
+            tries, error = send_with_retry(senders[channel], batch, settings)
             for e in batch:
                 key = (e["alert_id"], e["state_key"], channel)
                 prev = previous.pop(key, None)
@@ -351,10 +351,10 @@ def deliver_alerts(
     return pl.DataFrame(kept + results, schema=DELIVERY_LOG_SCHEMA, orient="row").sort(_KEY)
 
 
-def _send_with_retry(
-    send: Sender, batch: Sequence[Mapping[str, Any]], settings: DeliverySettings
-) -> tuple[int, str | None]:
-    """(tries, None) on success, (tries, redacted error) after the last failed try."""
+def send_with_retry(send: Callable[[Any], None], batch: Any, settings) -> tuple[int, str | None]:
+    """(tries, None) on success, (tries, redacted error) after the last failed try, with
+    ``settings.attempts_per_run`` tries ``settings.retry_wait_seconds`` apart (doubling);
+    the alert deliveries and the audiences (alerting/audiences.py) both send this way."""
     tries = 0
     try:
         for attempt in Retrying(

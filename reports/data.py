@@ -445,3 +445,28 @@ def forecast_series(con, period, days_back: int = 56) -> dict[str, list[dict[str
             [period.end, days_back - 1],
         )
     return out
+
+
+EXPERIMENTS_TABLE = "analytics.experiment_results"
+EXPERIMENT_METRICS_SHOWN = ("conversion_rate", "revenue_per_unit", "aov")
+
+
+def experiments_in_period(con, period) -> list[dict[str, Any]]:
+    """The experiments that exposed units during ``period``: per experiment, treatment variant
+    and headline metric (conversion rate, revenue per unit, AOV) the units, the value beside
+    control's, the relative lift with its 95% interval, the always-valid p-value and the
+    decision (``analytics.experiment_results``). Empty when no experiment ran or the table
+    is not built."""
+    if not table_exists(con, EXPERIMENTS_TABLE):
+        return []
+    return _rows(
+        con,
+        "select experiment_id, variant, metric, units, value, control_value, rel_lift, "
+        "rel_lift_ci_low, rel_lift_ci_high, always_valid_p_value, is_srm, decision "
+        f"from {EXPERIMENTS_TABLE} where not is_control and metric in "
+        f"({', '.join(repr(m) for m in EXPERIMENT_METRICS_SHOWN)}) "
+        "and first_exposure_date <= ? and last_exposure_date >= ? "
+        "order by experiment_id, variant, "
+        f"list_position({list(EXPERIMENT_METRICS_SHOWN)}, metric)",
+        [period.end, period.start],
+    )

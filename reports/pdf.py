@@ -1,4 +1,5 @@
-"""The PDF (fpdf2): title, period, summary paragraph, KPI table, charts.
+"""The PDF (fpdf2): title, period, summary paragraph, KPI table, charts, then tables (such as
+the experiments that ran in the period), each on a page of its own.
 
 The creation date is the period's end (not the wall clock) and the charts carry no time
 stamps, so re-running a report on the same data writes the same bytes.
@@ -36,6 +37,7 @@ def write_pdf(
     kpis: Sequence[tuple[str, str, str, str]],
     charts: Sequence[tuple[str, bytes]],
     base_currency: str,
+    tables: Sequence[tuple[str, str, Sequence[str], Sequence[Sequence[str]]]] = (),
 ) -> int:
     """Write the report PDF to ``path``; returns the page count."""
     pdf = FPDF(orientation="portrait", unit="mm", format="A4")
@@ -84,5 +86,20 @@ def write_pdf(
         pdf.set_font("helvetica", "B", 11)
         pdf.cell(0, 6, _latin1(caption), new_x="LMARGIN", new_y="NEXT")
         pdf.image(io.BytesIO(png), x=pdf.l_margin + (pdf.epw - w) / 2, w=w, h=h)
+    for caption, note, header, rows in tables:  # (caption, a line under it, header, rows)
+        pdf.add_page()
+        pdf.set_font("helvetica", "B", 12)
+        pdf.cell(0, 7, _latin1(caption), new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("helvetica", "", 8)
+        pdf.multi_cell(0, 4, _latin1(note), new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(2)
+        with pdf.table(
+            text_align="LEFT",
+            headings_style=FontFace(emphasis="BOLD", fill_color=(225, 230, 240)),
+            line_height=4,
+        ) as table:
+            table.row([_latin1(h) for h in header])
+            for row in rows:
+                table.row([_latin1(c) for c in row])
     pdf.output(str(path))
     return pdf.pages_count

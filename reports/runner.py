@@ -125,6 +125,7 @@ def render_files(
             kpis=kpi_rows(numbers),
             charts=pngs,
             base_currency=base_currency,
+            tables=experiment_tables(data.experiments_in_period(con, period)),
         )
         result.files[path.name] = path
     queries = [
@@ -154,6 +155,42 @@ def render_files(
                 result.rows[name] = copy_to(con, sql, path, fmt)
                 result.files[path.name] = path
     return result
+
+
+EXPERIMENT_HEADER = (
+    "Experiment", "Variant", "Metric", "Units", "Value", "Control", "Lift (95% CI)", "p", "Decision"
+)  # fmt: skip
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.1%}"
+
+
+def experiment_tables(rows: list[dict]) -> list[tuple[str, str, tuple, list[list[str]]]]:
+    """The PDF's experiments page: one row per experiment, treatment variant and metric; no
+    page when no experiment ran in the period."""
+    if not rows:
+        return []
+    body = [
+        [
+            r["experiment_id"],
+            r["variant"],
+            r["metric"].replace("_", " "),
+            f"{r['units']:,}",
+            "-" if r["value"] is None else f"{r['value']:.4g}",
+            "-" if r["control_value"] is None else f"{r['control_value']:.4g}",
+            f"{_pct(r['rel_lift'])} ({_pct(r['rel_lift_ci_low'])} to {_pct(r['rel_lift_ci_high'])})",
+            "-" if r["always_valid_p_value"] is None else f"{r['always_valid_p_value']:.3f}",
+            ("SRM! " if r["is_srm"] else "") + r["decision"].replace("_", " "),
+        ]
+        for r in rows
+    ]
+    note = (
+        "Experiments with exposures in the period, against control (analytics.experiment_results)."
+        " p: the always-valid (mSPRT) p-value, safe to read every day. SRM: the traffic split is"
+        " off, so the lift is not to be trusted (the decision is invalid)."
+    )
+    return [("Experiments", note, EXPERIMENT_HEADER, body)]
 
 
 def limit_memory(con, settings: ReportsSettings) -> None:

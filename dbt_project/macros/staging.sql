@@ -57,9 +57,10 @@
 #}
 {% macro lake_relation(source_name, table_name) -%}
     {%- set relation = source(source_name, table_name) -%}
-    {%- if not execute or (relation | string).startswith('__dbt__cte__')
-        or lake_has_files(source_name, table_name) -%}
+    {%- if not execute or (relation | string).startswith('__dbt__cte__') -%}
         {{ relation }}
+    {%- elif lake_has_files(source_name, table_name) -%}
+        {{ with_missing_columns(source_name, table_name, relation) }}
     {%- else -%}
         {%- set node = graph.sources['source.' ~ project_name ~ '.' ~ source_name ~ '.' ~ table_name] -%}
         {%- set columns = [] -%}
@@ -76,6 +77,33 @@
             cast(null as {{ type }}) as {{ name }}{{ ',' if not loop.last }}
             {%- endfor %}
         where false)
+    {%- endif -%}
+{%- endmacro %}
+
+{#
+  The source as the lake's files have it, plus, for a source whose meta says
+  `fill_missing_columns` (the inbox files: a file landed by an older release lacks the columns
+  added since), every declared column no file has, as a typed NULL.
+#}
+{% macro with_missing_columns(source_name, table_name, relation) -%}
+    {%- set node = graph.sources['source.' ~ project_name ~ '.' ~ source_name ~ '.' ~ table_name] -%}
+    {%- if not node.source_meta.get('fill_missing_columns') -%}
+        {{ relation }}
+    {%- else -%}
+        {%- set present = run_query('describe select * from ' ~ relation).columns[0].values() | map('lower') | list -%}
+        {%- set missing = [] -%}
+        {%- for column in node.columns.values() if column.name | lower not in present -%}
+            {%- do missing.append(column) -%}
+        {%- endfor -%}
+        {%- if missing -%}
+        (select *,
+            {%- for column in missing %}
+            cast(null as {{ column.data_type }}) as {{ column.name }}{{ ',' if not loop.last }}
+            {%- endfor %}
+        from {{ relation }})
+        {%- else -%}
+        {{ relation }}
+        {%- endif -%}
     {%- endif -%}
 {%- endmacro %}
 

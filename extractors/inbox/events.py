@@ -28,7 +28,7 @@ from extractors.inbox.common import (
 )
 from extractors.inbox.schemas import EVENTS, EXPERIMENT_UNITS, FUNNEL_STEPS
 from extractors.inbox.settings import FileSettings, Strict, file_format
-from extractors.inbox.values import as_text, parse_currency
+from extractors.inbox.values import CellError, as_text, parse_currency
 
 FunnelStep = Literal["page_view", "product_view", "add_to_cart", "checkout", "purchase"]
 EVENT_FORMATS = {".ndjson": "ndjson", ".jsonl": "ndjson", ".json": "ndjson", ".csv": "csv"}
@@ -49,6 +49,7 @@ EXAMPLE_MAPPING = """\
       currency: properties.currency
       order_id: properties.order_id
       page_url: context.page.url
+      scroll_depth: properties.scroll_depth   # optional: how far down the page, 0-100 (%)
       experiment_id: properties.experiment_id   # A/B-test exposures (optional): experiment,
       variant: properties.variant               #   variant and, optionally, the unit
     experiment_unit: visitor     # what an exposure randomises: visitor | customer (user_id)
@@ -73,6 +74,7 @@ class EventColumns(Strict):
     currency: str | None = None
     order_id: str | None = None
     page_url: str | None = None
+    scroll_depth: str | None = None  # how far down the page, 0-100 (%)
     referrer: str | None = None
     traffic_source: str | None = None
     channel: str | None = None
@@ -205,6 +207,20 @@ def utm_source(url: str | None) -> str | None:
     return values[0] if values else None
 
 
+def scroll_percent(numbers):
+    """A cell's scroll depth as a percentage 0-100 (``75``, ``75%``); else a CellError."""
+
+    def parse(value: object) -> float | None:
+        number = numbers.decimal(str(value).replace("%", "") if isinstance(value, str) else value)
+        if number is None:
+            return None
+        if not 0 <= number <= 100:
+            raise CellError(f"scroll depth {number} is not a percentage between 0 and 100")
+        return float(number)
+
+    return parse
+
+
 def parse_events(
     path: Path, data: bytes, mapping_path: Path | None, folder: str, where: str
 ) -> Parsed:
@@ -265,6 +281,7 @@ def parse_events(
     out["currency"] = [c or mapping.currency for c in convert("currency", parse_currency)]
     out["order_id"] = convert("order_id", as_text)
     out["page_url"] = convert("page_url", as_text)
+    out["scroll_depth"] = convert("scroll_depth", scroll_percent(numbers))
     out["referrer"] = convert("referrer", as_text)
     if "traffic_source" in found:
         out["traffic_source"] = convert("traffic_source", as_text)

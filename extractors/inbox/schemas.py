@@ -67,6 +67,7 @@ EVENTS = EntitySpec(
             column("currency", STRING),
             column("order_id", STRING),
             column("page_url", STRING),
+            column("scroll_depth", pa.float64()),  # 0-100 (%), when the storefront sends it
             column("referrer", STRING),
             column("traffic_source", STRING),
             # an A/B-test exposure (issue 16): this unit saw this variant of this experiment

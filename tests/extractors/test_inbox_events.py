@@ -272,3 +272,29 @@ def test_fx_rates_land_in_the_reference_channel(data_dir: Path):
         "fx_rates/rates.csv: line 4, column Date: not a YYYY-MM-DD date: '2026-13-01'; row not "
         "loaded",
     ]
+
+
+def test_a_mapped_scroll_depth_lands_as_a_percentage_and_a_bad_one_is_quarantined(data_dir: Path):
+    drop(
+        data_dir,
+        "events/blog/mapping.yml",
+        "format: csv\n"
+        "columns: {event_id: id, anonymous_id: visitor, event_name: what, occurred_at: at,\n"
+        "  page_url: url, scroll_depth: scrolled}\n",
+    )
+    drop(
+        data_dir,
+        "events/blog/views.csv",
+        "id,visitor,what,at,url,scrolled\n"
+        "e1,v1,page_view,2026-01-05T10:00:00Z,/post,75\n"
+        "e2,v1,page_view,2026-01-05T10:01:00Z,/other,40%\n"
+        "e3,v1,page_view,2026-01-05T10:02:00Z,/third,\n"
+        "e4,v2,page_view,2026-01-05T10:03:00Z,/post,150\n",
+    )
+    result = import_one(data_dir, "events/blog/views.csv")
+    assert (result.rows_written, result.rows_quarantined) == (3, 1)
+    assert [r["scroll_depth"] for r in lake_rows(result)] == [75.0, 40.0, None]
+    assert quarantine_reasons(result) == [
+        "events/blog/views.csv, row 4: column 'scrolled' (scroll_depth): scroll depth 150 is "
+        "not a percentage between 0 and 100"
+    ]

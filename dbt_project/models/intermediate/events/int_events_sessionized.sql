@@ -130,6 +130,7 @@ select
     currency,
     channel_order_id,
     page_url,
+    scroll_depth,
     referrer,
     traffic_source,
     experiment_id,

@@ -25,6 +25,7 @@ renamed as (
         upper(currency) as currency,
         order_id as channel_order_id,
         page_url,
+        scroll_depth,
         referrer,
         traffic_source,
         experiment_id,

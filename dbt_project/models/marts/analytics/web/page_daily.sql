@@ -23,6 +23,7 @@ select
     count(*) as views,
     count(distinct views.visitor_id) as unique_visitors,
     avg(views.time_on_page_seconds) as avg_time_on_page_seconds,
+    avg(views.scroll_depth_pct) as avg_scroll_depth_pct,
     count(*) filter (where views.is_entrance) as entrances,
     count(*) filter (where views.is_exit) as exits,
     count(*) filter (where views.is_exit) / count(*) as exit_rate,

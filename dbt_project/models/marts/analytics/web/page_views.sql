@@ -54,6 +54,7 @@ select
         else 'other'
     end as page_type,
     sku,
+    scroll_depth as scroll_depth_pct,
     view_number,
     cast(extract(epoch from next_event_at - occurred_at) as double) as time_on_page_seconds,
     view_number = 1 as is_entrance,
