@@ -4,17 +4,29 @@ that column instead of failing the staging model."""
 
 from __future__ import annotations
 
+import os
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 import pyarrow.parquet as pq
 
+from extractors.inbox import import_file, scan
 from orchestration.config import parse_config
 from tests.conftest import sandbox_config_dict
-from tests.extractors.inbox_helpers import drop, import_one
 from tests.integration.test_warehouse import assert_ok, dbt
 
 ADDED_SINCE = ("experiment_id", "variant", "experiment_unit", "scroll_depth")
+
+
+def drop(data_dir: Path, relative: str, content: str) -> None:
+    """A file in the inbox, old enough not to be "still being written"."""
+    target = data_dir / "inbox" / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(content)
+    moment = time.time() - 60
+    os.utime(target, (moment, moment))
 
 
 def test_events_landed_without_the_newer_columns_still_build(tmp_path: Path, monkeypatch):
@@ -34,7 +46,8 @@ def test_events_landed_without_the_newer_columns_still_build(tmp_path: Path, mon
         "e1,v1,page_view,2026-01-05T10:00:00Z,/\n"
         "e2,v1,page_view,2026-01-05T10:01:00Z,/products/mug\n",
     )
-    landed = import_one(data, "events/web/views.csv").lake_path
+    (pending,) = [p for p in scan(data / "inbox") if p.relative == "events/web/views.csv"]
+    landed = import_file(pending, data, set(), now=datetime.now(UTC)).lake_path
     old = pq.read_table(landed)
     pq.write_table(old.drop_columns(list(ADDED_SINCE)), landed)  # as an older release wrote it
     config = parse_config({**sandbox_config_dict(str(data), 5), "connections": []}, "test")
