@@ -33,7 +33,7 @@ from typing import Any
 import polars as pl
 import requests
 
-from alerting.delivery import DeliveryError, _env, _redact, send_with_retry
+from alerting.delivery import DeliveryError, _env, _redact, attempt_outcome, send_with_retry
 from alerting.settings import AudienceSettings, WebhookSettings
 
 __all__ = [
@@ -270,12 +270,7 @@ def deliver_audiences(
                         "audience": audience,
                         "customer_id": m["customer_id"],
                         "episode": m["episode"],
-                        "status": "failed" if error else "sent",
-                        "attempts": (prev["attempts"] if prev else 0) + tries,
-                        "last_error": error,
-                        "first_attempt_at": prev["first_attempt_at"] if prev else now,
-                        "last_attempt_at": now,
-                        "sent_at": None if error else now,
+                        **attempt_outcome(prev, tries, error, now),
                     }
                 )
     return pl.DataFrame(

@@ -339,16 +339,26 @@ def deliver_alerts(
                         "episode": e["episode"],
                         "event": e["event"],
                         "severity": e["severity"],
-                        "status": "failed" if error else "sent",
-                        "attempts": (prev["attempts"] if prev else 0) + tries,
-                        "last_error": error,
-                        "first_attempt_at": prev["first_attempt_at"] if prev else now,
-                        "last_attempt_at": now,
-                        "sent_at": None if error else now,
+                        **attempt_outcome(prev, tries, error, now),
                     }
                 )
     kept = list(previous.values())
     return pl.DataFrame(kept + results, schema=DELIVERY_LOG_SCHEMA, orient="row").sort(_KEY)
+
+
+def attempt_outcome(
+    previous: Mapping[str, Any] | None, tries: int, error: str | None, now: datetime
+) -> dict[str, Any]:
+    """The delivery-log columns of one send: status, attempts so far, the error, the first and
+    last attempt and when it was sent (the alert deliveries' and the audiences' logs)."""
+    return {
+        "status": "failed" if error else "sent",
+        "attempts": (previous["attempts"] if previous else 0) + tries,
+        "last_error": error,
+        "first_attempt_at": previous["first_attempt_at"] if previous else now,
+        "last_attempt_at": now,
+        "sent_at": None if error else now,
+    }
 
 
 def send_with_retry(send: Callable[[Any], None], batch: Any, settings) -> tuple[int, str | None]:
