@@ -38,7 +38,6 @@ from extractors.base import CallStats, EntitySpec
 CHANNEL = "usage"
 ENTITY = "stream_runs"
 WARN_SHARE = 0.8
-OUTCOMES = ("ok", "failed", "limit_reached")
 
 STREAM_RUNS = EntitySpec(
     ENTITY,
