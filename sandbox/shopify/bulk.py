@@ -137,10 +137,14 @@ class BulkOperations:
     def sign(self, name: str, issued: str) -> str:
         return hmac.new(self._key, f"{name}|{issued}".encode(), hashlib.sha256).hexdigest()
 
-    def payload(self, op: _Operation, host_url: str) -> dict:
-        """The BulkOperation object as a poll sees it now."""
+    def payload(self, op: _Operation, host_url: str, started: bool = False) -> dict:
+        """The BulkOperation object as a poll sees it now; as bulkOperationRunQuery answers
+        (CREATED, whatever the clock says by then) when ``started``."""
         now = self.state.now()
-        status, count, completed = op.status(self.state.limits.multiplier, now)
+        if started:
+            status, count, completed = "CREATED", 0, None
+        else:
+            status, count, completed = op.status(self.state.limits.multiplier, now)
         url = partial = size = None
         if status == "COMPLETED" and completed is not None:
             url = self._url(host_url, f"{op.number}.jsonl", completed)
@@ -234,7 +238,10 @@ class ShopBulk:
             threading.Thread(
                 target=_write, args=(op, document, plan, info.context), daemon=True
             ).start()
-        return {"bulkOperation": self.ops.payload(op, self.host_url), "userErrors": []}
+        return {
+            "bulkOperation": self.ops.payload(op, self.host_url, started=True),
+            "userErrors": [],
+        }
 
 
 def _write(op: _Operation, document: Any, plan: tuple[Charge, ...], view: ShopView) -> None:
