@@ -92,9 +92,10 @@ def run_stream(
     api_version, outcome, error = "", "failed", None
     budget = usage.RequestBudget(connection, None, limits and limits.requests_per_day)
     try:
-        budget.left, run.notes = usage.check_limits(
-            limits, usage.usage_so_far(lake_root, connection, started), connection
-        )
+        if limits is not None:  # the month's records are read only when there are limits
+            budget.left, run.notes = usage.check_limits(
+                limits, usage.usage_so_far(lake_root, connection, started), connection
+            )
         with usage.counting(budget):
             result = extractor.extract(stream_name, window)
         api_version, run.stats = result.api_version, result.stats

@@ -172,12 +172,10 @@ def usage_so_far(root: Path, connection: str, now: datetime) -> Usage:
 
 
 def check_limits(
-    limits: UsageLimits | None, usage: Usage, connection: str
+    limits: UsageLimits, usage: Usage, connection: str
 ) -> tuple[int | None, list[str]]:
     """Before a run: (requests left today or None, warnings). Raises UsageLimitReached when a
     limit is used up."""
-    if limits is None:
-        return None, []
     warnings = []
     for what, used, limit, period in (
         ("requests_per_day", usage.requests_today, limits.requests_per_day, "today (UTC)"),
