@@ -44,6 +44,11 @@ the recent count of a Poisson process, given the total of both windows, is Binom
 ``scipy.stats.binomtest`` gives the one-sided p-value (the exact conditional test for two Poisson
 rates). is_trending_up = growth >= ``min_growth`` and p <= ``alpha`` and recent units >=
 ``min_recent_volume`` (the volume guard: 1 -> 3 units is +200% but means nothing).
+Beside the test, a time-decayed view of the same two windows: ``decayed_units`` weighs a day's
+units by 0.5^(age / ``half_life_days``) (age 0 on the window's last day), ``decay_ratio`` divides
+it by what a steady seller of the same two-window total would reach (> 1: selling faster lately;
+it sees a ramp inside the recent window the two sums cannot), and ``trend_rank`` orders the
+series by ``decayed_units`` (1 = hottest now).
 """
 
 from __future__ import annotations
@@ -102,6 +107,9 @@ TRENDING_SCHEMA: dict[str, pl.DataType] = {
     "growth_pct": pl.Float64(),
     "p_value": pl.Float64(),
     "is_trending_up": pl.Boolean(),
+    "decayed_units": pl.Float64(),
+    "decay_ratio": pl.Float64(),
+    "trend_rank": pl.Int32(),
 }
 
 _CARRIED = ("metric", "entity_type", "entity_id")
@@ -371,6 +379,26 @@ def detect_trending(
             & (pl.col("p_value") <= s.alpha)
             & (pl.col("recent_total") >= s.min_recent_volume)
         ).alias("is_trending_up")
+    )
+    age = (pl.lit(end) - pl.col("ds")).dt.total_days()
+    decayed = (
+        frame.filter(pl.col("ds").is_between(prev_start, end))
+        .group_by("unique_id")
+        .agg((pl.col("y") * pl.lit(0.5).pow(age / s.half_life_days)).sum().alias("decayed_units"))
+    )
+    # a steady seller: total / window days on each day, decayed alike
+    steady = float(np.power(0.5, np.arange(2 * s.recent_days) / s.half_life_days).sum())
+    window_total = pl.col("recent_total") + pl.col("previous_total")
+    out = (
+        out.join(decayed, on="unique_id", how="left")
+        .with_columns(pl.col("decayed_units").fill_null(0.0))
+        .with_columns(
+            pl.when(window_total > 0)
+            .then(pl.col("decayed_units") / (window_total / (2 * s.recent_days) * steady))
+            .alias("decay_ratio"),
+            pl.struct(-pl.col("decayed_units"), "unique_id").rank("ordinal").alias("trend_rank"),
+        )
+        .sort("unique_id")
     )
     out = _carry(out, history)
     return out.select([pl.col(c).cast(t) for c, t in TRENDING_SCHEMA.items()])

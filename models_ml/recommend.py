@@ -43,14 +43,12 @@ __all__ = [
     "MODELS",
     "RECOMMENDATIONS_SCHEMA",
     "SIMILAR_SCHEMA",
-    "TRENDING_SCHEMA",
     "RecommendSettings",
     "Recommender",
     "choose_model",
     "evaluate",
     "fit",
     "similar_products",
-    "trending_products",
 ]
 
 MODELS = ("item_item", "svd", "popularity")
@@ -86,13 +84,6 @@ EVALUATION_SCHEMA = {
     "precision_ceiling": pl.Float64,
     "lift_vs_popularity": pl.Float64,
     "is_chosen": pl.Boolean,
-}
-TRENDING_SCHEMA = {
-    "product_id": pl.String,
-    "rank": pl.Int32,
-    "decayed_orders": pl.Float64,
-    "baseline_orders": pl.Float64,
-    "trend_ratio": pl.Float64,
 }
 _BATCH = 4096  # customers scored at once (dense batch × products)
 
@@ -460,38 +451,3 @@ def similar_products(rec: Recommender, n: int) -> pl.DataFrame:
         },
         schema=SIMILAR_SCHEMA,
     )
-
-
-def trending_products(
-    events: pl.DataFrame, settings: RecommendSettings, as_of: date, baseline_days: int = 90
-) -> pl.DataFrame:
-    """Products by time-decayed orders (half-life ``trend_half_life_days``) as of ``as_of``,
-    against their decayed rate over ``baseline_days`` (TRENDING_SCHEMA); ``trend_ratio`` > 1:
-    selling faster lately than over the baseline."""
-    orders = _clean(events, settings).filter(
-        (pl.col("event_type") == "order")
-        & (pl.col("event_date") <= as_of)
-        & (pl.col("event_date") > as_of - timedelta(days=baseline_days))
-    )
-    if orders.is_empty():
-        return pl.DataFrame(schema=TRENDING_SCHEMA)
-    half = settings.trend_half_life_days
-    decay = _decay(orders["event_date"].to_numpy(), as_of, half)
-    # the decayed count a steady seller reaches: rate × sum of the decay weights
-    window = float(np.power(0.5, np.arange(baseline_days) / half).sum())
-    frame = (
-        orders.with_columns(w=pl.Series(decay))
-        .group_by("product_id")
-        .agg(pl.col("w").sum().alias("decayed_orders"), pl.len().alias("n"))
-        .with_columns(baseline_orders=pl.col("n") / baseline_days * window)
-        .with_columns(trend_ratio=pl.col("decayed_orders") / pl.col("baseline_orders"))
-        .sort(["decayed_orders", "product_id"], descending=[True, False])
-        .with_row_index("rank", offset=1)
-    )
-    return frame.select(
-        "product_id",
-        pl.col("rank").cast(pl.Int32),
-        "decayed_orders",
-        "baseline_orders",
-        "trend_ratio",
-    ).cast(TRENDING_SCHEMA)

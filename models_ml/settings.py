@@ -199,6 +199,9 @@ class TrendingSettings(BaseModel):
     min_growth: float = Field(0.5, ge=0, description="recent/previous - 1 at least this (+50%).")
     alpha: float = Field(0.01, gt=0, lt=1, description="One-sided significance level.")
     min_recent_volume: float = Field(20, ge=0, description="Recent-window units at least this.")
+    half_life_days: float = Field(
+        7.0, gt=0, description="Half-life of the time decay of decayed_units / trend_rank."
+    )
 
 
 class RecommendSettings(BaseModel):
@@ -220,7 +223,7 @@ class RecommendSettings(BaseModel):
     factors: int = Field(8, ge=2, le=512, description="Latent factors of the svd model.")
     eval_weeks: int = Field(8, ge=1, le=52, description="Weeks held out by the evaluation.")
     trend_half_life_days: float = Field(
-        14.0, gt=0, description="Half-life of the time decay in trending and popularity scores."
+        14.0, gt=0, description="Half-life of the time decay of the popularity scores."
     )
 
     @field_validator("event_weights")

@@ -188,3 +188,33 @@ def test_trending_with_volume_guard_and_build_series():
     # revenue per channel = gross - discounts summed over products
     rev = series.filter(pl.col("unique_id") == "revenue|channel|amazon").sort("ds")
     assert rev["y"].sum() == pytest.approx((60 + 20 + 3 + 1 + 22 + 20) * 10.0)
+
+
+def test_trending_time_decay_sees_a_ramp_the_window_sums_miss():
+    """Two products with the same units in both windows (7 recent, 7 previous): STEADY sells
+    one a day, RAMP sold all 7 of its recent units on the window's last day. The window sums
+    (and the test) cannot tell them apart; the decayed score ranks RAMP first, and a steady
+    seller's decay_ratio is exactly 1 (hand-computed: sum of 0.5^(a/7), a = 0..13)."""
+    end = START + timedelta(days=13)
+    days = [end - timedelta(days=i) for i in range(14)]
+    steady = [{"unique_id": "units|product|STEADY", "ds": d, "y": 1.0} for d in days]
+    ramp = [{"unique_id": "units|product|RAMP", "ds": d, "y": 1.0} for d in days[7:]]
+    ramp.append({"unique_id": "units|product|RAMP", "ds": end, "y": 7.0})
+    out = detect_trending(pl.DataFrame(steady + ramp), TrendingSettings(recent_days=7))
+    by = {r["unique_id"].split("|")[-1]: r for r in out.to_dicts()}
+    for r in by.values():
+        assert (r["recent_total"], r["previous_total"]) == (7, 7)
+    assert by["STEADY"]["decay_ratio"] == pytest.approx(1.0)
+    weights = [0.5 ** (a / 7) for a in range(14)]
+    assert by["STEADY"]["decayed_units"] == pytest.approx(sum(weights))
+    assert by["RAMP"]["decayed_units"] == pytest.approx(7 + sum(weights[7:]))
+    assert by["RAMP"]["decay_ratio"] == pytest.approx((7 + sum(weights[7:])) / sum(weights))
+    assert by["RAMP"]["trend_rank"] == 1 and by["STEADY"]["trend_rank"] == 2
+    # a shorter half-life discounts the previous window harder
+    fast = detect_trending(
+        pl.DataFrame(steady + ramp), TrendingSettings(recent_days=7, half_life_days=1)
+    )
+    assert (
+        fast.filter(pl.col("unique_id").str.ends_with("RAMP"))["decay_ratio"].item()
+        > by["RAMP"]["decay_ratio"]
+    )

@@ -15,7 +15,6 @@ from models_ml.recommend import (
     evaluate,
     fit,
     similar_products,
-    trending_products,
 )
 from models_ml.settings import RecommendSettings
 
@@ -133,13 +132,3 @@ def test_no_look_ahead() -> None:
     assert evaluate(_events(rows), settings, end=end).equals(
         evaluate(_events(rows + after), settings, end=end)
     )
-
-
-def test_trending_with_time_decay() -> None:
-    as_of = DAY + timedelta(days=89)
-    rows = [(c, A, "order", DAY + timedelta(days=d)) for d in range(90) for c in (1,)]
-    rows += [(c, B, "order", as_of - timedelta(days=d % 7)) for c, d in enumerate(range(30))]
-    trend = trending_products(_events(rows), SETTINGS, as_of)
-    by = {r["product_id"]: r for r in trend.iter_rows(named=True)}
-    assert by[A]["trend_ratio"] == pytest.approx(1.0, rel=1e-6)  # one a day, steady
-    assert by[B]["trend_ratio"] > 3 and by[B]["rank"] == 1

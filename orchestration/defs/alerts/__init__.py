@@ -3,7 +3,7 @@
 ``ml/sales_anomalies`` scores the daily revenue and units of every channel and the units of the
 A-class products (analytics.abc_xyz) against a same-weekday robust baseline (and, per channel,
 the forecast interval); ``ml/trending_products`` compares the recent units of every product with
-the window before.
+the window before, and ranks them by time-decayed units (``trend_rank``: hottest now).
 ``alerts/alerts`` turns the marts (inventory, replenishment, account health, listing prices),
 those scores and the lake's freshness into alert candidates, merges them into the persisted
 alerts (stable ids: one condition is one alert, updated, resolved, reopened) and sends what
@@ -33,6 +33,7 @@ from orchestration.lib.keys import (
     HISTORY_KEY,
     TRENDING_KEY,
 )
+from orchestration.lib.metadata import markdown_table
 from orchestration.lib.resources import WarehouseResource, shared_resources
 from orchestration.lib.schedules import WAREHOUSE_WRITER, serving_selection, stopped_schedule
 
@@ -87,7 +88,8 @@ def sales_anomalies_asset(config: ChannelHouseConfig) -> dg.AssetsDefinition:
             dg.AssetSpec(
                 TRENDING_KEY,
                 description="Units of the last window vs the window before per product, with an "
-                "exact Poisson test and a volume guard.",
+                "exact Poisson test and a volume guard; time-decayed units, their ratio to a steady "
+                "seller and the rank by them (trend_rank).",
                 deps=[model_key("daily_sales")],
                 group_name="alerts",
                 kinds={"duckdb", "python"},
@@ -134,6 +136,15 @@ def sales_anomalies_asset(config: ChannelHouseConfig) -> dg.AssetsDefinition:
             metadata={
                 "dagster/row_count": rows["trending_products"],
                 "trending_up": int(trending["is_trending_up"].sum()),
+                "hottest_now": dg.MetadataValue.md(
+                    markdown_table(
+                        trending.filter(pl.col("trend_rank") <= 10)
+                        .sort("trend_rank")
+                        .select("trend_rank", "entity_id", "decayed_units", "decay_ratio")
+                        .to_pandas()
+                        .round(2)
+                    )
+                ),
             },
         )
 
