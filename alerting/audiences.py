@@ -10,7 +10,12 @@ values (``ml.customer_ltv``) and the recommendations (``ml.product_recommendatio
   below ``win_back_max_p_alive`` and lifetime spend in the top ``1 - win_back_min_value_quantile``;
 * ``vip``: the top ``vip_top_share`` by predicted 365-day value, still alive (p_alive ≥ 0.5);
 * ``cross_sell``: customers who bought in the last ``cross_sell_days``, with their top
-  recommendations.
+  recommendations;
+* ``abandoned_cart``: identified customers whose cart (``analytics.cart_abandonment``) was
+  abandoned within ``abandoned_cart_days`` of the data's last day (the churn scores' ``as_of``),
+  worth at least ``abandoned_cart_min_value``, and not recovered: no purchase by the visitor
+  after it, and no order on any channel on or after the day it was abandoned. The latest such
+  cart per customer, with its value and products.
 
 **Episodes.** ``merge_audience_state`` keeps one row per (audience, customer): a customer who
 enters starts episode 1; leaving ends it; coming back starts the next one.
@@ -27,23 +32,35 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import polars as pl
 import requests
 
 from alerting.delivery import DeliveryError, _env, _redact, attempt_outcome, send_with_retry
-from alerting.settings import AudienceSettings, WebhookSettings
+from alerting.settings import AUDIENCES, AudienceSettings, WebhookSettings
 
 __all__ = [
     "AUDIENCE_LOG_SCHEMA",
+    "AUDIENCE_RULES",
     "AUDIENCE_STATE_SCHEMA",
     "MEMBERS_SCHEMA",
     "build_audiences",
     "deliver_audiences",
     "merge_audience_state",
 ]
+
+# what each audience holds, in a sentence (the asset descriptions)
+AUDIENCE_RULES = {
+    "churn_risk": "Repeat customers likely to buy nothing within the churn horizon.",
+    "win_back": "High-spending customers whose P(alive) has fallen: win them back.",
+    "vip": "Champions by predicted 365-day value, still active.",
+    "cross_sell": "Recent buyers with their top recommendations (post-purchase cross-sell).",
+    "abandoned_cart": "Known customers with a recently abandoned, unrecovered cart: its value "
+    "and products.",
+}
+assert set(AUDIENCE_RULES) == set(AUDIENCES)
 
 _TS = pl.Datetime("us", "UTC")
 MEMBERS_SCHEMA = {
@@ -73,19 +90,72 @@ AUDIENCE_LOG_SCHEMA = {
 _KEY = ["audience", "customer_id", "episode"]
 
 
+def _abandoned_carts(
+    carts: pl.DataFrame, churn: pl.DataFrame, settings: AudienceSettings
+) -> pl.DataFrame:
+    known = carts.filter(pl.col("customer_id").is_not_null()).cast({"customer_id": pl.String})
+    if known.is_empty():
+        return pl.DataFrame(
+            schema={"audience": pl.String, "customer_id": pl.String, "reason": pl.String}
+        )
+    as_of = churn["as_of"].max() if "as_of" in churn.columns and churn.height else None
+    as_of = as_of or known["abandoned_date"].max()
+    # the customer's last order on any channel, as the churn scores see it
+    last_order = (
+        churn.select(
+            pl.col("customer_id").cast(pl.String),
+            (pl.col("as_of") - pl.duration(days=pl.col("days_since_last_purchase"))).alias(
+                "last_ordered_date"
+            ),
+        )
+        if {"as_of", "days_since_last_purchase"} <= set(churn.columns)
+        else pl.DataFrame(schema={"customer_id": pl.String, "last_ordered_date": pl.Date})
+    )
+    return (
+        known.filter(
+            ~pl.col("is_recovered")
+            & (pl.col("abandoned_date") > as_of - timedelta(days=settings.abandoned_cart_days))
+            & (pl.col("abandoned_date") <= as_of)
+            & (pl.col("cart_value_base").cast(pl.Float64) >= settings.abandoned_cart_min_value)
+        )
+        .join(last_order, on="customer_id", how="left")
+        .filter(
+            pl.col("last_ordered_date").is_null()
+            | (pl.col("last_ordered_date") < pl.col("abandoned_date"))
+        )
+        .sort("customer_id", "abandoned_at", descending=[False, True])
+        .unique("customer_id", keep="first", maintain_order=True)
+        .select(
+            pl.lit("abandoned_cart").alias("audience"),
+            "customer_id",
+            pl.format(
+                "abandoned a cart of {} items ({}) worth {} on {}, not recovered",
+                "item_count",
+                pl.col("products").list.join(", "),
+                pl.col("cart_value_base").cast(pl.Float64).round(2),
+                "abandoned_date",
+            ).alias("reason"),
+        )
+    )
+
+
 def build_audiences(
     churn: pl.DataFrame,
     ltv: pl.DataFrame,
     recommendations: pl.DataFrame,
     settings: AudienceSettings,
     channel_ids: pl.DataFrame | None = None,
+    carts: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Members of every enabled audience (MEMBERS_SCHEMA), one row per audience and customer.
 
     ``channel_ids`` (optional): customer_id, channel_customer_id (the id the seller's channel
-    knows the customer by)."""
+    knows the customer by). ``carts`` (optional): analytics.cart_abandonment (customer_id,
+    abandoned_at, abandoned_date, item_count, products, cart_value_base, is_recovered)."""
     parts: list[pl.DataFrame] = []
     on = settings.enabled
+    if "abandoned_cart" in on and carts is not None and not carts.is_empty():
+        parts.append(_abandoned_carts(carts, churn, settings))
     if "churn_risk" in on and not churn.is_empty():
         parts.append(
             churn.filter(

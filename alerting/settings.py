@@ -130,6 +130,9 @@ class AlertingSettings(BaseModel):
     delivery: DeliverySettings = DeliverySettings()
 
 
+AUDIENCES = ("churn_risk", "win_back", "vip", "cross_sell", "abandoned_cart")
+
+
 class AudienceSettings(BaseModel):
     """Audiences that act _(issue 15)_: named customer lists, exported and pushed once per
     member and episode to a webhook (when ``webhook`` is set)."""
@@ -137,8 +140,8 @@ class AudienceSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enabled: list[str] = Field(
-        default_factory=lambda: ["churn_risk", "win_back", "vip", "cross_sell"],
-        description="Audiences built: churn_risk, win_back, vip, cross_sell.",
+        default_factory=lambda: list(AUDIENCES),
+        description="Audiences built: " + ", ".join(AUDIENCES) + ".",
     )
     churn_risk_min: float = Field(0.8, gt=0, lt=1, description="p_churn at least this.")
     churn_risk_min_purchase_days: int = Field(2, ge=1, description="Repeat customers only.")
@@ -149,6 +152,12 @@ class AudienceSettings(BaseModel):
     vip_top_share: float = Field(0.05, gt=0, lt=1, description="Top share by predicted value.")
     cross_sell_days: int = Field(30, ge=1, description="Bought within this many days.")
     cross_sell_products: int = Field(3, ge=1, le=10, description="Recommendations carried.")
+    abandoned_cart_days: int = Field(
+        7, ge=1, description="Carts abandoned within this many days of the data's last day."
+    )
+    abandoned_cart_min_value: float = Field(
+        0.0, ge=0, description="Carts worth at least this (base currency)."
+    )
     webhook: WebhookSettings | None = None
     batch_size: int = Field(100, ge=1, le=10_000, description="Members per webhook message.")
     attempts_per_run: int = Field(3, ge=1)
@@ -157,10 +166,9 @@ class AudienceSettings(BaseModel):
     @field_validator("enabled")
     @classmethod
     def _known(cls, value: list[str]) -> list[str]:
-        unknown = set(value) - {"churn_risk", "win_back", "vip", "cross_sell"}
+        unknown = set(value) - set(AUDIENCES)
         if unknown:
             raise ValueError(
-                f"unknown audiences {sorted(unknown)}; choose from churn_risk, win_back, vip, "
-                "cross_sell"
+                f"unknown audiences {sorted(unknown)}; choose from {', '.join(AUDIENCES)}"
             )
         return value

@@ -34,6 +34,7 @@ from threadpoolctl import threadpool_limits
 
 from models_ml.ltv import rfm_summary
 from models_ml.ltv_fit import InsufficientDataError, bgnbd_p_alive, fit_bgnbd
+from models_ml.plots import markdown_png, pyplot
 from models_ml.settings import ChurnSettings
 
 __all__ = [
@@ -441,15 +442,7 @@ def _churn_scores(
 
 def plot_calibration(evaluation: pl.DataFrame) -> str:
     """Predicted vs actual churn per decile of predicted churn, per model (a Markdown image)."""
-    import base64
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 4))
+    fig, ax = pyplot().subplots(figsize=(5, 4))
     deciles = evaluation.filter(pl.col("bucket") != "total")
     for model in sorted(deciles["model"].unique().to_list()):
         rows = deciles.filter(pl.col("model") == model)
@@ -458,8 +451,4 @@ def plot_calibration(evaluation: pl.DataFrame) -> str:
     ax.set_xlabel("predicted churn (decile mean)")
     ax.set_ylabel("actual churn")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=80)
-    plt.close(fig)
-    return f"![calibration](data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()})"
+    return markdown_png(fig, "calibration")

@@ -4,13 +4,11 @@ history of past forecasts the anomaly scoring compares with, and a plot of a few
 
 from __future__ import annotations
 
-import base64
-import io
-
 import pandas as pd
 
 from models_ml.demand import build_series
 from models_ml.forecast import forecast_catalog
+from models_ml.plots import markdown_png, pyplot
 
 ALL = "all"  # the product (or channel) id of the total series
 HISTORY_DAYS_AHEAD = 14  # days of each run's forecast kept for the anomaly scoring
@@ -76,12 +74,7 @@ def forecast_history(previous: pd.DataFrame | None, forecasts: pd.DataFrame) -> 
 
 def plot_forecasts(series: pd.DataFrame, forecasts: pd.DataFrame, ids: list[str]) -> str:
     """History (last 180 days), forecast and 80/95% intervals of ``ids``, as a Markdown image."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(len(ids), 1, figsize=(9, 2.4 * len(ids)), squeeze=False)
+    fig, axes = pyplot().subplots(len(ids), 1, figsize=(9, 2.4 * len(ids)), squeeze=False)
     for ax, uid in zip(axes[:, 0], ids, strict=True):
         hist = series[series["unique_id"] == uid].tail(180)
         fc = forecasts[forecasts["unique_id"] == uid]
@@ -91,8 +84,4 @@ def plot_forecasts(series: pd.DataFrame, forecasts: pd.DataFrame, ids: list[str]
         ax.plot(fc["ds"], fc["yhat"], lw=1.2, label=f"forecast ({fc['model'].iloc[0]})")
         ax.set_title(uid, fontsize=9)
         ax.legend(fontsize=7, loc="upper left")
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=80)
-    plt.close(fig)
-    return f"![forecasts](data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()})"
+    return markdown_png(fig, "forecasts")

@@ -36,6 +36,7 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
+from models_ml.plots import markdown_png, pyplot
 from models_ml.settings import RecommendSettings
 
 __all__ = [
@@ -451,3 +452,28 @@ def similar_products(rec: Recommender, n: int) -> pl.DataFrame:
         },
         schema=SIMILAR_SCHEMA,
     )
+
+
+def plot_evaluation(evaluation: pl.DataFrame) -> str:
+    """Precision, recall and MAP at k per model beside popularity, with the precision a perfect
+    list could reach (a Markdown image)."""
+    metrics = ("precision_at_k", "recall_at_k", "map_at_k")
+    rows = evaluation.sort("model").to_dicts()
+    fig, ax = pyplot().subplots(figsize=(6, 3.5))
+    width = 0.8 / max(len(rows), 1)
+    for i, row in enumerate(rows):
+        label = row["model"] + (" (chosen)" if row["is_chosen"] else "")
+        ax.bar(
+            [m + i * width for m in range(len(metrics))],
+            [row[m] or 0.0 for m in metrics],
+            width,
+            label=label,
+        )
+    if rows and rows[0]["precision_ceiling"] is not None:
+        ax.axhline(rows[0]["precision_ceiling"], color="grey", lw=0.8, ls="--")
+        ax.annotate("precision ceiling", (0, rows[0]["precision_ceiling"]), fontsize=7)
+    ax.set_xticks([m + width * (len(rows) - 1) / 2 for m in range(len(metrics))])
+    k = rows[0]["k"] if rows else 10
+    ax.set_xticklabels([f"precision@{k}", f"recall@{k}", f"MAP@{k}"])
+    ax.legend(fontsize=7)
+    return markdown_png(fig, "recommendation evaluation")

@@ -470,3 +470,20 @@ def experiments_in_period(con, period) -> list[dict[str, Any]]:
         f"list_position({list(EXPERIMENT_METRICS_SHOWN)}, metric)",
         [period.end, period.start],
     )
+
+
+LTV_HOLDOUT_TABLE = "ml.ltv_value_holdout"
+
+
+def ltv_value_holdout(con) -> list[dict[str, Any]]:
+    """Lifetime value tested against what happened (``ml.ltv_value_holdout``): per holdout
+    horizon, the total and every decile of predicted value (decile 1 = the highest), the
+    predicted and actual revenue of those customers and the error. Empty when not built."""
+    if not table_exists(con, LTV_HOLDOUT_TABLE):
+        return []
+    return _rows(
+        con,
+        "select horizon_days, bucket, n_customers, predicted_value, actual_value, error_pct, "
+        f"calibration_end, holdout_end from {LTV_HOLDOUT_TABLE} "
+        "order by horizon_days, bucket <> 'total', bucket",
+    )

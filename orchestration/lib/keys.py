@@ -52,8 +52,16 @@ CHURN_KEY = dg.AssetKey(["ml", "customer_churn"])
 CHURN_EVALUATION_KEY = dg.AssetKey(["ml", "churn_evaluation"])
 AUDIENCES_KEY = dg.AssetKey(["ml", "audience_members"])
 AUDIENCE_DELIVERIES_KEY = dg.AssetKey(["ml", "audience_deliveries"])
-# schema analytics, written by the ml domain (the A/B-test statistics)
+# schema analytics, written by the ml domain (the A/B-test statistics, the current audiences)
 EXPERIMENT_RESULTS_KEY = dg.AssetKey(["analytics", "experiment_results"])
+CURRENT_AUDIENCES_KEY = dg.AssetKey(["analytics", "audiences"])
+
+
+def audience_key(audience: str) -> dg.AssetKey:
+    """One audience's exported list (CSV + Parquet in <data dir>/exports/audiences/)."""
+    return dg.AssetKey(["audiences", audience])
+
+
 # schemas ml and alerts, written by the alerts domain
 ANOMALIES_KEY = dg.AssetKey(["ml", "sales_anomalies"])
 TRENDING_KEY = dg.AssetKey(["ml", "trending_products"])
@@ -78,6 +86,7 @@ PYTHON_TABLE_KEYS = (
     CHURN_EVALUATION_KEY,
     AUDIENCES_KEY,
     AUDIENCE_DELIVERIES_KEY,
+    CURRENT_AUDIENCES_KEY,
     EXPERIMENT_RESULTS_KEY,
     ANOMALIES_KEY,
     TRENDING_KEY,

@@ -96,6 +96,56 @@ def test_members_and_their_reasons() -> None:
         AudienceSettings(enabled=["lapsed"])
 
 
+def test_abandoned_carts_of_known_customers_within_the_window_not_recovered() -> None:
+    """As of 2025-06-30 (the churn scores' day), window 7 days: a's newest unrecovered cart is
+    listed; b's cart is recovered; c ordered after abandoning; d's cart is 8 days old; e's
+    cart is below the minimum value; an anonymous cart has no customer."""
+    as_of = datetime(2025, 6, 30).date()
+    churn = pl.DataFrame(
+        {
+            "customer_id": ["a", "b", "c", "d", "e"],
+            "as_of": [as_of] * 5,
+            "days_since_last_purchase": [30, 30, 1, 30, 30],
+        }
+    )
+
+    def cart(customer, days_ago, value, recovered=False, products=("SKU-1",)):
+        at = datetime(2025, 6, 30, 12, tzinfo=UTC) - timedelta(days=days_ago)
+        return {
+            "customer_id": customer,
+            "abandoned_at": at,
+            "abandoned_date": at.date(),
+            "item_count": len(products),
+            "products": list(products),
+            "cart_value_base": value,
+            "is_recovered": recovered,
+        }
+
+    carts = pl.DataFrame(
+        [
+            cart("a", 5, 40.0, products=("SKU-1",)),
+            cart("a", 2, 55.5, products=("SKU-2", "SKU-3")),  # the newest: listed
+            cart("b", 1, 80.0, recovered=True),
+            cart("c", 3, 80.0),  # ordered yesterday
+            cart("d", 8, 80.0),  # outside the window
+            cart("e", 1, 4.0),  # below the minimum value
+            cart(None, 1, 90.0),  # anonymous
+        ]
+    )
+    settings = AudienceSettings(enabled=["abandoned_cart"], abandoned_cart_min_value=5)
+    members = build_audiences(churn, pl.DataFrame(), pl.DataFrame(), settings, carts=carts)
+    assert members.select("audience", "customer_id", "reason").rows() == [
+        (
+            "abandoned_cart",
+            "a",
+            "abandoned a cart of 2 items (SKU-2, SKU-3) worth 55.5 on 2025-06-28, not recovered",
+        )
+    ]
+    # without churn scores the carts' own last day is "today"
+    alone = build_audiences(pl.DataFrame(), pl.DataFrame(), pl.DataFrame(), settings, carts=carts)
+    assert set(alone["customer_id"]) == {"a", "c"}
+
+
 def test_each_member_is_sent_once_per_episode_across_restarts(webhook, monkeypatch) -> None:
     url = f"http://127.0.0.1:{webhook.server_address[1]}/hook/secret-token"
     settings = AudienceSettings(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import dagster as dg
@@ -19,7 +19,12 @@ from orchestration.config import ConfigError, parse_config
 from orchestration.defs.ml import ml_assets
 from orchestration.defs.ml.customers import audiences_asset, churn_asset, recommendations_asset
 from orchestration.defs.ml.ltv import customer_ltv_asset
-from orchestration.lib.keys import CHURN_KEY, RECOMMENDATION_EVALUATION_KEY, RECOMMENDATIONS_KEY
+from orchestration.lib.keys import (
+    CHURN_KEY,
+    RECOMMENDATION_EVALUATION_KEY,
+    RECOMMENDATIONS_KEY,
+    audience_key,
+)
 from orchestration.lib.resources import WarehouseResource
 from sandbox.business import Business
 from tests.conftest import sandbox_config_dict
@@ -68,12 +73,28 @@ def _warehouse(path, biz: Business, since: date | None = None) -> WarehouseResou
         pl.format("gid://shopify/Customer/{}", "customer_id").alias("channel_customer_id"),
         "channel",
     ).unique("customer_id")
+    # two abandoned carts as analytics.cart_abandonment lists them: one of a customer who has
+    # not ordered since (an audience member), one recovered by a purchase
+    last = orders.sort("ordered_date").row(-1, named=True)
+    at = datetime.combine(last["ordered_date"], time(12), UTC) + timedelta(hours=1)
+    carts = pl.DataFrame(
+        {
+            "customer_id": ["cart-customer", last["customer_id"]],
+            "abandoned_at": [at, at],
+            "abandoned_date": [at.date(), at.date()],
+            "item_count": [2, 1],
+            "products": [["SKU-A", "SKU-B"], ["SKU-C"]],
+            "cart_value_base": [42.5, 10.0],
+            "is_recovered": [False, True],
+        }
+    )
     with duckdb.connect(str(path)) as con:
         for schema, name, frame in (
             ("core", "fct_orders", orders.drop("order_key")),
             ("core", "dim_products", products),
             ("core", "dim_customers", customers),
             ("analytics", "customer_product_events", events),
+            ("analytics", "cart_abandonment", carts),
         ):
             con.execute(f"create schema if not exists {schema}")
             con.register("_f", frame)
@@ -144,14 +165,36 @@ def test_assets_write_recommendations_churn_and_their_evaluations(
     folder = tmp_path / "exports" / "audiences"
     with duckdb.connect(warehouse.path, read_only=True) as con:
         members = con.sql("from ml.audience_members where is_member").pl()
-    assert set(members["audience"]) == {"churn_risk", "win_back", "vip", "cross_sell"}
+    assert set(members["audience"]) == {
+        "churn_risk",
+        "win_back",
+        "vip",
+        "cross_sell",
+        "abandoned_cart",
+    }
+    carts = members.filter(pl.col("audience") == "abandoned_cart")
+    assert carts["customer_id"].to_list() == ["cart-customer"]
+    assert "2 items (SKU-A, SKU-B) worth 42.5" in carts["reason"].item()
+    # analytics.audiences: the current members; one asset per audience with its count
+    with duckdb.connect(warehouse.path, read_only=True) as con:
+        current = con.sql("from analytics.audiences").pl()
+    assert sorted(current.select("audience", "customer_id").rows()) == sorted(
+        members.select("audience", "customer_id").rows()
+    )
+    for audience, n in members.group_by("audience").len().iter_rows():
+        meta = _metadata(result, audience_key(audience))
+        assert meta["dagster/row_count"].value == meta["entered_this_run"].value == n
     for audience, n in members.group_by("audience").len().iter_rows():
         assert pl.read_parquet(folder / f"{audience}.parquet").height == n
         assert (folder / f"{audience}.csv").exists()
     pushed = [(h["audience"], m["customer_id"]) for h in receiver.hits for m in h["members"]]
     assert len(pushed) == len(set(pushed)) == members.height
+    # the channel's id where the customer has one (the hand-made cart customer has none)
     assert all(
-        m["channel_customer_id"].startswith("gid://") for h in receiver.hits for m in h["members"]
+        m["channel_customer_id"].startswith("gid://")
+        for h in receiver.hits
+        for m in h["members"]
+        if m["customer_id"] != "cart-customer"
     )
     again = dg.materialize([audiences_asset(config)], resources={"warehouse": warehouse})
     assert again.success
@@ -181,7 +224,9 @@ def test_assets_write_recommendations_churn_and_their_evaluations(
     assert churn["model"].unique().to_list() == churn_eval.filter("is_chosen")["model"].to_list()
     meta = _metadata(result, CHURN_KEY)
     assert "auc" in meta["evaluation"].value
-    assert "precision_at_k" in _metadata(result, RECOMMENDATION_EVALUATION_KEY)["evaluation"].value
+    evaluation_meta = _metadata(result, RECOMMENDATION_EVALUATION_KEY)
+    assert "precision_at_k" in evaluation_meta["evaluation"].value
+    assert evaluation_meta["plot"].value.startswith("![recommendation evaluation](data:image/png")
 
 
 def test_a_young_shop_gets_empty_churn_tables_and_the_reason(tmp_path, biz):
@@ -224,6 +269,18 @@ def test_the_demo_chain_fills_the_tables(demo_warehouse):
         recs = con.execute("select count(distinct customer_id) from ml.product_recommendations")
         n_recs = recs.fetchall()[0][0]
         churn = con.execute("select count(*) from ml.customer_churn").fetchall()[0][0]
+        audiences = dict(
+            con.execute("select audience, count(*) from analytics.audiences group by 1").fetchall()
+        )
+        # the abandoned carts of identified customers, the latest day's window (no churn
+        # scores: the carts' own last day), not recovered
+        ((open_carts,),) = con.execute(
+            "select count(distinct customer_id) from analytics.cart_abandonment "
+            "where customer_id is not null and not is_recovered and abandoned_date > "
+            "(select max(abandoned_date) from analytics.cart_abandonment) - 7"
+        ).fetchall()
+    print(audiences, open_carts)
+    assert audiences.get("abandoned_cart", 0) == open_carts > 0
     assert kinds.get("order", 0) > 1000 and kinds.get("view", 0) > 0 and kinds.get("cart", 0) > 0
     assert sorted(evaluation["model"]) == ["item_item", "popularity", "svd"]
     print(evaluation)

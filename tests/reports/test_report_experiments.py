@@ -1,5 +1,6 @@
-"""The weekly report's experiments page: the experiments that exposed units in the period,
-per treatment variant and headline metric, with lift, interval, p-value and decision."""
+"""The weekly report's tables: the experiments page (the experiments that exposed units in the
+period, per treatment variant and headline metric, with lift, interval, p-value and decision)
+and the lifetime-value check (predicted vs actual revenue per decile of predicted value)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ import duckdb
 import pypdfium2 as pdfium
 
 from reports import ReportDefinition, ReportsSettings, period_for_run
-from reports.data import experiments_in_period
-from reports.runner import build_report, experiment_tables
+from reports.data import experiments_in_period, ltv_value_holdout
+from reports.runner import build_report, experiment_tables, ltv_holdout_tables
 
 COLUMNS = (
     "experiment_id varchar, variant varchar, is_control boolean, metric varchar, units bigint, "
@@ -66,6 +67,37 @@ def test_only_the_experiments_of_the_period_without_control_rows_are_shown():
     assert experiments_in_period(duckdb.connect(), week) == []  # no table: no page
 
 
+def test_the_lifetime_value_check_lists_each_horizon_total_first():
+    con = duckdb.connect()
+    con.execute(
+        "create schema ml; create table ml.ltv_value_holdout (horizon_days integer, "
+        "bucket varchar, n_customers bigint, predicted_value double, actual_value double, "
+        "error_pct double, calibration_end date, holdout_end date)"
+    )
+    rows = [
+        (365, "decile_02", 40, 900.0, 1000.0, -10.0),
+        (90, "decile_10", 40, 50.0, 0.0, None),
+        (90, "total", 400, 1200.0, 1000.0, 20.0),
+        (90, "decile_01", 40, 700.0, 500.0, 40.0),
+        (365, "total", 400, 5200.0, 5000.0, 4.0),
+    ]
+    con.executemany(
+        "insert into ml.ltv_value_holdout values (?, ?, ?, ?, ?, ?, '2025-09-01', '2025-11-30')",
+        rows,
+    )
+    got = ltv_value_holdout(con)
+    assert [(r["horizon_days"], r["bucket"]) for r in got] == [
+        (90, "total"), (90, "decile_01"), (90, "decile_10"), (365, "total"), (365, "decile_02"),
+    ]  # fmt: skip
+    ((caption, note, header, body),) = ltv_holdout_tables(got, "EUR")
+    assert caption == "Lifetime value vs what happened" and "2025-09-01" in note
+    assert body[0] == ["90 days, all customers", "400", "1,200", "1,000", "+20.0%"]
+    assert body[2] == ["90 days, decile 10", "40", "50", "0", "-"]  # nothing happened: no ratio
+    assert body[4][-1] == "-10.0%" and len(header) == len(body[0])
+    assert ltv_holdout_tables([], "EUR") == []
+    assert ltv_value_holdout(duckdb.connect()) == []  # not built: no page
+
+
 def test_the_demo_weekly_report_has_the_experiments_page(demo_warehouse, tmp_path):
     copy = tmp_path / "warehouse.duckdb"
     shutil.copy(demo_warehouse.warehouse_path, copy)
@@ -82,6 +114,7 @@ def test_the_demo_weekly_report_has_the_experiments_page(demo_warehouse, tmp_pat
                 "where exposure_date between ? and ?", [week.start, week.end],
             ).fetchall()
         }  # fmt: skip
+        holdout = ltv_value_holdout(con)
         result = build_report(con, report, ReportsSettings(definitions=[report]), week, tmp_path)
     # the sandbox's experiments that exposed units that week (product_gallery ends earlier)
     assert ran == exposed == {"checkout_button", "shipping_banner"}
@@ -92,3 +125,5 @@ def test_the_demo_weekly_report_has_the_experiments_page(demo_warehouse, tmp_pat
         assert experiment in cells
     assert "product_gallery" not in cells
     assert "SRM! invalid" in text  # the sample-ratio bug of shipping_banner
+    # the lifetime-value check has a page exactly when the holdout ran
+    assert ("Lifetime value vs what happened" in text) == bool(holdout)

@@ -19,7 +19,12 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from alerting.audiences import build_audiences, deliver_audiences, merge_audience_state
+from alerting.audiences import (
+    AUDIENCE_RULES,
+    build_audiences,
+    deliver_audiences,
+    merge_audience_state,
+)
 from models_ml import churn, recommend
 from orchestration.config import ChannelHouseConfig
 from orchestration.lib.dbt import model_key
@@ -29,10 +34,12 @@ from orchestration.lib.keys import (
     AUDIENCES_KEY,
     CHURN_EVALUATION_KEY,
     CHURN_KEY,
+    CURRENT_AUDIENCES_KEY,
     LTV_KEY,
     RECOMMENDATION_EVALUATION_KEY,
     RECOMMENDATIONS_KEY,
     SIMILAR_PRODUCTS_KEY,
+    audience_key,
 )
 from orchestration.lib.metadata import markdown_table
 from orchestration.lib.resources import WarehouseResource
@@ -140,6 +147,11 @@ def recommendations_asset(config: ChannelHouseConfig) -> dg.AssetsDefinition:
             metadata={
                 "dagster/row_count": rows["recommendation_evaluation"],
                 "evaluation": _evaluation_md(evaluation),
+                **(
+                    {"plot": dg.MetadataValue.md(recommend.plot_evaluation(evaluation))}
+                    if evaluation.height
+                    else {}
+                ),
             },
         )
 
@@ -234,15 +246,39 @@ def _known_files(folder: Path) -> set[str]:
 
 def audiences_asset(config: ChannelHouseConfig) -> dg.AssetsDefinition:
     settings = config.audiences
+    member_specs = {
+        audience: dg.AssetSpec(
+            audience_key(audience),
+            description=f"{AUDIENCE_RULES[audience]} The current members with the reason "
+            f"each is in, exported to <data dir>/exports/audiences/{audience}.csv / .parquet.",
+            deps=[CURRENT_AUDIENCES_KEY],
+            group_name="audiences",
+            kinds={"csv", "parquet"},
+        )
+        for audience in settings.enabled
+    }
 
     @dg.multi_asset(
         name="audiences",
         specs=[
             _spec(
                 AUDIENCES_KEY,
-                "Audience members (churn_risk, win_back, vip, cross_sell) with the reason per "
-                "customer and their episode; exported to <data dir>/exports/audiences/.",
-                [CHURN_KEY, LTV_KEY, RECOMMENDATIONS_KEY, model_key("dim_customers")],
+                "Every audience's members past and present (enabled: "
+                + ", ".join(settings.enabled)
+                + "): the reason per customer, the episode, when they entered and left.",
+                [
+                    CHURN_KEY,
+                    LTV_KEY,
+                    RECOMMENDATIONS_KEY,
+                    model_key("dim_customers"),
+                    model_key("cart_abandonment"),
+                ],
+            ),
+            _spec(
+                CURRENT_AUDIENCES_KEY,
+                "The current members of every audience: one row per audience and customer, "
+                "with the channel's customer id, the reason, the episode and since when.",
+                [AUDIENCES_KEY],
             ),
             _spec(
                 AUDIENCE_DELIVERIES_KEY,
@@ -250,6 +286,7 @@ def audiences_asset(config: ChannelHouseConfig) -> dg.AssetsDefinition:
                 "once (failed ones are retried next run).",
                 [AUDIENCES_KEY],
             ),
+            *member_specs.values(),
         ],
     )
     def _audiences(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
@@ -259,6 +296,7 @@ def audiences_asset(config: ChannelHouseConfig) -> dg.AssetsDefinition:
                 name: read_table_pl(con, "ml", name)
                 for name in ("customer_churn", "customer_ltv", "product_recommendations")
             }
+            carts = read_table_pl(con, "analytics", "cart_abandonment")
             ids = con.sql(
                 "select customer_id, channel_customer_id from core.dim_customers "
                 "where channel_customer_id is not null order by customer_id, channel"
@@ -281,13 +319,17 @@ def audiences_asset(config: ChannelHouseConfig) -> dg.AssetsDefinition:
             frames["product_recommendations"],
             settings,
             channel_ids=ids,
+            carts=carts,
         )
         state = merge_audience_state(state, members, now)
         log = deliver_audiences(state, log, settings, now)
+        current = state.filter("is_member").drop("is_member", "left_at")
         rows = warehouse.replace_tables(
             "ml", {"audience_members": state, "audience_deliveries": log}
         )
-        exported = _export(Path(warehouse.data_dir) / "exports" / "audiences", members)
+        rows |= warehouse.replace_tables("analytics", {"audiences": current})
+        folder = Path(warehouse.data_dir) / "exports" / "audiences"
+        exported = _export(folder, members)
         failed = log.filter(pl.col("status") == "failed").height
         if failed:
             context.log.warning(f"{failed} audience deliveries failed; retried next run")
@@ -299,6 +341,10 @@ def audiences_asset(config: ChannelHouseConfig) -> dg.AssetsDefinition:
             },
         )
         yield dg.MaterializeResult(
+            asset_key=CURRENT_AUDIENCES_KEY,
+            metadata={"dagster/row_count": rows["audiences"]},
+        )
+        yield dg.MaterializeResult(
             asset_key=AUDIENCE_DELIVERIES_KEY,
             metadata={
                 "dagster/row_count": rows["audience_deliveries"],
@@ -306,5 +352,24 @@ def audiences_asset(config: ChannelHouseConfig) -> dg.AssetsDefinition:
                 "webhook": "configured" if settings.webhook else "not configured",
             },
         )
+        for audience, spec in member_specs.items():
+            listed = current.filter(pl.col("audience") == audience)
+            new = listed.filter(pl.col("entered_at") == now).height
+            yield dg.MaterializeResult(
+                asset_key=spec.key,
+                metadata={
+                    "dagster/row_count": listed.height,
+                    "entered_this_run": new,
+                    "file": dg.MetadataValue.path(str(folder / f"{audience}.parquet")),
+                    "sample": dg.MetadataValue.md(
+                        markdown_table(
+                            listed.sort("customer_id")
+                            .head(5)
+                            .select("customer_id", "reason")
+                            .to_pandas()
+                        )
+                    ),
+                },
+            )
 
     return _audiences

@@ -14,13 +14,6 @@ with order_lines as (
         and ordered_date <= {{ analysis_date() }}
 ),
 
-customers as (
-    select channel, channel_customer_id, min(customer_id) as customer_id
-    from {{ ref('dim_customers') }}
-    where channel_customer_id is not null
-    group by channel, channel_customer_id
-),
-
 listings as (
     select channel, listing_sku, min(product_id) as product_id
     from {{ ref('dim_product_listings') }}
@@ -35,9 +28,9 @@ storefront as (
         case events.funnel_step when 'product_view' then 'view' else 'cart' end as event_type,
         events.session_date as event_date
     from {{ ref('int_events_sessionized') }} as events
-    inner join customers
+    inner join {{ ref('int_customer_visitors') }} as customers
         on events.channel = customers.channel
-        and events.visitor_id = 'user:' || customers.channel_customer_id
+        and events.visitor_id = customers.visitor_id
     inner join listings
         on events.channel = listings.channel
         and events.sku = listings.listing_sku

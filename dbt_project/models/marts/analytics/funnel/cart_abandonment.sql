@@ -9,7 +9,9 @@
 -- An add_to_cart after a purchase, or after the window has passed, starts a new cart.
 -- Carts whose window has not elapsed by the connection's latest event are still open and
 -- not listed; carts the visitor emptied (every unit removed again) are not listed either.
--- A later purchase by the visitor recovers the cart (is_recovered). Cart value and items:
+-- A later purchase by the visitor recovers the cart (is_recovered); customer_id is the unified
+-- customer of an identified visitor ('user:<channel customer id>'), what the abandoned-cart
+-- audience sends. Cart value and items:
 -- add_to_cart value / quantity (quantity 1 when missing) minus cart removals (events named
 -- like remove_from_cart, see macros/sessions.sql) made between the cart's first add and
 -- abandoned_at, at the UTC day's rate to the base currency.
@@ -182,6 +184,7 @@ select
     abandoned.connection_name,
     abandoned.storefront_id,
     abandoned.visitor_id,
+    visitors.customer_id,
     abandoned.session_id,
     abandoned.first_added_at,
     abandoned.last_added_at,
@@ -198,4 +201,7 @@ inner join cart_contents
     on abandoned.connection_name = cart_contents.connection_name
     and abandoned.visitor_id = cart_contents.visitor_id
     and abandoned.cart_number = cart_contents.cart_number
+left join {{ ref('int_customer_visitors') }} as visitors
+    on abandoned.channel = visitors.channel
+    and abandoned.visitor_id = visitors.visitor_id
 where cart_contents.item_count > 0
