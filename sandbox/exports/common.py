@@ -12,7 +12,7 @@ from sandbox.business import SIM_EPOCH, Business
 
 DEMO_DAYS = 90
 SHOPS = ("shopify_us", "shopify_eu")
-_EVENTS_STREAM, _ETSY_STREAM, _COSTS_STREAM = 9101, 9102, 9103
+_EVENTS_STREAM, _ETSY_STREAM, _COSTS_STREAM, _TASTE_STREAM = 9101, 9102, 9103, 9104
 _UTC_OFFSET = {"shopify_us": -6, "shopify_eu": 1}  # the business's diurnal profile zones
 _US = 1_000_000
 _MINUTE = 60 * _US

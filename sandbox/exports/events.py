@@ -18,6 +18,7 @@ from sandbox.exports.common import (
     _HOUR,
     _HOURLY,
     _MINUTE,
+    _TASTE_STREAM,
     _US,
     SHOPS,
     _days,
@@ -110,8 +111,11 @@ def _day_events(business: Business, shop: _Shop, day: date, orders: pl.DataFrame
     anon_browse = _visitor_ids(seed, 3, shop.sf, day.toordinal(), np.arange(n_browse)).to_numpy()
     signed_up = int(np.searchsorted(shop.customer_created, _us(day)))
     signed_in = (rng.random(n_browse) < _BROWSER_LOGGED_IN) & (signed_up > 0)
-    who = shop.customer_ids[rng.integers(0, max(signed_up, 1), n_browse) % max(signed_up, 1)]
+    known = rng.integers(0, max(signed_up, 1), n_browse) % max(signed_up, 1)
+    who = shop.customer_ids[known]
     user_browse = _customer_gids(who, signed_in)
+    taste_rng = np.random.default_rng([seed, _TASTE_STREAM, shop.sf, day.toordinal()])
+    favourite = np.where(signed_in, shop.favourite[known], None)
 
     hour = rng.choice(24, size=n_browse, p=_HOURLY)
     start_us = _us(day) - shop.offset_us + hour * _HOUR + rng.integers(0, _HOUR, n_browse)
@@ -122,7 +126,7 @@ def _day_events(business: Business, shop: _Shop, day: date, orders: pl.DataFrame
             "at_end": np.r_[np.ones(k, dtype=bool), np.zeros(n_browse, dtype=bool)],
         }
     )
-    parts = [_browse_events(rng, shop, browse, catalog)]
+    parts = [_browse_events(rng, shop, browse, catalog, tastes=(favourite, taste_rng))]
     if k:
         parts.insert(0, _buying_events(rng, shop, buy, orders, catalog))
     events = _timed(pl.concat(parts, how="diagonal_relaxed"), rng, anchors)

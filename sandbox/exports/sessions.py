@@ -28,6 +28,7 @@ _MARGIN_DAYS = 4  # days generated around the period: sessions reach 3 days back
 _KNOWN_DEVICE = 0.6  # buyers whose anonymous id is the same on every order (one device)
 _LOGGED_IN = 0.4  # buyers identified on every event, not only from checkout on
 _BROWSER_LOGGED_IN = 0.08
+_VIEW_TASTE = 0.7  # a logged-in browser's product views in their favourite category
 _BOUNCE = 0.45
 _CART_PER_VIEW = 0.09
 _CHECKOUT_PER_CART = 0.4
@@ -62,6 +63,7 @@ class _Shop:
     categories: dict[str, str]  # sku -> collection slug
     customer_ids: np.ndarray  # Shopify customers, by creation time
     customer_created: np.ndarray
+    favourite: np.ndarray  # each customer's favourite category (collection slug), same order
 
 
 def _shop(business: Business, account: str, start: date, end: date) -> _Shop:
@@ -110,8 +112,18 @@ def _shop(business: Business, account: str, start: date, end: date) -> _Shop:
         sku: category.lower().replace(" ", "-")
         for sku, category in slugs.select("channel_sku", "category").iter_rows()
     }
-    customers = business.customers.filter(pl.col("account") == account).sort("created_at")
+    customers = (
+        business.customers.filter(pl.col("account") == account)
+        .sort("created_at")
+        .join(
+            business.customer_preferences.select("customer_id", "favourite_category"),
+            on="customer_id",
+            how="left",
+            maintain_order="left",
+        )
+    )
     created = customers["created_at"].dt.epoch("us").to_numpy()
+    favourite = customers["favourite_category"].str.to_lowercase().str.replace_all(" ", "-")
     return _Shop(
         account,
         sf,
@@ -122,6 +134,7 @@ def _shop(business: Business, account: str, start: date, end: date) -> _Shop:
         categories,
         customers["customer_id"].to_numpy(),
         created,
+        favourite.to_numpy(),
     )
 
 
@@ -193,9 +206,12 @@ def _browse_events(
     sessions: np.ndarray,
     catalog: pl.DataFrame,
     depth_scale: float = 1.0,
+    tastes: tuple[np.ndarray, np.random.Generator] | None = None,
 ) -> pl.DataFrame:
     """Events of sessions that do not buy (``sessions``: ascending keys): land, maybe search,
-    view products, add some to the cart, sometimes start a checkout, and leave."""
+    view products, add some to the cart, sometimes start a checkout, and leave. ``tastes``:
+    per session the visitor's favourite category (None: unknown) and the generator that
+    draws which of their views follow it (own stream: the other events stay as they were)."""
     n = sessions.size
     views = np.where(
         rng.random(n) < _BOUNCE / depth_scale, 0, 1 + rng.poisson(0.8 * depth_scale, n)
@@ -203,6 +219,8 @@ def _browse_events(
     total = int(views.sum())
     weights = catalog["weight"].to_numpy()
     pick = rng.choice(catalog.height, size=total, p=weights / weights.sum())
+    if tastes is not None:
+        pick = _follow_tastes(pick, np.repeat(tastes[0], views), shop, catalog, tastes[1])
     view_session = np.repeat(sessions, views)
     view_rank = np.arange(total) - np.repeat(np.cumsum(views) - views, views)
     carted = rng.random(total) < _CART_PER_VIEW * depth_scale
@@ -278,6 +296,30 @@ def _browse_events(
     return pl.concat(
         [f.with_columns(pl.col("seq").cast(pl.Int64)) for f in frames], how="diagonal_relaxed"
     )
+
+
+def _follow_tastes(
+    pick: np.ndarray,
+    favourite: np.ndarray,
+    shop: _Shop,
+    catalog: pl.DataFrame,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """A share ``_VIEW_TASTE`` of the views of visitors with a favourite category re-drawn
+    among that category's listings (by the same popularity weights): logged-in customers
+    browse what they like, so views carry the taste the recommendations learn."""
+    slugs = np.array([shop.categories.get(sku) for sku in catalog["sku"].to_list()], dtype=object)
+    weights = catalog["weight"].to_numpy()
+    known = np.fromiter((f is not None for f in favourite), bool, favourite.size)
+    follow = known & (rng.random(pick.size) < _VIEW_TASTE)
+    out = pick.copy()
+    for category in sorted(set(favourite[follow].tolist())):
+        rows = np.flatnonzero(follow & (favourite == category))
+        candidates = np.flatnonzero(slugs == category)
+        if candidates.size:
+            w = weights[candidates]
+            out[rows] = candidates[rng.choice(candidates.size, size=rows.size, p=w / w.sum())]
+    return out
 
 
 def _buying_events(

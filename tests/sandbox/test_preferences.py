@@ -110,3 +110,30 @@ def test_customers_rarely_buy_after_their_buying_life(lines: pl.DataFrame) -> No
     repeat = orders.join(first, on="customer_id").filter(pl.col("order_key") != pl.col("first"))
     assert repeat["late"].mean() < 0.05, repeat["late"].mean()
     assert orders.filter(pl.col("order_key").is_in(first["first"].implode()))["late"].sum() == 0
+
+
+def test_logged_in_visitors_browse_their_favourite_category(biz: Business) -> None:
+    """Product views of identified visitors fall in the customer's favourite category far more
+    often than any category's share of anonymous views (the tastes show in the clickstream,
+    so views and cart adds carry signal for the recommendations)."""
+    from sandbox.exports.events import storefront_events
+    from sandbox.shopify.common import CUSTOMER_ID_BASE
+
+    events = storefront_events(biz, date(2025, 2, 1), date(2025, 2, 15))
+    category = (
+        biz.listings.join(biz.products.select("product_id", "category"), on="product_id")
+        .select(pl.col("channel_sku").alias("sku"), "category")
+        .unique("sku")
+    )
+    views = events.filter(pl.col("event") == "product_viewed").join(category, on="sku")
+    known = (
+        views.filter(pl.col("user_id").is_not_null())
+        .with_columns(
+            customer_id=pl.col("user_id").str.extract(r"(\d+)$").cast(pl.Int64) - CUSTOMER_ID_BASE
+        )
+        .join(biz.customer_preferences, on="customer_id")
+    )
+    in_favourite = (known["category"] == known["favourite_category"]).mean()
+    anonymous = views.filter(pl.col("user_id").is_null())["category"].value_counts(normalize=True)
+    assert known.height > 1000
+    assert in_favourite > 0.5 > 2 * anonymous["proportion"].max()
