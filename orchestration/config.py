@@ -72,6 +72,9 @@ class SandboxConfig(_Strict):
     rate_limits: Literal["realistic", "fast"] = Field(
         "fast", description="'fast' multiplies every documented rate limit by 1000"
     )
+    fraud: bool = Field(
+        False, description="inject fraud cases with ground truth (sandbox.business.fraud)"
+    )
 
     @property
     def url(self) -> str:
