@@ -109,6 +109,7 @@ def score_orders(features: pl.DataFrame, settings: OrderRiskSettings) -> pl.Data
     reasons = [_reasons(row, fired, w > 0) for row in scored.iter_rows(named=True)]
     return scored.select(
         *KEY_COLUMNS,
+        pl.col("net_amount_base").cast(pl.Float64),
         "risk_score",
         "rule_score",
         "anomaly_score",
@@ -130,8 +131,9 @@ def _reasons(row: dict, fired: Iterable[str], with_anomaly: bool) -> str:
 
 
 def evaluate(scored: pl.DataFrame, fraud_order_ids: Iterable[str]) -> dict[str, float | int]:
-    """Precision and recall of ``is_high_risk`` against the orders known to be fraud."""
-    truth = set(fraud_order_ids)
+    """Precision and recall of ``is_high_risk`` against the orders known to be fraud (those of
+    them that ``scored`` holds: fraud outside the warehouse's history is not counted)."""
+    truth = set(fraud_order_ids) & set(scored["order_id"].to_list())
     flagged = set(scored.filter(pl.col("is_high_risk"))["order_id"].to_list())
     hits = len(flagged & truth)
     return {

@@ -336,15 +336,15 @@ class RiskRule(BaseModel):
 
 def _default_rules() -> dict[str, RiskRule]:
     return {
-        "email_velocity_1h": RiskRule(threshold=2, weight=35),
-        "email_velocity_24h": RiskRule(threshold=4, weight=20),
-        "new_identities_24h": RiskRule(threshold=2, weight=35),
+        "email_velocity_1h": RiskRule(threshold=1, weight=35),
+        "email_velocity_24h": RiskRule(threshold=3, weight=20),
+        "new_identities_24h": RiskRule(threshold=1, weight=35),
         "value_vs_customer": RiskRule(threshold=5, weight=30),
-        "value_vs_product": RiskRule(threshold=4, weight=30),
-        "big_first_order": RiskRule(threshold=5, weight=40),
+        "value_vs_product": RiskRule(threshold=4.5, weight=30),
+        "big_first_order": RiskRule(threshold=5, weight=30),
         "prior_refunds": RiskRule(threshold=2, weight=30),
         "refund_share": RiskRule(threshold=0.6, weight=30),
-        "prior_cancellations": RiskRule(threshold=3, weight=60),
+        "prior_cancellations": RiskRule(threshold=2, weight=60),
     }
 
 
@@ -369,9 +369,6 @@ class OrderRiskSettings(BaseModel):
     )
     n_estimators: int = Field(200, ge=10, le=2000, description="Trees of the isolation forest.")
     random_state: int = Field(0, description="Seed of the isolation forest (fixed: same scores).")
-    alert_lookback_days: int = Field(
-        7, ge=1, le=90, description="High-risk orders placed this many days back raise an alert."
-    )
 
     @field_validator("rules")
     @classmethod

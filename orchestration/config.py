@@ -41,6 +41,7 @@ from models_ml.settings import (
     ExperimentSettings,
     ForecastSettings,
     LtvSettings,
+    OrderRiskSettings,
     RecommendSettings,
     TrendingSettings,
 )
@@ -250,6 +251,7 @@ class ChannelHouseConfig(_Strict):
     churn: ChurnSettings = ChurnSettings()
     audiences: AudienceSettings = AudienceSettings()
     experiments: ExperimentSettings = ExperimentSettings()
+    order_risk: OrderRiskSettings = OrderRiskSettings()
     alerting: AlertingSettings = AlertingSettings()
     serving: ServingSettings = ServingSettings()
     reports: ReportsSettings = ReportsSettings()

@@ -54,6 +54,7 @@ AUDIENCES_KEY = dg.AssetKey(["ml", "audience_members"])
 AUDIENCE_DELIVERIES_KEY = dg.AssetKey(["ml", "audience_deliveries"])
 # schema analytics, written by the ml domain (the A/B-test statistics)
 EXPERIMENT_RESULTS_KEY = dg.AssetKey(["analytics", "experiment_results"])
+ORDER_RISK_KEY = dg.AssetKey(["analytics", "order_risk"])
 # schemas ml and alerts, written by the alerts domain
 ANOMALIES_KEY = dg.AssetKey(["ml", "sales_anomalies"])
 TRENDING_KEY = dg.AssetKey(["ml", "trending_products"])
@@ -79,6 +80,7 @@ PYTHON_TABLE_KEYS = (
     AUDIENCES_KEY,
     AUDIENCE_DELIVERIES_KEY,
     EXPERIMENT_RESULTS_KEY,
+    ORDER_RISK_KEY,
     ANOMALIES_KEY,
     TRENDING_KEY,
     ALERTS_KEY,
