@@ -36,7 +36,10 @@ def high_risk_order_alerts(
     if order_risk is None or order_risk.is_empty():
         return _frame([])
     since = now - timedelta(days=settings.high_risk_lookback_days)
-    recent = order_risk.filter(
+    ordered_at = pl.col("ordered_at")
+    zone = order_risk.schema["ordered_at"].time_zone  # DuckDB answers Etc/UTC
+    ordered_at = ordered_at.dt.replace_time_zone("UTC") if zone is None else ordered_at
+    recent = order_risk.with_columns(ordered_at.dt.convert_time_zone("UTC")).filter(
         pl.col("is_high_risk") & (pl.col("ordered_at") > since) & (pl.col("ordered_at") <= now)
     )
     rows = []

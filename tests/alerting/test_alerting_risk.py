@@ -61,6 +61,16 @@ def test_thresholds_come_from_the_rule_settings():
         AlertRuleSettings(high_risk_critical_score=150)
 
 
+def test_the_warehouse_time_zone_and_naive_times_compare_as_utc():
+    scores = _scores()
+    for times in (
+        pl.col("ordered_at").dt.convert_time_zone("Etc/UTC"),  # as DuckDB answers
+        pl.col("ordered_at").dt.replace_time_zone(None),
+    ):
+        got = high_risk_order_alerts(scores.with_columns(times), AlertRuleSettings(), NOW)
+        assert sorted(got["entity_id"]) == ["shop:1", "shop:2"]
+
+
 def test_build_candidates_includes_high_risk_orders_and_tolerates_no_scores():
     got = build_candidates(NOW, order_risk=_scores())
     assert set(got["alert_type"]) == {"high_risk_orders"}
