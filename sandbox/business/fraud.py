@@ -45,8 +45,9 @@ _FRAUD_STREAM = 9_001
 _CASE_EVERY_DAYS = 30  # one case of each pattern per this many simulated days
 _WARM_UP_DAYS = 45  # no case before this day: the honest history comes first
 _HOUR_US = 3_600_000_000
-# Shopify US and Walmart US: their order APIs name the buyer (Amazon's hides the buyer's
-# e-mail behind a restricted-data token, so no customer history is seen there)
+# Shopify US and Walmart US: every order their APIs serve names the buyer; Amazon's history
+# older than bulk_history_days comes from the flat-file reports, which carry no buyer e-mail,
+# so a customer's history is not seen there
 _BUYER_STOREFRONTS = (_SHOPIFY_US, 7)
 
 
