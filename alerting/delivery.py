@@ -19,7 +19,8 @@ alerts table and the log, so a restarted process sends nothing new.
 
 **One digest per run and channel.** All pending events of a run go out in ONE message per channel:
 new and escalated first, most severe first, then the largest ``impact_base`` (revenue at risk);
-the first ``max_alerts_per_message`` are listed in detail, the rest as one line of counts per
+the first ``max_alerts_per_message`` are listed in detail (a new or escalated alert with its
+plain-language summary, ``alerting.summaries``), the rest as one line of counts per
 type (the alerts table has them all). A message is tried up to ``attempts_per_run`` times with
 exponential backoff (tenacity); if it still fails, its events are logged ``failed`` with a
 redacted last_error and tried again next run.
@@ -85,6 +86,7 @@ PENDING_SCHEMA: dict[str, pl.DataType] = {
     "severity": pl.String(),
     "alert_type": pl.String(),
     "message": pl.String(),
+    "summary": pl.String(),
     "impact_base": pl.Float64(),
 }
 
@@ -143,6 +145,7 @@ def plan_deliveries(
                         "severity": a["severity"],
                         "alert_type": a["alert_type"],
                         "message": a["message"],
+                        "summary": a["summary"],
                         "impact_base": a["impact_base"],
                     }
                 )
@@ -157,8 +160,12 @@ _ICON = {
 
 
 def _line(e: Mapping[str, Any]) -> str:
+    """The event's line; a new or escalated alert's summary follows on the next line."""
     tag = {"opened": "NEW", "escalated": "ESCALATED", "resolved": "RESOLVED"}[e["event"]]
-    return f"[{e['severity'].upper()}] {tag} {e['alert_type']}: {e['message']}"
+    line = f"[{e['severity'].upper()}] {tag} {e['alert_type']}: {e['message']}"
+    if e["event"] != "resolved" and e.get("summary"):
+        line += f"\n    {e['summary']}"
+    return line
 
 
 def _title(events: Sequence[Mapping[str, Any]]) -> str:

@@ -7,7 +7,8 @@ Every rule returns a polars frame with CANDIDATE_SCHEMA:
                      on the next run is the same alert
     alert_type       stockout_imminent | low_stock | reorder_now | sales_anomaly |
                      trending_product | price_change | stale_data | account_health |
-                     price_drop | back_in_stock | new_listing (alerting.watch, off by default)
+                     price_drop | back_in_stock | new_listing (alerting.watch, off by default) |
+                     high_risk_orders (alerting.risk)
     severity         info | warning | critical (AlertRuleSettings thresholds)
     entity_type      product_stock | sales_series | listing_price | lake_entity | account_metric
     entity_id        the key (below)
@@ -35,6 +36,7 @@ Input contracts (columns read; extra columns are ignored):
   last_partition_date (date) and/or last_extracted_at (UTC datetime), expected_cadence_hours.
 * account_health (analytics.account_health): channel, connection_name, iso_week,
   week_start_date, is_partial_week, the three rates, thresholds and is_*_breach flags.
+* order_risk (analytics.order_risk): see ``alerting.risk``.
 
 Keys and overlaps (decisions):
 
@@ -73,6 +75,7 @@ from alerting.candidates import (
     _frame,
     alert_id,
 )
+from alerting.risk import high_risk_order_alerts
 from alerting.settings import AlertRuleSettings
 from alerting.watch import price_watch_alerts
 
@@ -512,6 +515,7 @@ def build_candidates(
     freshness: pl.DataFrame | None = None,
     account_health: pl.DataFrame | None = None,
     price_and_stock_events: pl.DataFrame | None = None,
+    order_risk: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """All rules over the frames given (None = that rule has no input, no candidates)."""
     s = settings or AlertRuleSettings()
@@ -524,5 +528,6 @@ def build_candidates(
             stale_data_alerts(freshness, s, now),
             account_health_alerts(account_health, s, now),
             price_watch_alerts(price_and_stock_events, s, now),
+            high_risk_order_alerts(order_risk, s, now),
         ]
     ).sort("alert_type", "alert_id")

@@ -54,6 +54,12 @@ class AlertRuleSettings(BaseModel):
         description="Severity per price-watch alert type.",
     )
     price_watch_days: int = Field(7, ge=1, description="Price-watch events this recent alert.")
+    high_risk_lookback_days: int = Field(
+        3, ge=1, description="high_risk_orders for flagged orders placed this many days back."
+    )
+    high_risk_critical_score: float = Field(
+        80.0, gt=0, le=100, description="high_risk_orders is critical (else warning) from this."
+    )
 
     @field_validator("price_watch_types")
     @classmethod

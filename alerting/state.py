@@ -5,6 +5,8 @@ ALERTS_SCHEMA, one row per alert_id (ever seen):
     alert_id, alert_type, severity, entity_type, entity_id, channel, connection_name,
     metrics, message,
     impact_base                 as in the latest candidate of the alert
+    summary                     plain-language summary of an open alert (alerting.summaries),
+                                rewritten every run while open, kept as last written once resolved
     severity_rank               info 1, warning 2, critical 3
     previous_severity           severity before the latest change in this episode (NULL if none)
     severity_changed_at         when that change was seen (NULL if none)
@@ -41,6 +43,7 @@ from typing import Any
 import polars as pl
 
 from alerting.rules import CANDIDATE_SCHEMA, SEVERITY_RANK
+from alerting.summaries import summarize
 
 __all__ = ["ALERTS_SCHEMA", "empty_alerts", "merge_alerts"]
 
@@ -58,6 +61,7 @@ ALERTS_SCHEMA: dict[str, pl.DataType] = {
     "connection_name": pl.String(),
     "metrics": pl.String(),
     "message": pl.String(),
+    "summary": pl.String(),
     "status": pl.String(),
     "episode": pl.Int64(),
     "first_seen_at": _TS,
@@ -125,6 +129,7 @@ def merge_alerts(
                 "episode_started_at": now,
                 "last_seen_at": now,
                 "resolved_at": None,
+                "summary": None,
             }
             out.append(row)
             continue
@@ -137,4 +142,7 @@ def merge_alerts(
             row["severity"] = cand["severity"]
             row["severity_rank"] = SEVERITY_RANK[cand["severity"]]
         out.append(row)
+    for row in out:
+        if row["status"] == "open":
+            row["summary"] = summarize(row)
     return pl.DataFrame(out, schema=ALERTS_SCHEMA, orient="row")

@@ -310,3 +310,78 @@ class ExperimentSettings(BaseModel):
         if value not in EXPERIMENT_METRICS:
             raise ValueError(f"primary_metric must be one of {EXPERIMENT_METRICS}, got {value!r}")
         return value
+
+
+# The order risk rules (models_ml.order_risk): rule name -> the feature of
+# analytics.order_risk_features it reads. A rule fires when the feature is at or above its
+# threshold; its weight is the points (of 100) it adds to the rule score.
+ORDER_RISK_RULES: dict[str, str] = {
+    "email_velocity_1h": "email_orders_1h",
+    "email_velocity_24h": "email_orders_24h",
+    "new_identities_24h": "email_new_identities_24h",
+    "value_vs_customer": "value_to_customer_avg",
+    "value_vs_product": "product_quantity_ratio",
+    "big_first_order": "first_order_value_ratio",
+    "prior_refunds": "prior_refunded_orders",
+    "refund_share": "prior_refund_share",
+    "prior_cancellations": "prior_cancelled_orders",
+}
+
+
+class RiskRule(BaseModel):
+    """One rule: fires when its feature >= ``threshold``; adds ``weight`` points (0-100)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    threshold: float = Field(gt=0, description="The feature at or above this fires the rule.")
+    weight: float = Field(ge=0, le=100, description="Points (of 100) the rule adds.")
+
+
+def _default_rules() -> dict[str, RiskRule]:
+    return {
+        "email_velocity_1h": RiskRule(threshold=1, weight=35),
+        "email_velocity_24h": RiskRule(threshold=3, weight=20),
+        "new_identities_24h": RiskRule(threshold=1, weight=35),
+        "value_vs_customer": RiskRule(threshold=5, weight=30),
+        "value_vs_product": RiskRule(threshold=4.5, weight=30),
+        "big_first_order": RiskRule(threshold=5, weight=30),
+        "prior_refunds": RiskRule(threshold=2, weight=30),
+        "refund_share": RiskRule(threshold=0.6, weight=30),
+        "prior_cancellations": RiskRule(threshold=2, weight=60),
+    }
+
+
+class OrderRiskSettings(BaseModel):
+    """Order risk scores (``analytics.order_risk``, issue 17).
+
+    ``risk_score`` (0-100) = (1 - ``anomaly_weight``) x the rule score (the fired rules'
+    weights, capped at 100) + ``anomaly_weight`` x the anomaly score (the order's percentile of
+    an isolation forest's outlier score over the features); an order is high risk at
+    ``threshold`` or above. ``rules`` overrides the default rules by name (a rule left out keeps
+    its default; weight 0 switches a rule off).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    threshold: float = Field(50, gt=0, le=100, description="High risk at this score or above.")
+    anomaly_weight: float = Field(
+        0.25, ge=0, le=1, description="Share of the score from the isolation forest."
+    )
+    rules: dict[str, RiskRule] = Field(
+        default_factory=dict, description="Per-rule overrides of threshold and weight."
+    )
+    n_estimators: int = Field(200, ge=10, le=2000, description="Trees of the isolation forest.")
+    random_state: int = Field(0, description="Seed of the isolation forest (fixed: same scores).")
+
+    @field_validator("rules")
+    @classmethod
+    def _known_rules(cls, value: dict[str, RiskRule]) -> dict[str, RiskRule]:
+        unknown = sorted(set(value) - set(ORDER_RISK_RULES))
+        if unknown:
+            raise ValueError(
+                f"unknown order risk rule(s) {unknown}; known: {sorted(ORDER_RISK_RULES)}"
+            )
+        return value
+
+    def effective_rules(self) -> dict[str, RiskRule]:
+        return {**_default_rules(), **self.rules}

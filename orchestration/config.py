@@ -41,6 +41,7 @@ from models_ml.settings import (
     ExperimentSettings,
     ForecastSettings,
     LtvSettings,
+    OrderRiskSettings,
     RecommendSettings,
     TrendingSettings,
 )
@@ -71,6 +72,9 @@ class SandboxConfig(_Strict):
     scale: float = Field(1.0, gt=0, le=50)
     rate_limits: Literal["realistic", "fast"] = Field(
         "fast", description="'fast' multiplies every documented rate limit by 1000"
+    )
+    fraud: bool = Field(
+        False, description="inject fraud cases with ground truth (sandbox.business.fraud)"
     )
 
     @property
@@ -247,6 +251,7 @@ class ChannelHouseConfig(_Strict):
     churn: ChurnSettings = ChurnSettings()
     audiences: AudienceSettings = AudienceSettings()
     experiments: ExperimentSettings = ExperimentSettings()
+    order_risk: OrderRiskSettings = OrderRiskSettings()
     alerting: AlertingSettings = AlertingSettings()
     serving: ServingSettings = ServingSettings()
     reports: ReportsSettings = ReportsSettings()

@@ -58,6 +58,7 @@ def sandbox_process(config: ChannelHouseConfig, timeout_s: float = 180, while_st
             str(sb.scale),
             "--rate-limits",
             sb.rate_limits,
+            *(["--fraud"] if sb.fraud else []),
         ],
     )
     try:
@@ -99,7 +100,9 @@ def write_demo_files(config: ChannelHouseConfig) -> None:
     from sandbox.business import Business
     from sandbox.exports import DEMO_DAYS, write_demo_inbox
 
-    business = Business(seed=config.sandbox.seed, scale=config.sandbox.scale)
+    business = Business(
+        seed=config.sandbox.seed, scale=config.sandbox.scale, fraud=config.sandbox.fraud
+    )
     history = (datetime.now(UTC).date() - config.sync.history_start).days
     files = write_demo_inbox(business, config.data_dir, days=max(1, min(DEMO_DAYS, history)))
     print(f"  demo files in {config.inbox_dir}: {len(files)}")

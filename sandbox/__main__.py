@@ -17,6 +17,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--rate-limits", choices=sorted(RATE_MULTIPLIERS), default="fast")
+    parser.add_argument(
+        "--fraud", action="store_true", help="inject fraud cases (Business.fraud_truth())"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     started = time.perf_counter()
@@ -26,6 +29,7 @@ def main() -> None:
         seed=args.seed,
         scale=args.scale,
         rate_limits=args.rate_limits,
+        fraud=args.fraud,
     ).start()
     print(
         f"sandbox serving {server.url} (seed {args.seed}, scale {args.scale}, "

@@ -174,12 +174,16 @@ class SandboxServer:
         rate_limits: str = "fast",
         business: Business | None = None,
         end: date | None = None,
+        fraud: bool = False,
     ):
         self.state = SandboxState(
             # the business runs until tomorrow, so today's orders appear as the clock passes them
             business=business
             or Business(
-                seed=seed, scale=scale, end=end or datetime.now(UTC).date() + timedelta(days=1)
+                seed=seed,
+                scale=scale,
+                end=end or datetime.now(UTC).date() + timedelta(days=1),
+                fraud=fraud,
             ),
             limits=RateLimits(RATE_MULTIPLIERS[rate_limits]),
         )

@@ -52,9 +52,11 @@ CHURN_KEY = dg.AssetKey(["ml", "customer_churn"])
 CHURN_EVALUATION_KEY = dg.AssetKey(["ml", "churn_evaluation"])
 AUDIENCES_KEY = dg.AssetKey(["ml", "audience_members"])
 AUDIENCE_DELIVERIES_KEY = dg.AssetKey(["ml", "audience_deliveries"])
-# schema analytics, written by the ml domain (the A/B-test statistics, the current audiences)
+# schema analytics, written by the ml domain (the A/B-test statistics, the current audiences,
+# the order risk scores)
 EXPERIMENT_RESULTS_KEY = dg.AssetKey(["analytics", "experiment_results"])
 CURRENT_AUDIENCES_KEY = dg.AssetKey(["analytics", "audiences"])
+ORDER_RISK_KEY = dg.AssetKey(["analytics", "order_risk"])
 
 
 def audience_key(audience: str) -> dg.AssetKey:
@@ -88,6 +90,7 @@ PYTHON_TABLE_KEYS = (
     AUDIENCE_DELIVERIES_KEY,
     CURRENT_AUDIENCES_KEY,
     EXPERIMENT_RESULTS_KEY,
+    ORDER_RISK_KEY,
     ANOMALIES_KEY,
     TRENDING_KEY,
     ALERTS_KEY,

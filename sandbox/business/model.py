@@ -27,6 +27,7 @@ from sandbox.business.frames import (
     _refunds_frame,
     _traffic_frame,
 )
+from sandbox.business.fraud import PATTERNS, inject_fraud
 from sandbox.business.numeric import (
     _day_index,
     _pick,
@@ -100,7 +101,13 @@ class Business:
     """
 
     def __init__(
-        self, seed: int = 42, scale: float = 1.0, end: date | None = None, n_products: int = 300
+        self,
+        seed: int = 42,
+        scale: float = 1.0,
+        end: date | None = None,
+        n_products: int = 300,
+        *,
+        fraud: bool = False,
     ) -> None:
         end = end or datetime.now(UTC).date()
         n_days = _day_index(end)
@@ -116,6 +123,8 @@ class Business:
         sim = _Simulation(
             seed, scale, cat, lst, _price_matrix(lst, sch, n_days), _promo_matrix(lst, sch, n_days)
         ).run()
+        n_honest_customers = sim.customers.next_id - 1
+        truth = inject_fraud(sim) if fraud else None
 
         self.storefronts = pl.DataFrame([s._asdict() for s in ACCOUNTS])
         self.locations = pl.DataFrame(
@@ -132,13 +141,43 @@ class Business:
         self.fees = _fees_frame(sim, cat.fba_fee_usd)
         # Ground truth of the preference structure (see ``sandbox.business.preferences``).
         self.customer_preferences = sim.customers.tastes.frame(
-            self.customers["customer_id"].to_numpy()
+            np.arange(1, n_honest_customers + 1, dtype=np.int64)
         )
         self.complements = sim.tastes.complements_frame(np.arange(cat.category.size) + 1).filter(
             pl.col("product_id").is_in(self.products["product_id"].implode())
             & pl.col("complement_product_id").is_in(self.products["product_id"].implode())
         )
+        self._fraud = truth
         self._index_for_views(sim)
+
+    def fraud_truth(self) -> pl.DataFrame:
+        """Ground truth of the injected fraud: one row per injected order.
+
+        Columns: order_key, account, marketplace_id, channel_order_id, customer_id,
+        purchased_at, pattern (see ``sandbox.business.fraud.PATTERNS``) and case (the orders
+        of one case share it). Raises ``ValueError`` when the business was built without fraud.
+        """
+        if self._fraud is None:
+            raise ValueError("this business has no injected fraud: build it with fraud=True")
+        truth = pl.DataFrame(
+            {
+                "order_key": self._fraud["order_key"],
+                "pattern": _pick(PATTERNS, self._fraud["pattern"]).alias("pattern"),
+                "case": self._fraud["case"],
+            }
+        )
+        return (
+            self.orders.select(
+                "order_key",
+                "account",
+                "marketplace_id",
+                "channel_order_id",
+                "customer_id",
+                "purchased_at",
+            )
+            .join(truth, on="order_key", how="inner")
+            .sort("order_key")
+        )
 
     # -- view indexes ---------------------------------------------------------------------------
     def _index_for_views(self, sim: _Simulation) -> None:

@@ -147,6 +147,9 @@ class _Chunks:
     def __getitem__(self, name: str) -> np.ndarray:
         return np.concatenate(self._parts[name])
 
+    def names(self) -> list[str]:
+        return list(self._parts)
+
 
 class _CustomerBook:
     """Customer pool per storefront: new buyers, repeat buyers, Shopify/Walmart shared people."""

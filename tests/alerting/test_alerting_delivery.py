@@ -216,13 +216,17 @@ def test_one_digest_per_run_most_important_first(webhook, smtp):
     log = deliver_alerts(alerts, None, settings, NOW, environ=env)
     assert len(webhook.hits) == 1 and len(box.messages) == 1
     assert log.height == 2 * 35 and set(log["status"]) == {"sent"}  # no info alert pushed
-    lines = _texts(webhook.hits[0]).splitlines()
+    text = _texts(webhook.hits[0]).splitlines()
+    # each alert's line, then its summary (indented)
+    lines = [line for line in text if not line.startswith("    ")]
+    summaries = [line.strip() for line in text if line.startswith("    ")]
     assert lines[0] == "ChannelHouse: 35 alert update(s), 5 critical"
     detail = [line.split("NEW ")[1].split(":")[1].strip() for line in lines[1:9]]
     assert sorted(detail[:5]) == ["C0", "C1", "C2", "C3", "C4"]  # equal impact: by alert id
     assert detail[5:] == ["W29", "W28", "W27"]
     assert lines[9] == "... and 27 more (27 reorder_now warning): see the table alerts.alerts"
-    assert len(lines) == 10
+    assert len(lines) == 10 and len(summaries) == 8
+    assert all(f"Open since {NOW:%Y-%m-%d %H:%M} UTC." in s for s in summaries)
     body = box.messages[0].get_payload()
     assert "W27: 9 days of cover" in body and "W26" not in body and "27 more" in body
     # nothing new: nothing sent

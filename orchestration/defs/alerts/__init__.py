@@ -31,6 +31,7 @@ from orchestration.lib.keys import (
     DELIVERIES_KEY,
     FORECAST_KEY,
     HISTORY_KEY,
+    ORDER_RISK_KEY,
     TRENDING_KEY,
 )
 from orchestration.lib.metadata import markdown_table
@@ -166,6 +167,7 @@ def alerts_asset(config: ChannelHouseConfig) -> dg.AssetsDefinition:
                     model_key("account_health"),
                     model_key("fct_listing_prices"),
                     model_key("price_and_stock_events"),
+                    ORDER_RISK_KEY,
                     ANOMALIES_KEY,
                     TRENDING_KEY,
                 ],
@@ -196,6 +198,8 @@ def alerts_asset(config: ChannelHouseConfig) -> dg.AssetsDefinition:
                 freshness=lake_freshness(config.data_dir, synced_entities(config)),
                 account_health=_mart(con, "analytics.account_health"),
                 price_and_stock_events=_mart(con, "analytics.price_and_stock_events"),
+                # written by the ml jobs: absent before their first run
+                order_risk=read_table_pl(con, "analytics", "order_risk"),
             )
             existing = read_table_pl(con, "alerts", "alerts")
             log = read_table_pl(con, "alerts", "alert_deliveries")
