@@ -116,7 +116,8 @@ EXAMPLE_MAPPING = """\
       body: Review Text
       reviewer_id: Reviewer ID
       reviewer_name: Reviewer
-      verified: Verified Purchase"""
+      verified: Verified Purchase
+      storefront_id: Marketplace # optional; default: the mapping's storefront_id, else the folder"""
 
 
 class ReviewColumns(Strict):
@@ -133,6 +134,7 @@ class ReviewColumns(Strict):
     reviewer_email: str | None = None
     verified: str | None = None
     status: str | None = None
+    storefront_id: str | None = None
 
 
 class ReviewsMapping(FileSettings):
@@ -244,7 +246,7 @@ def _build(
     given = convert("reviewer_id", as_text)
     out["reviewer_id"] = [g or h for g, h in zip(given, hashes, strict=True)]
     out["is_verified"] = convert("verified", _flag(verified_values))
-    out["storefront_id"] = [storefront] * n
+    out["storefront_id"] = [s or storefront for s in convert("storefront_id", as_text)]
     out["source_format"] = [source_format] * n
     ids = convert("review_id", as_text)
     first: dict[str, int] = {}

@@ -80,3 +80,20 @@ def test_short_business_has_no_manipulation() -> None:
     small = Business(seed=7, scale=0.1, end=date(2024, 2, 1))
     assert review_truth(small).height == 0
     assert simulate_reviews(small).frame.height > 0
+
+
+def test_review_exports_import_through_the_inbox(business: Business, tmp_path) -> None:
+    from extractors.inbox import import_all
+    from sandbox.exports.reviews import write_review_exports
+
+    start = date(2024, 12, 1)
+    written = write_review_exports(business, tmp_path / "inbox", start, END)
+    assert len(written) == 6
+    results = import_all(tmp_path, min_age_seconds=0)
+    by_format = {r.source_format: r for r in results if r.ok}
+    assert {r.status for r in results} == {"imported"}
+    assert set(by_format) == {"judge_me", "shopify_product_reviews", "mapping"}
+    assert all(r.rows_quarantined == 0 for r in results)
+    expected = simulate_reviews(business).frame.filter(pl.col("reviewed_at").dt.date() >= start)
+    expected = expected.filter(pl.col("account") != "walmart_us")
+    assert sum(r.rows_written for r in results) == expected.height
