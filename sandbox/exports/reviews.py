@@ -42,13 +42,36 @@ columns:
   reviewer_name: Reviewer Name
   verified: Verified Purchase
 """
-_JUDGE_ME_COLUMNS = (
-    "title,body,rating,review_date,source,curated,reviewer_name,reviewer_email,product_id,"
-    "product_handle,reply,reply_date,picture_urls,ip_address,location"
-).split(",")
-_SPR_COLUMNS = (
-    "product_handle,state,rating,title,author,email,location,body,reply,created_at,replied_at"
-).split(",")
+_JUDGE_ME_COLUMNS = [
+    "title",
+    "body",
+    "rating",
+    "review_date",
+    "source",
+    "curated",
+    "reviewer_name",
+    "reviewer_email",
+    "product_id",
+    "product_handle",
+    "reply",
+    "reply_date",
+    "picture_urls",
+    "ip_address",
+    "location",
+]
+_SPR_COLUMNS = [
+    "product_handle",
+    "state",
+    "rating",
+    "title",
+    "author",
+    "email",
+    "location",
+    "body",
+    "reply",
+    "created_at",
+    "replied_at",
+]
 
 
 def shopify_handles(business: Business, account: str) -> pl.DataFrame:
