@@ -50,7 +50,13 @@ matched as (
     left join shopify_products as by_id
         on reviews.connection_name = by_id.connection_name
         and reviews.channel_product_ref = by_id.shopify_product_number_id
-    left join shopify_products as by_handle
+    left join (
+        -- Shopify keeps handles unique per shop; should two products share one, the first wins
+        select * from shopify_products
+        qualify row_number() over (
+            partition by connection_name, product_handle order by shopify_product_number_id
+        ) = 1
+    ) as by_handle
         on by_id.shopify_product_number_id is null
         and reviews.connection_name = by_handle.connection_name
         and reviews.product_handle = by_handle.product_handle
