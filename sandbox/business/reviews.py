@@ -8,15 +8,16 @@ from the product's quality (a per-product mean between 3.4 and 4.7 stars). Hones
 verified purchases, by the order's customer, one per line, with a title and a text from the
 templates of :mod:`sandbox.business.review_texts`.
 
-**Injected manipulation** (``review_truth``), placed before ``end`` when the business has at
-least 60 days:
+**Injected manipulation** (``review_truth``) repeats in 45-day cycles from day 60 of the
+simulation (fixed calendar days: a day's reviews never change when ``end`` moves), each cycle
+on other listings (mid sellers of the 90 days before it):
 
-* ``burst_5star``: 24 five-star reviews within three days, 21 days before ``end``, on one
-  Shopify US product, from reviewers never seen before, none a verified purchase;
+* ``burst_5star``: 24 five-star reviews within three days on one Shopify US product, from
+  reviewers never seen before, none a verified purchase (days 0-3 of the cycle);
 * ``duplicate_ring``: eight new reviewers post the same paragraph, each with a one-phrase
-  edit, on three Shopify EU products, 35 to 25 days before ``end`` (5 stars, unverified);
-* ``rating_attack``: 18 one-star reviews within two days, 10 days before ``end``, on one
-  Amazon US listing, from new, unverified reviewers.
+  edit, on three Shopify EU products (5 stars, unverified; days 10-20);
+* ``rating_attack``: 18 one-star reviews within two days on one Amazon US listing, from new,
+  unverified reviewers (days 30-32).
 
 Reviews are keyed like the channel keys products: ``channel_item_id`` is the ASIN (Amazon),
 the Shopify product's legacy id (reviews are per Shopify product, not variant) or the Walmart
@@ -34,6 +35,7 @@ import numpy as np
 import polars as pl
 
 from sandbox.business.model import Business
+from sandbox.business.parameters import SIM_EPOCH
 from sandbox.business.preferences import _NOUNS
 from sandbox.business.review_texts import honest_text, ring_text
 
@@ -42,10 +44,12 @@ CASES = ("burst_5star", "duplicate_ring", "rating_attack")
 _P_REVIEW, _P_REVIEW_REFUNDED = 0.07, 0.30
 _MEAN_DELAY_DAYS = 8.0
 _STAR_SPREAD = 0.8
-_MIN_DAYS_FOR_MANIPULATION = 60
-_BURST = (24, 21, 3)  # reviews, days before end, spread in days
-_ATTACK = (18, 10, 2)
-_RING = (8, 3, 35, 10)  # reviewers, products, days before end of the first, spread
+# Manipulation repeats every _CYCLE_DAYS from day _FIRST_CYCLE_DAY (fixed calendar days, so a
+# day's reviews never change when ``end`` moves); offsets are days into the cycle.
+_FIRST_CYCLE_DAY, _CYCLE_DAYS = 60, 45
+_BURST = (24, 0, 3)  # reviews, offset, spread in days
+_RING = (8, 3, 10, 10)  # reviewers, products, offset, spread
+_ATTACK = (18, 30, 2)
 
 _CACHE: weakref.WeakKeyDictionary[Business, ReviewSet] = weakref.WeakKeyDictionary()
 
@@ -171,21 +175,24 @@ def _honest(business: Business) -> pl.DataFrame:
     )
 
 
-def _targets(honest_lines: pl.DataFrame) -> dict[str, list[tuple]]:
-    """Deterministic target listings: mid-selling ones of the account (by reviewable lines)."""
+def _targets(lines: pl.DataFrame, since: datetime, until: datetime, k: int) -> dict:
+    """Target listings of cycle ``k``: mid sellers of the account by the lines bought in
+    [since, until) (rank drawn from the cycle's rng), so a cycle's targets never change."""
     counts = (
-        honest_lines.group_by("account", "marketplace_id", "channel_item_id", "product_id")
+        lines.filter(pl.col("purchased_at").is_between(since, until, closed="left"))
+        .group_by("account", "marketplace_id", "channel_item_id", "product_id")
         .len()
         .sort("len", "channel_item_id", descending=[True, False])
     )
+    rng = np.random.default_rng([REVIEWS_STREAM, k])
 
-    def mid(account: str, k: int, marketplace_id: str | None = None) -> list[tuple]:
+    def mid(account: str, n: int, marketplace_id: str | None = None) -> list[tuple]:
         rows = counts.filter(
             (pl.col("account") == account)
             & (pl.col("marketplace_id") == (marketplace_id or pl.col("marketplace_id")))
         )
-        start = rows.height // 3
-        return [tuple(r) for r in rows.slice(start, k).select(counts.columns[:4]).rows()]
+        start = rows.height // 4 + int(rng.integers(0, max(rows.height // 4, 1)))
+        return [tuple(r) for r in rows.slice(start, n).select(counts.columns[:4]).rows()]
 
     return {
         "burst_5star": mid("shopify_us", 1),
@@ -219,7 +226,7 @@ def _fake(
                 "marketplace_id": marketplace_id,
                 "channel_item_id": item,
                 "product_id": product_id,
-                "reviewer_id": f"NR{reviewer:05d}",
+                "reviewer_id": f"NR{reviewer:06d}",
                 "reviewer_name": f"User{int(draws[i, 0]) % 99991}",
                 "reviewer_email": f"user{int(draws[i, 1]) % 999983}@mailbox.example",
                 "reviewed_at": first + timedelta(hours=float(hours[i])),
@@ -232,31 +239,46 @@ def _fake(
     return rows
 
 
-def _manipulation(business: Business) -> list[dict]:
-    if business.n_days < _MIN_DAYS_FOR_MANIPULATION:
-        return []
-    end = datetime.combine(business.end, datetime.min.time(), UTC)
-    targets = _targets(_reviewed_lines(business))
-    titles = dict(business.products.select("product_id", "title").rows())
-    nouns = dict(zip(titles, _noun(pl.Series(list(titles.values()))).to_list(), strict=True))
-    rng = _rng(business.seed, 9)
+def _cycle(business: Business, lines: pl.DataFrame, k: int, nouns: dict) -> list[dict]:
+    """The manipulation of cycle ``k`` (day ``_FIRST_CYCLE_DAY + k * _CYCLE_DAYS``)."""
+    start = datetime.combine(SIM_EPOCH, datetime.min.time(), UTC) + timedelta(
+        days=_FIRST_CYCLE_DAY + k * _CYCLE_DAYS
+    )
+    targets = _targets(lines, start - timedelta(days=90), start, k)
+    rng = _rng(business.seed, 100 + k)
     rows: list[dict] = []
-    for case, (count, before, spread), rating, offset in (
-        ("burst_5star", _BURST, 5, 10_000),
-        ("rating_attack", _ATTACK, 1, 20_000),
+    for case, (count, offset_days, spread), rating, first_id in (
+        ("burst_5star", _BURST, 5, 100_000),
+        ("rating_attack", _ATTACK, 1, 200_000),
     ):
         for target in targets[case]:
-            first = end - timedelta(days=before)
-            rows += _fake(case, target, count, first, spread, rating, rng, nouns, offset)
-    members, _, before, spread = _RING
-    first = end - timedelta(days=before)
+            first = start + timedelta(days=offset_days)
+            rows += _fake(
+                case, target, count, first, spread, rating, rng, nouns, first_id + k * 1000
+            )
+    members, _, offset_days, spread = _RING
+    first = start + timedelta(days=offset_days)
     for m in range(members):
         for j, target in enumerate(targets["duplicate_ring"]):
-            (row,) = _fake("duplicate_ring", target, 1, first, spread, 5, rng, nouns, 30_000 + m)
-            row["review_id"] = f"RV-duplicate_ring-{m}-{j}"
+            reviewer = 300_000 + k * 1000 + m
+            (row,) = _fake("duplicate_ring", target, 1, first, spread, 5, rng, nouns, reviewer)
+            row["review_id"] = f"RV-duplicate_ring-{k}-{m}-{j}"
             row["body"] = ring_text(nouns.get(target[3], "product"), m)
             row["title"] = "Amazing, must buy"
             rows.append(row)
+    return rows
+
+
+def _manipulation(business: Business) -> list[dict]:
+    end = datetime.combine(business.end, datetime.min.time(), UTC)
+    lines = _reviewed_lines(business)
+    titles = dict(business.products.select("product_id", "title").rows())
+    nouns = dict(zip(titles, _noun(pl.Series(list(titles.values()))).to_list(), strict=True))
+    rows: list[dict] = []
+    k = 0
+    while _FIRST_CYCLE_DAY + k * _CYCLE_DAYS < business.n_days:
+        rows += [r for r in _cycle(business, lines, k, nouns) if r["reviewed_at"] < end]
+        k += 1
     return rows
 
 
