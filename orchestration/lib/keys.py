@@ -54,6 +54,9 @@ AUDIENCES_KEY = dg.AssetKey(["ml", "audience_members"])
 AUDIENCE_DELIVERIES_KEY = dg.AssetKey(["ml", "audience_deliveries"])
 # schema analytics, written by the ml domain (the A/B-test statistics)
 EXPERIMENT_RESULTS_KEY = dg.AssetKey(["analytics", "experiment_results"])
+# schema analytics, written by the ml domain (review trust, issue 17)
+LISTING_TRUST_KEY = dg.AssetKey(["analytics", "listing_trust"])
+SELLER_CREDIBILITY_KEY = dg.AssetKey(["analytics", "seller_credibility"])
 # schemas ml and alerts, written by the alerts domain
 ANOMALIES_KEY = dg.AssetKey(["ml", "sales_anomalies"])
 TRENDING_KEY = dg.AssetKey(["ml", "trending_products"])
@@ -79,6 +82,8 @@ PYTHON_TABLE_KEYS = (
     AUDIENCES_KEY,
     AUDIENCE_DELIVERIES_KEY,
     EXPERIMENT_RESULTS_KEY,
+    LISTING_TRUST_KEY,
+    SELLER_CREDIBILITY_KEY,
     ANOMALIES_KEY,
     TRENDING_KEY,
     ALERTS_KEY,

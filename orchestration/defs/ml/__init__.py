@@ -12,6 +12,7 @@ BG/NBD + Gamma-Gamma per customer as of ``ltv.calibration_end``, with a holdout 
 and ``ml/customer_churn`` (with ``ml/churn_evaluation``): customer intelligence, retrained
 and evaluated by both jobs (a few seconds on the demo).
 ``analytics/experiment_results``: the A/B tests of the storefront events (issue 16).
+``analytics/listing_trust`` and ``analytics/seller_credibility``: review trust (issue 17).
 """
 
 import dagster as dg
@@ -21,6 +22,7 @@ from orchestration.defs.ml.customers import audiences_asset, churn_asset, recomm
 from orchestration.defs.ml.experiments import experiment_results_asset
 from orchestration.defs.ml.forecast import DAILY_DEMAND, ForecastRunConfig, demand_forecast_asset
 from orchestration.defs.ml.ltv import customer_ltv_asset
+from orchestration.defs.ml.trust import trust_assets
 from orchestration.lib.resources import shared_resources
 from orchestration.lib.schedules import WAREHOUSE_WRITER, serving_selection, stopped_schedule
 
@@ -38,6 +40,7 @@ def ml_assets(config: ChannelHouseConfig) -> list[dg.AssetsDefinition]:
         churn_asset(config),
         audiences_asset(config),
         experiment_results_asset(config),
+        *trust_assets(config),
     ]
 
 
