@@ -31,6 +31,7 @@ from orchestration.lib.keys import (
     DELIVERIES_KEY,
     FORECAST_KEY,
     HISTORY_KEY,
+    LISTING_TRUST_KEY,
     TRENDING_KEY,
 )
 from orchestration.lib.resources import WarehouseResource, shared_resources
@@ -155,6 +156,8 @@ def alerts_asset(config: ChannelHouseConfig) -> dg.AssetsDefinition:
                     model_key("account_health"),
                     model_key("fct_listing_prices"),
                     model_key("price_and_stock_events"),
+                    model_key("review_daily"),
+                    LISTING_TRUST_KEY,
                     ANOMALIES_KEY,
                     TRENDING_KEY,
                 ],
@@ -185,6 +188,10 @@ def alerts_asset(config: ChannelHouseConfig) -> dg.AssetsDefinition:
                 freshness=lake_freshness(config.data_dir, synced_entities(config)),
                 account_health=_mart(con, "analytics.account_health"),
                 price_and_stock_events=_mart(con, "analytics.price_and_stock_events"),
+                review_daily=_mart(con, "analytics.review_daily"),
+                listing_trust=_mart(con, "analytics.listing_trust")
+                if table_exists(con, "analytics", "listing_trust")
+                else None,
             )
             existing = read_table_pl(con, "alerts", "alerts")
             log = read_table_pl(con, "alerts", "alert_deliveries")
