@@ -78,6 +78,12 @@ class AlertRuleSettings(BaseModel):
         le=4,
         description="... and a 7-day average this many stars below the 90 days before.",
     )
+    rating_drop_floor: float = Field(
+        2.0,
+        ge=1,
+        le=5,
+        description="... (no reviews in those 90 days: a 7-day average at most this).",
+    )
     suspicious_listing_max_trust: float = Field(
         50, gt=0, le=100, description="suspicious_listing when the trust score is below this ..."
     )

@@ -3,11 +3,12 @@ alert candidates of the types ``review_burst``, ``rating_drop`` and ``suspicious
 
 * ``review_burst``: in the last ``review_alert_days`` days, a listing got at least
   ``review_burst_min_reviews`` reviews in 7 days, ``review_burst_velocity`` times what its
-  sales lead to expect, and at least ``review_burst_new_share`` of them by new, unverified
-  reviewers.
+  sales lead to expect (or with no sales to expect any from), and at least
+  ``review_burst_new_share`` of them by new, unverified reviewers.
 * ``rating_drop``: in the last ``review_alert_days`` days, the 7-day average rating of a
   listing with at least ``rating_drop_min_reviews`` reviews in 7 days fell by at least
-  ``rating_drop_stars`` stars against the 90 days before.
+  ``rating_drop_stars`` stars against the 90 days before, or, without reviews in those 90
+  days, is at most ``rating_drop_floor``.
 * ``suspicious_listing``: a listing's trust score is below ``suspicious_listing_max_trust``
   with at least ``suspicious_listing_min_reviews`` suspicious reviews (the reasons go into the
   message).
@@ -66,12 +67,20 @@ def _daily_alerts(daily: pl.DataFrame, s: AlertRuleSettings, now: datetime) -> l
     recent = daily.filter((pl.col("review_date") > since) & (pl.col("review_date") <= now.date()))
     bursts = recent.filter(
         (pl.col("reviews_7d") >= s.review_burst_min_reviews)
-        & (pl.col("review_velocity_ratio") >= s.review_burst_velocity)
+        # no sales to expect reviews from: any such number of reviews is unexpected
+        & (pl.col("review_velocity_ratio").fill_null(float("inf")) >= s.review_burst_velocity)
         & (pl.col("new_reviewer_share_7d") >= s.review_burst_new_share)
     )
     drops = recent.filter(
         (pl.col("reviews_7d") >= s.rating_drop_min_reviews)
-        & (pl.col("rating_shift_7d") <= -s.rating_drop_stars)
+        & (
+            (pl.col("rating_shift_7d") <= -s.rating_drop_stars)
+            # no reviews in the 90 days before: the 7-day average against the floor
+            | (
+                pl.col("avg_rating_prior_90d").is_null()
+                & (pl.col("avg_rating_7d") <= s.rating_drop_floor)
+            )
+        )
     )
     rows = []
     for r in _latest(bursts):
@@ -82,9 +91,14 @@ def _daily_alerts(daily: pl.DataFrame, s: AlertRuleSettings, now: datetime) -> l
                 ENTITY,
                 r["review_listing_id"],
                 f"{_what(r)}: {r['reviews_7d']} reviews in the 7 days to {r['review_date']}, "
-                f"{r['review_velocity_ratio']:.1f}x what sales lead to expect "
-                f"({r['expected_reviews_7d']:.1f}); {100 * r['new_reviewer_share_7d']:.0f}% by new, "
-                "unverified reviewers — check them for fake or incentivised reviews",
+                + (
+                    f"{r['review_velocity_ratio']:.1f}x what sales lead to expect "
+                    f"({r['expected_reviews_7d']:.1f})"
+                    if r.get("review_velocity_ratio") is not None
+                    else "with no recent sales to expect reviews from"
+                )
+                + f"; {100 * r['new_reviewer_share_7d']:.0f}% by new, unverified reviewers — "
+                "check them for fake or incentivised reviews",
                 {k: r.get(k) for k in BURST_METRICS},
                 now,
                 r.get("channel"),
@@ -99,9 +113,14 @@ def _daily_alerts(daily: pl.DataFrame, s: AlertRuleSettings, now: datetime) -> l
                 ENTITY,
                 r["review_listing_id"],
                 f"{_what(r)}: average rating {r['avg_rating_7d']:.2f} over the 7 days to "
-                f"{r['review_date']} ({r['reviews_7d']} reviews), down {-r['rating_shift_7d']:.2f} "
-                f"stars from {r['avg_rating_prior_90d']:.2f} in the 90 days before — read the "
-                "reviews: a product problem, or a rating attack?",
+                f"{r['review_date']} ({r['reviews_7d']} reviews), "
+                + (
+                    f"down {-r['rating_shift_7d']:.2f} stars from {r['avg_rating_prior_90d']:.2f} "
+                    "in the 90 days before"
+                    if r.get("rating_shift_7d") is not None
+                    else "with no reviews in the 90 days before"
+                )
+                + " — read the reviews: a product problem, or a rating attack?",
                 {k: r.get(k) for k in DROP_METRICS},
                 now,
                 r.get("channel"),

@@ -49,6 +49,9 @@ DAILY = pl.DataFrame(
         # a drop on 4 reviews only, and an old burst: nothing
         day("S", date(2026, 3, 20), reviews_7d=4, avg_rating_7d=1.0, rating_shift_7d=-3.4),
         day("O", date(2026, 3, 1), reviews_7d=30, review_velocity_ratio=20.0, new_reviewer_share_7d=1.0),
+        # no sales and no earlier reviews: 9 new 1-star reviews are both a burst and a drop
+        day("N", date(2026, 3, 20), reviews_7d=9, expected_reviews_7d=None, review_velocity_ratio=None,
+            new_reviewer_share_7d=1.0, avg_rating_7d=1.0, avg_rating_prior_90d=None, rating_shift_7d=None),
     ]
 )  # fmt: skip
 TRUST = pl.DataFrame(
@@ -69,7 +72,9 @@ def test_one_alert_per_listing_and_type_with_the_numbers():
     got = sorted(zip(out["alert_type"], out["entity_id"], strict=True))
     assert got == [
         ("rating_drop", "A"),
+        ("rating_drop", "N"),
         ("review_burst", "B"),
+        ("review_burst", "N"),
         ("suspicious_listing", "A"),
         ("suspicious_listing", "B"),
     ]
@@ -82,6 +87,9 @@ def test_one_alert_per_listing_and_type_with_the_numbers():
     assert '"reviews_7d": 24' in burst["metrics"] and burst["severity"] == "warning"
     drop = out.filter(pl.col("alert_type") == "rating_drop").row(0, named=True)
     assert "down 3.10 stars from 4.40" in drop["message"]
+    new = out.filter(pl.col("entity_id") == "N").sort("alert_type")["message"].to_list()
+    assert "with no reviews in the 90 days before" in new[0]
+    assert "with no recent sales to expect reviews from" in new[1]
     suspicious = out.filter(
         (pl.col("alert_type") == "suspicious_listing") & (pl.col("entity_id") == "A")
     ).row(0, named=True)
@@ -92,9 +100,14 @@ def test_one_alert_per_listing_and_type_with_the_numbers():
 
 
 def test_wired_into_build_candidates_and_thresholds_move_the_line():
-    assert build_candidates(NOW, review_daily=DAILY, listing_trust=TRUST).height == 4
+    assert build_candidates(NOW, review_daily=DAILY, listing_trust=TRUST).height == 6
     strict = AlertRuleSettings(
-        review_burst_velocity=15, rating_drop_stars=3.5, suspicious_listing_max_trust=15
+        review_burst_min_reviews=10,
+        review_burst_velocity=15,
+        rating_drop_stars=3.5,
+        rating_drop_floor=1,
+        rating_drop_min_reviews=10,
+        suspicious_listing_max_trust=15,
     )
     out = trust_alerts(DAILY, TRUST, strict, NOW)
     assert out["alert_type"].to_list() == ["suspicious_listing"] and out["entity_id"].to_list() == [
