@@ -19,7 +19,6 @@ from extractors.amazon.client import AmazonClient, _Clients, _flat_file, _Report
 from extractors.base import ExtractResult, RecordError
 from extractors.http import ApiError
 
-API_VERSION = "customerFeedback/2024-06-01"
 SUPPORTED_MARKETPLACES = frozenset(
     {
         "ATVPDKIKX0DER",  # US
