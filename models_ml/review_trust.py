@@ -67,15 +67,15 @@ def duplicate_clusters(reviews: pl.DataFrame, settings: TrustSettings) -> pl.Dat
     smallest review_key of the cluster)."""
     keys = reviews["review_key"].to_list()
     lsh = MinHashLSH(threshold=settings.duplicate_threshold, num_perm=settings.num_perm)
+    texts = reviews["review_text"].to_list()
+    shingled = [(k, _shingles(t, settings.shingle_words)) for k, t in zip(keys, texts, strict=True)]
+    shingled = [(k, sh) for k, sh in shingled if sh]
+    signatures = MinHash.bulk([list(sh) for _, sh in shingled], num_perm=settings.num_perm, seed=1)
     hashes: dict[str, MinHash] = {}
-    for key, text in zip(keys, reviews["review_text"].to_list(), strict=True):
-        shingles = _shingles(text, settings.shingle_words)
-        if not shingles:
-            continue
-        m = MinHash(num_perm=settings.num_perm, seed=1)
-        m.update_batch(list(shingles))
-        hashes[key] = m
-        lsh.insert(key, m)
+    with lsh.insertion_session() as session:
+        for (key, _), m in zip(shingled, signatures, strict=True):
+            hashes[key] = m
+            session.insert(key, m)
     parent = {key: key for key in hashes}
 
     def root(key: str) -> str:

@@ -78,6 +78,7 @@ def test_trust_assets_write_both_tables(tmp_path):
         for e in result.get_asset_materialization_events()
     }
     assert events["listing_trust"]["suspicious_reviews"].value == 10
+    assert events["listing_trust"]["unmatched_reviews"].value == 0
     # the sandbox config checks the flags against the injected reviews: none of them is here
     assert config.uses_sandbox and events["listing_trust"]["recall"].value == 0.0
     con = duckdb.connect(path, read_only=True)

@@ -133,6 +133,8 @@ def trust_assets(config: ChannelHouseConfig) -> list[dg.AssetsDefinition]:
             "dagster/row_count": trust.height,
             "suspicious_reviews": int(flags["is_suspicious"].sum()),
             "low_trust_listings": int((trust["trust_level"] == "low").sum()),
+            # reviews of products the catalog does not know: scored, but without a product
+            "unmatched_reviews": int(reviews["product_id"].is_null().sum()),
         }
         truth = sandbox_truth(config, reviews)
         if truth is not None:
