@@ -8,9 +8,11 @@ Every rule returns a polars frame with CANDIDATE_SCHEMA:
     alert_type       stockout_imminent | low_stock | reorder_now | sales_anomaly |
                      trending_product | price_change | stale_data | account_health |
                      price_drop | back_in_stock | new_listing (alerting.watch, off by default) |
-                     high_risk_orders (alerting.risk)
+                     high_risk_orders (alerting.risk) |
+                     review_burst | rating_drop | suspicious_listing (alerting.trust)
     severity         info | warning | critical (AlertRuleSettings thresholds)
-    entity_type      product_stock | sales_series | listing_price | lake_entity | account_metric
+    entity_type      product_stock | sales_series | listing_price | lake_entity | account_metric |
+                     review_listing
     entity_id        the key (below)
     channel, connection_name   where known, else NULL
     metrics          JSON object (sorted keys) of the numbers behind the alert
@@ -77,6 +79,7 @@ from alerting.candidates import (
 )
 from alerting.risk import high_risk_order_alerts
 from alerting.settings import AlertRuleSettings
+from alerting.trust import trust_alerts
 from alerting.watch import price_watch_alerts
 
 __all__ = [
@@ -516,6 +519,8 @@ def build_candidates(
     account_health: pl.DataFrame | None = None,
     price_and_stock_events: pl.DataFrame | None = None,
     order_risk: pl.DataFrame | None = None,
+    review_daily: pl.DataFrame | None = None,
+    listing_trust: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """All rules over the frames given (None = that rule has no input, no candidates)."""
     s = settings or AlertRuleSettings()
@@ -529,5 +534,6 @@ def build_candidates(
             account_health_alerts(account_health, s, now),
             price_watch_alerts(price_and_stock_events, s, now),
             high_risk_order_alerts(order_risk, s, now),
+            trust_alerts(review_daily, listing_trust, s, now),
         ]
     ).sort("alert_type", "alert_id")

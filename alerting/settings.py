@@ -6,6 +6,8 @@ Secrets are never values here: only the NAMES of the environment variables that 
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 PRICE_WATCH_TYPES = ("price_drop", "back_in_stock", "new_listing")
@@ -60,6 +62,43 @@ class AlertRuleSettings(BaseModel):
     high_risk_critical_score: float = Field(
         80.0, gt=0, le=100, description="high_risk_orders is critical (else warning) from this."
     )
+    # review alerts (alerting.trust)
+    review_alert_days: int = Field(
+        7, ge=1, description="review_burst / rating_drop on review days this recent."
+    )
+    review_burst_min_reviews: int = Field(
+        8, ge=1, description="review_burst needs at least this many reviews in 7 days ..."
+    )
+    review_burst_velocity: float = Field(
+        5.0, gt=1, description="... this many times what the listing's sales lead to expect ..."
+    )
+    review_burst_new_share: float = Field(
+        0.5, ge=0, le=1, description="... and at least this share by new, unverified reviewers."
+    )
+    rating_drop_min_reviews: int = Field(
+        5, ge=1, description="rating_drop needs at least this many reviews in 7 days ..."
+    )
+    rating_drop_stars: float = Field(
+        1.5,
+        gt=0,
+        le=4,
+        description="... and a 7-day average this many stars below the 90 days before.",
+    )
+    rating_drop_floor: float = Field(
+        2.0,
+        ge=1,
+        le=5,
+        description="... (no reviews in those 90 days: a 7-day average at most this).",
+    )
+    suspicious_listing_max_trust: float = Field(
+        50, gt=0, le=100, description="suspicious_listing when the trust score is below this ..."
+    )
+    suspicious_listing_min_reviews: int = Field(
+        3, ge=1, description="... and at least this many of its reviews are suspicious."
+    )
+    review_burst_severity: Literal["info", "warning", "critical"] = "warning"
+    rating_drop_severity: Literal["info", "warning", "critical"] = "warning"
+    suspicious_listing_severity: Literal["info", "warning", "critical"] = "warning"
 
     @field_validator("price_watch_types")
     @classmethod

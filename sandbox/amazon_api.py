@@ -24,6 +24,8 @@ What it serves (reference A), with the behaviour an extractor has to cope with:
   CANCELLED when there is no data, FATAL / CANCELLED / an expired URL on an injected fault;
   documents behind presigned-style URLs under ``/amazon/_documents/`` that expire after five
   minutes.
+* **Customer Feedback 2024-06-01** ``getItemReviewTopics`` and ``getItemReviewTrends`` per
+  ASIN, from the simulated reviews (sandbox/amazon/feedback.py).
 * **FBA Inventory v1** ``getInventorySummaries``: the FBA stock of AFN listings, 50 per page,
   ``pagination.nextToken`` at the top level, expiring 30 s after it was issued.
 
@@ -41,6 +43,7 @@ from flask import Blueprint, Response, request
 
 from sandbox.amazon.common import API, TOKEN_TTL_S, _json
 from sandbox.amazon.context import SpApi
+from sandbox.amazon.feedback import register_customer_feedback
 from sandbox.amazon.finances import register_finances
 from sandbox.amazon.inventory import register_inventory
 from sandbox.amazon.orders import register_orders
@@ -56,6 +59,7 @@ def create_blueprint(state: SandboxState) -> tuple[Blueprint, ChannelWire]:
     register_finances(api)
     register_reports(api)
     register_inventory(api)
+    register_customer_feedback(api)
     return api.blueprint, ChannelWire(throttled=api.throttled, server_error=api.server_error)
 
 

@@ -1,5 +1,6 @@
 """Amazon Selling Partner API extractor: orders, financial events, sales & traffic, FBA
-inventory and listings of one seller account in one region.
+inventory, listings and customer-feedback review topics (feedback.py) of one seller account
+in one region.
 
 Wire format: ``reference/marketplace-apis.md`` section A. What this module has to work around:
 
@@ -54,6 +55,7 @@ from extractors.amazon.client import (
     _Report,
     _unpack,
 )
+from extractors.amazon.feedback import extract_customer_feedback
 from extractors.amazon.marketplaces import MARKETPLACE_BY_NAME, MARKETPLACE_CURRENCY  # noqa: F401
 from extractors.amazon.parse import (
     _EVENT_LISTS,
@@ -87,6 +89,7 @@ API_VERSIONS = {
     "sales_traffic": "reports/2021-06-30",
     "inventory": "fba/inventory/v1",
     "listings": "reports/2021-06-30",
+    "customer_feedback": "customerFeedback/2024-06-01",
 }
 ORDERS_PAGE_SIZE = 100  # the documented maximum
 FINANCES_PAGE_SIZE = 100  # the documented maximum
@@ -162,6 +165,9 @@ class AmazonExtractor:
             "sales_traffic": self._sales_traffic,
             "inventory": self._inventory,
             "listings": self._listings,
+            "customer_feedback": lambda c, w, r: extract_customer_feedback(
+                self.marketplaces, c, self._run_reports, r
+            ),
         }[stream]
         try:
             handler(clients, window, result)

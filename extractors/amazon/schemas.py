@@ -209,6 +209,43 @@ LISTINGS = EntitySpec(
     partition_by=None,
 )
 
+REVIEW_TOPICS = EntitySpec(
+    name="review_topics",
+    schema=pa.schema(
+        [
+            column("marketplace_id", pa.string(), False),
+            column("asin", pa.string(), False),
+            column("sentiment", pa.string(), False),  # positive | negative
+            column("topic", pa.string(), False),
+            column("number_of_mentions", pa.int64()),
+            column("occurrence_percentage", pa.float64()),
+            column("star_rating_impact", pa.float64()),
+            column("review_snippets", pa.list_(pa.string())),
+            column("date_range_start", TS),
+            column("date_range_end", TS),
+        ]
+    ),
+    key=("marketplace_id", "asin", "sentiment", "topic"),
+    partition_by=None,
+)
+
+REVIEW_TRENDS = EntitySpec(
+    name="review_trends",
+    schema=pa.schema(
+        [
+            column("marketplace_id", pa.string(), False),
+            column("asin", pa.string(), False),
+            column("sentiment", pa.string(), False),
+            column("topic", pa.string(), False),
+            column("month_start", TS, False),
+            column("month_end", TS),
+            column("occurrence_percentage", pa.float64()),
+        ]
+    ),
+    key=("marketplace_id", "asin", "sentiment", "topic", "month_start"),
+    partition_by=None,
+)
+
 STREAMS: dict[str, Stream] = {
     "orders": Stream(
         "orders",
@@ -247,5 +284,14 @@ STREAMS: dict[str, Stream] = {
         incremental=False,
         cadence="every_6_hours",
         description="GET_MERCHANT_LISTINGS_ALL_DATA flat file per marketplace.",
+    ),
+    "customer_feedback": Stream(
+        "customer_feedback",
+        (REVIEW_TOPICS, REVIEW_TRENDS),
+        incremental=False,
+        cadence="daily",
+        description="Customer Feedback API 2024-06-01 getItemReviewTopics (MENTIONS) and "
+        "getItemReviewTrends per listed ASIN, in the marketplaces the API serves (refreshed "
+        "weekly by Amazon).",
     ),
 }

@@ -9,6 +9,8 @@ exchange rates reach the warehouse as files put into ``<data dir>/inbox/``::
                                (e.g. orders/etsy/), plus a mapping.yml unless the files are
                                Amazon "All Orders" reports or Shopify order exports
       events/<source>/         storefront events (NDJSON or CSV), plus a mapping.yml
+      reviews/<storefront>/    product reviews: Judge.me, Yotpo or Shopify Product Reviews CSV
+                               exports, or any review file (e.g. Amazon's) with a mapping.yml
       product_costs/           unit costs per SKU (CSV)
       sku_mappings/            listing SKU -> product SKU matches (CSV)
       fx_rates/                exchange rates in the ECB layout (CSV)
@@ -135,6 +137,13 @@ An event name already equal to a step needs no line; other events are kept with 
 Without a mapped traffic_source, the ``utm_source`` of the page URL is used. An event without
 an anonymous or user id, or without a readable time, is quarantined; so is a repeated event id.
 
+**Reviews** (``reviews/<storefront>/``, the folder names the storefront or API connection the
+reviewed products belong to, e.g. ``reviews/shopify_us/``): see :mod:`extractors.inbox.reviews`
+for the recognised exports and the mapping (``rating``, ``reviewed_at`` and one of
+``product_id``/``product_handle``/``product_sku`` are required). Reviewer e-mails are stored
+only as a SHA-256 hash. A row with no or an out-of-range rating (1-5), an unreadable date, no
+product or a repeated review id is quarantined with its reason.
+
 **Product costs** (``product_costs/*.csv``): columns ``sku, unit_cost, currency,
 effective_from`` (YYYY-MM-DD), optional ``shipping_cost_per_unit``; a cost applies from its
 ``effective_from`` until the SKU's next one (SKUs are the warehouse's product SKUs, as in
@@ -160,7 +169,14 @@ from extractors.inbox.importer import (
     import_all,
     import_file,
 )
-from extractors.inbox.schemas import ENTITIES, EVENTS, ORDER_LINES, PRODUCT_COSTS, SKU_MAPPINGS
+from extractors.inbox.schemas import (
+    ENTITIES,
+    EVENTS,
+    ORDER_LINES,
+    PRODUCT_COSTS,
+    REVIEWS,
+    SKU_MAPPINGS,
+)
 
 __all__ = [
     "ENTITIES",
@@ -171,6 +187,7 @@ __all__ = [
     "KIND_ENTITY",
     "ORDER_LINES",
     "PRODUCT_COSTS",
+    "REVIEWS",
     "SKU_MAPPINGS",
     "FileRejected",
     "ImportResult",

@@ -15,13 +15,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 # Kinds with one sub-folder per channel/source, and kinds whose files sit directly in the folder.
-FOLDER_KINDS = ("orders", "events")
+FOLDER_KINDS = ("orders", "events", "reviews")
 FLAT_KINDS = ("product_costs", "fx_rates", "sku_mappings")
 KINDS = FOLDER_KINDS + FLAT_KINDS
 # The lake entity each kind lands in (fx_rates in channel ``reference``, the others in ``files``).
 KIND_ENTITY = {
     "orders": "order_lines",
     "events": "events",
+    "reviews": "reviews",
     "product_costs": "product_costs",
     "fx_rates": "fx_rates",
     "sku_mappings": "sku_mappings",

@@ -34,6 +34,7 @@ from extractors.inbox.files import (
 )
 from extractors.inbox.orders import parse_orders
 from extractors.inbox.reference import parse_fx_rates, parse_product_costs, parse_sku_mappings
+from extractors.inbox.reviews import parse_reviews
 from extractors.inbox.schemas import ENTITIES, SOURCE_FIELDS
 from extractors.lake import META_FIELDS, QUARANTINE_SCHEMA, Stamp, atomic_write, entity_path
 
@@ -103,7 +104,7 @@ class FolderRejected(FileRejected):
 
 def _check_folder(pending: PendingFile, config_connections: set[str]) -> None:
     if pending.kind in FOLDER_KINDS and pending.folder is None:
-        what = "channel" if pending.kind == "orders" else "source"
+        what = {"orders": "channel", "reviews": "storefront"}.get(pending.kind, "source")
         raise FolderRejected(
             f"files in {pending.kind}/ go into a sub-folder named after their {what}, e.g. "
             f"{pending.kind}/etsy/{pending.name}; the folder name becomes the "
@@ -144,6 +145,9 @@ def _parse(pending: PendingFile, data: bytes) -> Parsed:
     if pending.kind == "events":
         mapping = mapping_file(path.parent)
         return parse_events(path, data, mapping, pending.folder or "", where)
+    if pending.kind == "reviews":
+        mapping = mapping_file(path.parent)
+        return parse_reviews(path, data, mapping, pending.folder or "", where)
     if pending.kind == "product_costs":
         return parse_product_costs(path, data, where)
     if pending.kind == "sku_mappings":

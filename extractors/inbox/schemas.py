@@ -110,6 +110,31 @@ SKU_MAPPINGS = EntitySpec(
     partition_by=None,
 )
 
+REVIEWS = EntitySpec(
+    "reviews",
+    pa.schema(
+        [
+            column("review_id", STRING, nullable=False),
+            column("storefront_id", STRING, nullable=False),
+            column("product_id", STRING),  # ASIN, Shopify product id, Walmart item id...
+            column("product_handle", STRING),
+            column("product_sku", STRING),
+            column("rating", pa.int64(), nullable=False),  # 1-5 stars
+            column("title", STRING),
+            column("body", STRING),
+            column("reviewer_id", STRING),  # the file's reviewer id, else the e-mail hash
+            column("reviewer_name", STRING),
+            column("reviewer_email_sha256", STRING),
+            column("reviewed_at", TS, nullable=False),
+            column("is_verified", pa.bool_()),  # empty: the file does not say
+            column("status", STRING),  # the app's moderation state, as written
+            column("source_format", STRING, nullable=False),
+        ]
+    ),
+    key=("review_id",),
+    partition_by=None,
+)
+
 SOURCE_FIELDS = [
     pa.field("_source_file", STRING, nullable=False),
     pa.field("_source_row", pa.int64(), nullable=False),
@@ -117,4 +142,4 @@ SOURCE_FIELDS = [
 
 EXPERIMENT_UNITS = ("visitor", "customer")
 
-ENTITIES = {spec.name: spec for spec in (ORDER_LINES, EVENTS, PRODUCT_COSTS, SKU_MAPPINGS)}
+ENTITIES = {spec.name: spec for spec in (ORDER_LINES, EVENTS, PRODUCT_COSTS, SKU_MAPPINGS, REVIEWS)}

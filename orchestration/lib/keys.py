@@ -53,10 +53,12 @@ CHURN_EVALUATION_KEY = dg.AssetKey(["ml", "churn_evaluation"])
 AUDIENCES_KEY = dg.AssetKey(["ml", "audience_members"])
 AUDIENCE_DELIVERIES_KEY = dg.AssetKey(["ml", "audience_deliveries"])
 # schema analytics, written by the ml domain (the A/B-test statistics, the current audiences,
-# the order risk scores)
+# the order risk scores, review trust)
 EXPERIMENT_RESULTS_KEY = dg.AssetKey(["analytics", "experiment_results"])
 CURRENT_AUDIENCES_KEY = dg.AssetKey(["analytics", "audiences"])
 ORDER_RISK_KEY = dg.AssetKey(["analytics", "order_risk"])
+LISTING_TRUST_KEY = dg.AssetKey(["analytics", "listing_trust"])
+SELLER_CREDIBILITY_KEY = dg.AssetKey(["analytics", "seller_credibility"])
 
 
 def audience_key(audience: str) -> dg.AssetKey:
@@ -91,6 +93,8 @@ PYTHON_TABLE_KEYS = (
     CURRENT_AUDIENCES_KEY,
     EXPERIMENT_RESULTS_KEY,
     ORDER_RISK_KEY,
+    LISTING_TRUST_KEY,
+    SELLER_CREDIBILITY_KEY,
     ANOMALIES_KEY,
     TRENDING_KEY,
     ALERTS_KEY,

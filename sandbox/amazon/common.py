@@ -33,6 +33,9 @@ OPERATIONS: dict[str, tuple[float, float]] = {
     "getReport": (2.0, 15),
     "getReportDocument": (0.0167, 15),
     "getInventorySummaries": (2.0, 2),
+    # Customer Feedback API: assumed 1/s, burst 1 (see DECISIONS.md "Customer Feedback API")
+    "getItemReviewTopics": (1.0, 1),
+    "getItemReviewTrends": (1.0, 1),
 }
 LOCAL_ZONE = {
     "US": "America/Los_Angeles",

@@ -17,6 +17,9 @@
   warehouse (``dim_products.product_sku``: the most common listing SKU of the GTIN), effective
   from the simulation's first day, plus a cost change for about 10% of the SKUs half-way
   through the period.
+* ``reviews/<storefront>/``: the period's product reviews (sandbox.business.reviews) as a
+  Judge.me export (shopify_us), a Shopify Product Reviews export (shopify_eu) and an Amazon
+  review download with its ``mapping.yml`` per seller account (sandbox.exports.reviews).
 * ``orders/etsy/``: a file-only channel, ``etsy``: a semicolon-separated "sold items" export
   in EUR with decimal commas and local (Europe/Berlin) times, and its ``mapping.yml``.
 
@@ -50,6 +53,7 @@ from sandbox.exports.events import (
     storefront_events,
     write_storefront_events,
 )
+from sandbox.exports.reviews import write_review_exports
 
 __all__ = [
     "DEMO_DAYS",
@@ -67,12 +71,13 @@ def write_demo_inbox(
     business: Business, data_dir: Path, days: int = DEMO_DAYS, end: date | None = None
 ) -> list[Path]:
     """Write the demo files for the ``days`` days before ``end`` (default: the business's end)
-    into ``<data_dir>/inbox/``: storefront events, product costs, the Etsy channel's orders
-    and the mappings. Every file is written atomically; returns the paths written."""
+    into ``<data_dir>/inbox/``: storefront events, reviews, product costs, the Etsy channel's
+    orders and the mappings. Every file is written atomically; returns the paths written."""
     start, end = _period(business, days, end)
     inbox = Path(data_dir) / "inbox"
     written = [write_text_atomic(inbox / "orders" / "etsy" / "mapping.yml", ETSY_MAPPING)]
     written += write_storefront_events(business, inbox, start, end)
+    written += write_review_exports(business, inbox, start, end)
     written.append(
         write_text_atomic(
             inbox / "product_costs" / "product_costs.csv",

@@ -126,6 +126,7 @@ def test_demo_inbox_is_written_atomically_reproducibly_and_imports_cleanly(
     exposures = experiment_exposures(events, start, business.seed)
     assert exposures.height > 0
     assert by_entity["events"] == events.height + exposures.height
+    assert by_entity["reviews"] > 0
     assert by_entity["order_lines"] == exports.etsy_orders(business, start, DEMO_END).height > 0
     costs = exports.product_costs(business, start, DEMO_END)
     assert by_entity["product_costs"] == costs.height

@@ -31,6 +31,7 @@ from orchestration.lib.keys import (
     DELIVERIES_KEY,
     FORECAST_KEY,
     HISTORY_KEY,
+    LISTING_TRUST_KEY,
     ORDER_RISK_KEY,
     TRENDING_KEY,
 )
@@ -168,6 +169,8 @@ def alerts_asset(config: ChannelHouseConfig) -> dg.AssetsDefinition:
                     model_key("fct_listing_prices"),
                     model_key("price_and_stock_events"),
                     ORDER_RISK_KEY,
+                    model_key("review_daily"),
+                    LISTING_TRUST_KEY,
                     ANOMALIES_KEY,
                     TRENDING_KEY,
                 ],
@@ -200,6 +203,10 @@ def alerts_asset(config: ChannelHouseConfig) -> dg.AssetsDefinition:
                 price_and_stock_events=_mart(con, "analytics.price_and_stock_events"),
                 # written by the ml jobs: absent before their first run
                 order_risk=read_table_pl(con, "analytics", "order_risk"),
+                review_daily=_mart(con, "analytics.review_daily"),
+                listing_trust=_mart(con, "analytics.listing_trust")
+                if table_exists(con, "analytics", "listing_trust")
+                else None,
             )
             existing = read_table_pl(con, "alerts", "alerts")
             log = read_table_pl(con, "alerts", "alert_deliveries")

@@ -25,6 +25,8 @@ DESCRIPTIONS = {
     "mapping.yml, Amazon all-orders flat files, Shopify orders CSV exports).",
     "events": "Storefront events (clickstream) from inbox/events/<source>/ (NDJSON/CSV with a "
     "mapping.yml).",
+    "reviews": "Product reviews from inbox/reviews/<storefront>/ (Judge.me, Yotpo and Shopify "
+    "Product Reviews CSV exports, or any file with a mapping.yml such as an Amazon review file).",
     "product_costs": "Unit costs (COGS) with effective dates from inbox/product_costs/.",
     "sku_mappings": "Manual listing -> product matches from inbox/sku_mappings/.",
     "fx_rates": "Exchange rates in the ECB layout from inbox/fx_rates/; they win over the feed.",

@@ -13,6 +13,7 @@ and ``ml/customer_churn`` (with ``ml/churn_evaluation``): customer intelligence,
 and evaluated by both jobs (a few seconds on the demo).
 ``analytics/experiment_results``: the A/B tests of the storefront events (issue 16).
 ``analytics/order_risk``: a risk score per order with its reasons (issue 17), on the daily run.
+``analytics/listing_trust`` and ``analytics/seller_credibility``: review trust (issue 17).
 """
 
 import dagster as dg
@@ -23,6 +24,7 @@ from orchestration.defs.ml.experiments import experiment_results_asset
 from orchestration.defs.ml.forecast import DAILY_DEMAND, ForecastRunConfig, demand_forecast_asset
 from orchestration.defs.ml.ltv import customer_ltv_asset
 from orchestration.defs.ml.risk import order_risk_asset
+from orchestration.defs.ml.trust import trust_assets
 from orchestration.lib.resources import shared_resources
 from orchestration.lib.schedules import WAREHOUSE_WRITER, serving_selection, stopped_schedule
 
@@ -41,6 +43,7 @@ def ml_assets(config: ChannelHouseConfig) -> list[dg.AssetsDefinition]:
         audiences_asset(config),
         experiment_results_asset(config),
         order_risk_asset(config),
+        *trust_assets(config),
     ]
 
 
