@@ -1,7 +1,7 @@
 """Incident summaries: a few plain-language sentences per OPEN alert — what happened, since
 when, how big, what to check — written from a template per alert type and the alert's own
 numbers (its ``metrics`` JSON, ``impact_base``, ``episode_started_at``), never by a language
-model. ``alerting.state.merge_alerts`` fills the ``summary`` column with it; the digest
+model. Every alert type has its template, the review alerts of ``alerting.trust`` included. ``alerting.state.merge_alerts`` fills the ``summary`` column with it; the digest
 (``alerting.delivery``) shows it under each new or escalated alert.
 
 A template takes the alert (a dict of ALERTS_SCHEMA columns, ``metrics`` parsed) and returns
@@ -148,6 +148,49 @@ def _high_risk_order(a: Mapping[str, Any]) -> tuple[str | None, str | None, str 
     return what, size, check
 
 
+def _review_burst(a: Mapping[str, Any]) -> tuple[str | None, str | None, str | None]:
+    m = a["metrics"]
+    n, expected = _num(m, "reviews_7d"), _num(m, "expected_reviews_7d")
+    new = _num(m, "new_reviewer_share_7d")
+    size = _join(
+        f"{n:.0f} reviews in 7 days" if n is not None else None,
+        f"against about {expected:.1f} its sales lead to expect" if expected is not None else None,
+        f"{100 * new:.0f}% by new, unverified reviewers" if new is not None else None,
+    )
+    check = (
+        "the reviewers' histories and the review texts (copied wording, no purchase); report "
+        "fake or incentivised reviews to the marketplace"
+    )
+    return None, size, check
+
+
+def _rating_drop(a: Mapping[str, Any]) -> tuple[str | None, str | None, str | None]:
+    m = a["metrics"]
+    now, before = _num(m, "avg_rating_7d"), _num(m, "avg_rating_prior_90d")
+    size = _join(
+        f"average {now:.2f} stars over 7 days" if now is not None else None,
+        f"from {before:.2f} in the 90 days before" if before is not None else None,
+        f"{_num(m, 'reviews_7d'):.0f} reviews" if _num(m, "reviews_7d") is not None else None,
+    )
+    check = (
+        "what the low reviews say (a defect, a bad batch, a listing error) and whether they "
+        "come from buyers or from new accounts (a rating attack)"
+    )
+    return None, size, check
+
+
+def _suspicious_listing(a: Mapping[str, Any]) -> tuple[str | None, str | None, str | None]:
+    m = a["metrics"]
+    trust, bad, total = _num(m, "trust_score"), _num(m, "suspicious_reviews"), _num(m, "reviews")
+    size = _join(
+        f"trust {trust:.0f}/100" if trust is not None else None,
+        f"{bad:.0f} of {total:.0f} reviews suspicious"
+        if bad is not None and total is not None
+        else None,
+    )
+    return None, size, "the flagged reviews in analytics.listing_trust and their reasons"
+
+
 def _generic(a: Mapping[str, Any]) -> tuple[str | None, str | None, str | None]:
     impact = a.get("impact_base")
     size = f"{impact:,.0f} at stake" if impact else None
@@ -167,6 +210,9 @@ SUMMARY_TEMPLATES: dict[str, Template] = {
     "back_in_stock": _price_watch,
     "new_listing": _price_watch,
     "high_risk_orders": _high_risk_order,
+    "review_burst": _review_burst,
+    "rating_drop": _rating_drop,
+    "suspicious_listing": _suspicious_listing,
 }
 
 

@@ -89,6 +89,14 @@ def test_account_health_summary():
         ("price_drop", {"price_change_pct": -0.28, "is_lowest_price_30d": True},
          "-28.0%, the lowest price in 30 days."),
         ("back_in_stock", {"available_quantity": 7}, "7 units available."),
+        ("review_burst", {"reviews_7d": 12, "expected_reviews_7d": 0.8,
+                          "new_reviewer_share_7d": 0.75},
+         "12 reviews in 7 days, against about 0.8 its sales lead to expect, 75% by new, "
+         "unverified reviewers."),
+        ("rating_drop", {"avg_rating_7d": 1.6, "avg_rating_prior_90d": 4.4, "reviews_7d": 9},
+         "Average 1.60 stars over 7 days, from 4.40 in the 90 days before, 9 reviews."),
+        ("suspicious_listing", {"trust_score": 31, "suspicious_reviews": 14, "reviews": 40},
+         "Trust 31/100, 14 of 40 reviews suspicious."),
     ],
 )  # fmt: skip
 def test_every_type_says_how_big_and_what_to_check(alert_type, metrics, expected):
@@ -99,7 +107,7 @@ def test_every_type_says_how_big_and_what_to_check(alert_type, metrics, expected
 
 def test_unknown_types_get_the_generic_summary_and_registering_is_one_line(monkeypatch):
     alert = _alert(
-        "review_burst", {"reviews": 40}, message="40 five-star reviews", impact_base=900.0
+        "loyalty_points", {"reviews": 40}, message="40 five-star reviews", impact_base=900.0
     )
     assert summarize(alert) == (
         "40 five-star reviews. Open since 2026-03-20 06:30 UTC. 900 at stake. "
@@ -107,7 +115,7 @@ def test_unknown_types_get_the_generic_summary_and_registering_is_one_line(monke
     )
     monkeypatch.setitem(
         SUMMARY_TEMPLATES,
-        "review_burst",
+        "loyalty_points",
         lambda a: (None, f"{a['metrics']['reviews']} reviews in a day", "the reviewers"),
     )
     assert summarize(alert).endswith("40 reviews in a day. Check the reviewers.")
