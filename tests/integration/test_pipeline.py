@@ -383,7 +383,7 @@ def test_warehouse_builds_downstream_of_the_raw_assets_with_every_check(pipeline
     dbt_keys = {
         k
         for k in graph.get_all_asset_keys()
-        if k.path[0] not in ("raw", "raw_history", "ml", "alerts", "reports")
+        if k.path[0] not in ("raw", "raw_history", "ml", "alerts", "reports", "audiences")
         and k not in PYTHON_TABLE_KEYS
     }
     materialized = {e.asset_key for e in result.get_asset_materialization_events()}
