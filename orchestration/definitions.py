@@ -14,6 +14,7 @@ import dagster as dg
 
 from orchestration.config import ChannelHouseConfig, load_config
 from orchestration.defs import alerts, inbox, ingest, ml, reports, serving, warehouse
+from orchestration.scaleout import executor_for
 from orchestration.tenants import TENANT_ENV, tenant_definitions
 
 # A step that still fails after the HTTP layer's own retries (an API down for minutes) is
@@ -27,8 +28,11 @@ def build_definitions(
     config: ChannelHouseConfig, retry_policy: dg.RetryPolicy | None = RETRY_POLICY
 ) -> dg.Definitions:
     """Every domain's definitions; ``retry_policy`` retries the steps that call an API (the
-    raw layer's), the ones a remote outage can fail."""
+    raw layer's), the ones a remote outage can fail; steps run on Celery workers when
+    ``executor.kind`` is ``celery``."""
+    executor = executor_for(config)
     return dg.Definitions.merge(
+        dg.Definitions(executor=executor) if executor else dg.Definitions(),
         ingest.defs(config, retry_policy=retry_policy),
         inbox.defs(config),
         warehouse.defs(config),

@@ -45,6 +45,7 @@ from orchestration.config import (
     WAREHOUSE_ENV,
     ChannelHouseConfig,
     ConfigError,
+    ExecutorConfig,
     parse_config,
 )
 from orchestration.lib.dbt import DBT_TARGET_ENV
@@ -122,6 +123,8 @@ def env_var_names(model: BaseModel, path: str = "") -> list[tuple[str, str]]:
     """(field path, variable name) of every environment variable a configuration names:
     connection ``secrets`` and every ``*_env`` field of the sections that are set."""
     found: list[tuple[str, str]] = []
+    if isinstance(model, ExecutorConfig) and model.kind != "celery":
+        return found  # Dagster's own executor reads no broker
     for field_name in type(model).model_fields:
         value = getattr(model, field_name)
         where = f"{path}.{field_name}" if path else field_name
