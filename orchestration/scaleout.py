@@ -25,8 +25,9 @@ from pathlib import Path
 import dagster as dg
 from dagster_celery import celery_executor
 
-from orchestration.config import ChannelHouseConfig, ExecutorConfig
+from orchestration.config import DATA_DIR_ENV, ChannelHouseConfig, ExecutorConfig
 
+CHECKOUT = Path(__file__).resolve().parents[1]
 BROKER_ENV = "CELERY_BROKER_URL"  # what orchestration/celery_app.py reads in a worker
 # both sides of a task: acknowledged after the step, handed to another worker when the worker
 # dies (task kwargs in orchestration/celery_app.py), one task at a time per worker process
@@ -105,17 +106,25 @@ def worker_command(name: str, concurrency: int = 1) -> list[str]:
     ]  # fmt: skip
 
 
+def _workdir(env: dict[str, str]) -> Path:
+    """A tenant process's working directory: its data dir, never the checkout, where Dagster's
+    CLI and code servers would load the deployment's ``.env`` over the tenant's variables."""
+    workdir = Path(env.get(DATA_DIR_ENV) or CHECKOUT)
+    workdir.mkdir(parents=True, exist_ok=True)
+    return workdir
+
+
 def start_worker(
     name: str, env: dict[str, str], log: Path, concurrency: int = 1
 ) -> subprocess.Popen:
-    """A worker process, its output in ``log``, started in the checkout (the code it runs), in
-    a process group of its own (stopping the group stops the dbt processes of its step too)."""
-    root = Path(__file__).resolve().parents[1]
+    """A worker process, its output in ``log``, running the checkout's code in its tenant's
+    data dir, in a process group of its own (stopping the group stops the dbt processes of
+    its step too)."""
     with log.open("ab") as out:
         return subprocess.Popen(
             worker_command(name, concurrency),
-            env={**env, "PYTHONPATH": str(root)},
-            cwd=root,
+            env={**env, "PYTHONPATH": str(CHECKOUT)},
+            cwd=_workdir(env),
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -134,12 +143,11 @@ def job_command(job: str, ops: str | None = None) -> list[str]:
 
 def run_job(job: str, env: dict[str, str], log: Path, ops: str | None = None):
     """Start a run of ``job`` in its own process with ``env`` (a tenant's)."""
-    root = Path(__file__).resolve().parents[1]
     with log.open("ab") as out:
         return subprocess.Popen(
             job_command(job, ops),
-            env={**env, "PYTHONPATH": str(root), "PYTHONUNBUFFERED": "1"},
-            cwd=root,
+            env={**env, "PYTHONPATH": str(CHECKOUT), "PYTHONUNBUFFERED": "1"},
+            cwd=_workdir(env),
             stdout=out,
             stderr=subprocess.STDOUT,
         )

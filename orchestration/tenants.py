@@ -332,7 +332,13 @@ def _serve(tenants: list[Tenant], base_port: int, host: str) -> int:
     procs = []
     for i, tenant in enumerate(tenants):
         port = base_port + i
-        procs.append(subprocess.Popen(code_server_command(port, host), env=tenant_env(tenant)))
+        # in its data dir: in the checkout, Dagster would load the deployment's .env over the
+        # tenant's environment
+        tenant.data_dir.mkdir(parents=True, exist_ok=True)
+        env = {**tenant_env(tenant), "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+        procs.append(
+            subprocess.Popen(code_server_command(port, host), env=env, cwd=tenant.data_dir)
+        )
         print(f"tenant {tenant.name}: code location {tenant.location_name} on {host}:{port}")
     stopping: list[int] = []
     signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
