@@ -72,7 +72,7 @@ def _environ(names: list[str], home: Path) -> dict[str, str]:
     for name in names:
         prefix = tenant_prefix(name)
         environ.update({prefix + k: v for k, v in sandbox_environment().items()})
-        environ[f"{prefix}CHANNELHOUSE_HASH_SALT"] = f"bench-salt-{name}"
+        environ[f"{prefix}CHANNELHOUSE_HASH_SALT"] = f"bench-hash-salt-of-tenant-{name}"
         environ[f"{prefix}BROKER"] = scaleout.broker_url(name)
     return environ
 
@@ -86,7 +86,8 @@ def _pipeline(env: dict[str, str], logs: Path, name: str) -> dict:
         code = scaleout.run_job(job, env, log, ops).wait()
         steps[job] = round(time.perf_counter() - t0, 1)
         if code != 0:
-            return {"tenant": name, "ok": False, "failed": job, "log": str(log), **steps}
+            tail = log.read_text(errors="replace")[-1500:]  # the work dir goes away
+            return {"tenant": name, "ok": False, "failed": job, "log_tail": tail, **steps}
     return {"tenant": name, "ok": True, "seconds": round(time.perf_counter() - started, 1), **steps}
 
 
