@@ -61,7 +61,8 @@ def _tenant_raw(name: str, index: int, ports: list[int], data_dir: Path) -> dict
         "data_dir": str(data_dir),
         "sync": {"history_start": start.isoformat(), "daily_days": 3, "lookback_days": 1},
         "sandbox": {"port": ports[index % len(ports)]},
-        "fx": {"source": "none"},
+        # the sandbox's ECB feed: Amazon CA/UK/DE/FR amounts need exchange rates
+        "fx": demo["fx"],
         "executor": {"kind": "celery", "broker_env": f"{prefix}BROKER"},
         "connections": chosen,
     }
