@@ -8,7 +8,8 @@ memory) on each demo's warehouse to ``serving.*`` (``python -m bench.run serving
 demos and that part; ``python -m bench.run warehouse <a finished demo's channelhouse.yml>``
 only the warehouse build on that demo's lake); the default demo three times end to end, with
 each job's seconds and Dagster events, to ``demo.*`` (``python -m bench.run demo [port]`` runs
-only that). Throughput is
+only that); 20 small tenants through Celery workers to ``tenants.*`` (``python -m bench.run
+tenants [N]``, bench/tenants.py). Throughput is
 the median of three extractions of the last 90 days of orders per connection (the sandbox in
 this process, "fast" rate-limit profile); the end-to-end figure is one ``orchestration.demo``
 run per scale factor with its own sandbox process and data directory, as a user would run it.
@@ -452,6 +453,13 @@ def main() -> None:
         customers(RESULTS)
         print(f"results in {RESULTS}")
         return
+    if sys.argv[1:2] == ["tenants"]:  # N small tenants on Celery workers: tenants [N]
+        from bench.tenants import run as tenants
+
+        print("tenants on Celery workers:")
+        tenants(*(int(a) for a in sys.argv[2:3]))
+        print(f"results in {RESULTS}")
+        return
     if sys.argv[1:] == ["serving"]:
         print("end-to-end demo, then the serving copy, the publication and the biggest export:")
         _, _, serving = end_to_end(only_serving=True)
@@ -472,6 +480,10 @@ def main() -> None:
     customers(RESULTS)
     print(f"end-to-end demo, {REPEATS} runs:")
     demo()
+    from bench.tenants import run as tenants
+
+    print("20 tenants on Celery workers, 1 then 2 workers each:")
+    tenants()
     print("end-to-end demo (two years, all connections):")
     e2e, builds, serving = end_to_end()
     result = {

@@ -124,6 +124,19 @@ class WarehouseConfig(_Strict):
     reconcile_days: int = Field(35, ge=1)
 
 
+class ExecutorConfig(_Strict):
+    """Where a run's steps execute: Dagster's multiprocess executor on the run's machine
+    (``default``), or Celery workers on any machine through a broker (``celery``, see
+    orchestration/scaleout.py)."""
+
+    kind: Literal["default", "celery"] = "default"
+    broker_env: str = Field(
+        "CHANNELHOUSE_CELERY_BROKER_URL",
+        description="environment variable holding the broker URL (e.g. pyamqp://user:pw@host//)",
+    )
+    backend: str = Field("rpc://", description="Celery result backend (not a secret)")
+
+
 class InventoryPolicy(_Strict):
     """Replenishment inputs of a product (or a category, or the default)."""
 
@@ -242,6 +255,7 @@ class ChannelHouseConfig(_Strict):
     sandbox: SandboxConfig = SandboxConfig()
     fx: FxConfig = FxConfig()
     warehouse: WarehouseConfig = WarehouseConfig()
+    executor: ExecutorConfig = ExecutorConfig()
     analytics: AnalyticsConfig = AnalyticsConfig()
     anomalies: AnomalySettings = AnomalySettings()
     trending: TrendingSettings = TrendingSettings()

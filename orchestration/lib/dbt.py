@@ -27,7 +27,17 @@ from dagster_dbt import (
 DBT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 # the target directory of every Dagster build: its partial_parse.msgpack serves the next build
 BUILD_TARGET = DBT_DIR / "target" / "build"
+# a tenant's own target directory (orchestration/tenants.py): dbt's partial parse hashes the
+# profile, warehouse path included, so tenants sharing BUILD_TARGET would re-parse every build
+DBT_TARGET_ENV = "CHANNELHOUSE_DBT_TARGET"
 _PROJECT_INPUTS = ("models", "macros", "seeds", "tests", "dbt_project.yml", "profiles.yml")
+
+
+def build_target() -> Path:
+    """Where warehouse builds write: ``$CHANNELHOUSE_DBT_TARGET``, else :data:`BUILD_TARGET`
+    (read when a build runs)."""
+    override = os.environ.get(DBT_TARGET_ENV)
+    return Path(override) if override else BUILD_TARGET
 
 
 def dbt_project() -> DbtProject:

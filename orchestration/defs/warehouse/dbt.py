@@ -29,8 +29,8 @@ from extractors import fx, usage
 from extractors.registry import streams_for
 from orchestration.config import ChannelHouseConfig
 from orchestration.lib.dbt import (
-    BUILD_TARGET,
     WarehouseTranslator,
+    build_target,
     dbt_project,
     ensure_manifest,
 )
@@ -160,7 +160,9 @@ def run_dbt_build(
         # one target directory for every build (dagster-dbt's default is a new one per
         # invocation): dbt keeps its parse state there, so each build re-parses only the
         # files that changed since the last (the warehouse has one writer at a time)
-        invocation = dbt.cli(args, context=context, raise_on_error=False, target_path=BUILD_TARGET)
+        invocation = dbt.cli(
+            args, context=context, raise_on_error=False, target_path=build_target()
+        )
         events = list(invocation.stream())
     tables = _table_metadata(warehouse)
     for event in events:
