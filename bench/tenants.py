@@ -3,7 +3,8 @@ step of their pipelines on Celery workers (orchestration/scaleout.py, the machin
 
 Each tenant is a sandbox seller of its own shape (which channels, how many days of history) on
 one of two sandbox businesses (seeds 11 and 12, scale 0.2). Its pipeline: the initial sync
-(``raw_history``), then the warehouse build of its core marts (``warehouse_build``, op
+(``raw_history``), the snapshots (``raw_snapshots``: catalog, inventory and the exchange rates
+the Amazon CA/EU amounts need), then the warehouse build of its core marts (``warehouse_build``, op
 ``warehouse_core``), each a Dagster run in its own process, at most ``RUNS_AT_ONCE`` at a time
 (the run queue's ``max_concurrent_runs``). Measured twice: with one worker process per tenant,
 then with two (what a second worker machine adds), each on fresh data directories. Results:
@@ -81,7 +82,8 @@ def _environ(names: list[str], home: Path) -> dict[str, str]:
 def _pipeline(env: dict[str, str], logs: Path, name: str) -> dict:
     started = time.perf_counter()
     steps = {}
-    for job, ops in (("raw_history", None), ("warehouse_build", "warehouse_core")):
+    jobs = (("raw_history", None), ("raw_snapshots", None), ("warehouse_build", "warehouse_core"))
+    for job, ops in jobs:
         t0 = time.perf_counter()
         log = logs / f"{name}-{job}.log"
         code = scaleout.run_job(job, env, log, ops).wait()
@@ -185,7 +187,7 @@ def _write(result: dict) -> None:
         "",
         f"Measured {result['measured_at']} on {result['machine']['cpus']} CPUs (one machine: "
         "the broker, the sandboxes, the run processes and every worker share its cores). "
-        f"Per tenant: raw_history, then the core marts' dbt build, each step a Celery task; at "
+        f"Per tenant: raw_history, raw_snapshots, then the core marts' dbt build, each step a Celery task; at "
         f"most {result['runs_at_once']} runs at a time.",
         "",
         "| workers per tenant | tenants ok | wall s | tenants/min | median s per tenant | "

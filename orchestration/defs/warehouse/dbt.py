@@ -125,7 +125,9 @@ def _failed_nodes(invocation) -> str:
         for r in results
         if r["status"] in ("error", "fail", "runtime error")
     ]
-    return "\n".join(failed) or "dbt exited with an error; see the step's logs"
+    # no node failed: dbt's own error lines (e.g. the warehouse file could not be opened)
+    errors = [m.strip()[:300] for m in getattr(invocation, "_error_messages", []) if m.strip()]
+    return "\n".join(failed or errors) or "dbt exited with an error; see the step's logs"
 
 
 def run_dbt_build(
@@ -152,6 +154,8 @@ def run_dbt_build(
     }
     # unit tests check the SQL against fixed inputs, not the data: the test suite runs them
     # (dbt's advice: in development and CI, not in every production build)
+    # a seller whose first sync landed nothing has no data dir yet: the warehouse file starts it
+    Path(warehouse.path).parent.mkdir(parents=True, exist_ok=True)
     args = ["build", "--exclude-resource-type", "unit_test"]
     args += ["--vars", json.dumps(dbt_vars(settings))]
     if run.full_refresh:
