@@ -95,6 +95,18 @@ def gunzip_if_needed(path: Path, data: bytes) -> bytes:
     return data
 
 
+def header_line(path: Path, data: bytes) -> str | None:
+    """The first line of a delimited text file (gunzipped, BOM dropped) for recognising an
+    export by its header; None for a Parquet or unreadable gzip file."""
+    if path.name.lower().endswith(".parquet"):
+        return None
+    try:
+        head = gunzip_if_needed(path, data)[: 1 << 16]
+    except FileRejected:
+        return None
+    return head.decode("utf-8", errors="replace").lstrip("\ufeff").split("\n", 1)[0].strip("\r")
+
+
 def decode(data: bytes, encoding: str) -> str:
     codec = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
     try:

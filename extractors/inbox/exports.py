@@ -20,6 +20,7 @@ from extractors.inbox.common import (
     decode,
     find_column,
     gunzip_if_needed,
+    header_line,
     read_delimited,
     shown_names,
 )
@@ -86,13 +87,9 @@ MARKETPLACE_CURRENCY = {
 def detect_export(path: Path, data: bytes) -> str | None:
     """``amazon_all_orders`` or ``shopify_orders_csv`` when the header line is one of those
     exports', else None."""
-    if path.name.lower().endswith(".parquet"):
+    first = header_line(path, data)
+    if first is None:
         return None
-    try:
-        head = gunzip_if_needed(path, data)[: 1 << 16]
-    except FileRejected:
-        return None
-    first = head.decode("utf-8", errors="replace").lstrip("\ufeff").split("\n", 1)[0].strip("\r")
     if {c.strip() for c in first.split("\t")} >= AMAZON_SIGNATURE:
         return "amazon_all_orders"
     try:

@@ -39,6 +39,7 @@ from extractors.inbox.common import (
     decode,
     find_column,
     gunzip_if_needed,
+    header_line,
     load_mapping,
     mapped_columns,
     read_delimited,
@@ -148,13 +149,9 @@ class ReviewsMapping(FileSettings):
 
 def detect_review_export(path: Path, data: bytes) -> str | None:
     """``judge_me``, ``yotpo`` or ``shopify_product_reviews`` when the header is that app's."""
-    if path.name.lower().endswith(".parquet"):
+    first = header_line(path, data)
+    if first is None:
         return None
-    try:
-        head = gunzip_if_needed(path, data)[: 1 << 16]
-    except FileRejected:
-        return None
-    first = head.decode("utf-8", errors="replace").lstrip("\ufeff").split("\n", 1)[0].strip("\r")
     try:
         header = [c.strip() for c in next(csv.reader(io.StringIO(first)), [])]
     except csv.Error:
