@@ -60,6 +60,10 @@ def test_each_tenant_has_a_code_server_with_only_its_environment(tmp_path):
     env = {**os.environ, **tenant_secrets("acme"), **tenant_secrets("beta")}
     env["BETA__SHOPIFY_TOKEN"] = "beta-token-only"
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    # the deployment's Dagster home (make test exports one under data/, which a clean
+    # checkout does not have yet)
+    env["DAGSTER_HOME"] = str(tmp_path / "dagster_home")
+    (tmp_path / "dagster_home").mkdir()
     serve = subprocess.Popen(
         [sys.executable, "-m", "orchestration.tenants", "--dir", str(folder), "serve",
          "--base-port", str(port)],
