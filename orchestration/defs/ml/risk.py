@@ -5,8 +5,6 @@ the configured threshold against the sandbox's ground truth."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import dagster as dg
 import polars as pl
 
@@ -15,6 +13,7 @@ from orchestration.config import ChannelHouseConfig
 from orchestration.lib.dbt import model_key
 from orchestration.lib.keys import ORDER_RISK_KEY
 from orchestration.lib.resources import WarehouseResource
+from orchestration.lib.sandbox import sandbox_business
 
 FEATURES_SQL = """
 select
@@ -47,15 +46,6 @@ def sandbox_fraud_order_ids(config: ChannelHouseConfig, truth: pl.DataFrame) -> 
     ]
 
 
-def _sandbox_truth(config: ChannelHouseConfig) -> pl.DataFrame:
-    from sandbox.business import Business
-
-    # the sandbox's business runs until tomorrow (sandbox.server.SandboxServer)
-    end = datetime.now(UTC).date() + timedelta(days=1)
-    sb = config.sandbox
-    return Business(seed=sb.seed, scale=sb.scale, end=end, fraud=True).fraud_truth()
-
-
 def risk_metadata(scored: pl.DataFrame, evaluation: dict | None) -> dict:
     metadata: dict = {
         "dagster/row_count": scored.height,
@@ -86,7 +76,9 @@ def order_risk_asset(config: ChannelHouseConfig) -> dg.AssetsDefinition:
         warehouse.replace_tables("analytics", {"order_risk": scored})
         evaluation = None
         if config.uses_sandbox and config.sandbox.fraud:
-            evaluation = evaluate(scored, sandbox_fraud_order_ids(config, _sandbox_truth(config)))
+            evaluation = evaluate(
+                scored, sandbox_fraud_order_ids(config, sandbox_business(config).fraud_truth())
+            )
         return dg.MaterializeResult(metadata=risk_metadata(scored, evaluation))
 
     return order_risk_table

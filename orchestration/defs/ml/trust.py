@@ -26,6 +26,7 @@ from orchestration.config import ChannelHouseConfig
 from orchestration.lib.dbt import model_key
 from orchestration.lib.keys import LISTING_TRUST_KEY, SELLER_CREDIBILITY_KEY
 from orchestration.lib.resources import WarehouseResource
+from orchestration.lib.sandbox import sandbox_business
 
 REVIEWS_SQL = """
 select review_key, review_listing_id, connection_name, product_id, reviewer_key, rating,
@@ -75,10 +76,9 @@ def sandbox_truth(config: ChannelHouseConfig, reviews: pl.DataFrame) -> pl.DataF
     the connections do not read the sandbox."""
     if not config.uses_sandbox:
         return None
-    from sandbox.business import Business
     from sandbox.business.reviews import simulate_reviews
 
-    sim = simulate_reviews(Business(seed=config.sandbox.seed, scale=config.sandbox.scale))
+    sim = simulate_reviews(sandbox_business(config))
     injected = sim.frame.join(sim.truth.select("review_id", "case"), on="review_id").select(
         pl.col("account").alias("connection_name"),
         pl.col("body").alias("review_text"),
