@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import dagster as dg
 import pytest
 import yaml
 
@@ -64,6 +65,10 @@ def test_each_tenant_has_a_code_server_with_only_its_environment(tmp_path):
     # checkout does not have yet)
     env["DAGSTER_HOME"] = str(tmp_path / "dagster_home")
     (tmp_path / "dagster_home").mkdir()
+    # its storage created once, before the processes that open it start (two processes
+    # creating a fresh SQLite instance at once race on its schema version)
+    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        instance.get_runs_count()
     serve = subprocess.Popen(
         [sys.executable, "-m", "orchestration.tenants", "--dir", str(folder), "serve",
          "--base-port", str(port)],

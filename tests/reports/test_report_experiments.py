@@ -116,14 +116,17 @@ def test_the_demo_weekly_report_has_the_experiments_page(demo_warehouse, tmp_pat
         }  # fmt: skip
         holdout = ltv_value_holdout(con)
         result = build_report(con, report, ReportsSettings(definitions=[report]), week, tmp_path)
-    # the sandbox's experiments that exposed units that week (product_gallery ends earlier)
-    assert ran == exposed == {"checkout_button", "shipping_banner"}
+    # the sandbox's experiments that exposed units that week: checkout_button runs through the
+    # whole period, product_gallery ended long before its last week; shipping_banner ends 10
+    # days before the period's end, so whether it is in depends on the weekday of the run
+    assert ran == exposed and "checkout_button" in ran and "product_gallery" not in ran
     text = _pdf_text(result.files[f"wbr_{week.label}.pdf"])
     assert "Experiments" in text and "always-valid" in text
     cells = text.replace(" ", "")  # a table cell may wrap a long id
     for experiment in ran:
         assert experiment in cells
     assert "product_gallery" not in cells
-    assert "SRM! invalid" in text  # the sample-ratio bug of shipping_banner
+    # the sample-ratio bug of shipping_banner, when it ran that week
+    assert ("SRM! invalid" in text) == ("shipping_banner" in ran)
     # the lifetime-value check has a page exactly when the holdout ran
     assert ("Lifetime value vs what happened" in text) == bool(holdout)
