@@ -38,6 +38,8 @@ NEUTRAL = {
     "value_to_customer_avg": 1.0,
     "product_quantity_ratio": 1.0,
     "first_order_value_ratio": 1.0,
+    "address_other_customers_24h": 0.0,
+    "is_country_mismatch": 0.0,
 }
 REASONS = {
     "email_velocity_1h": "{:.0f} other orders under the same e-mail in the hour before",
@@ -49,6 +51,8 @@ REASONS = {
     "prior_refunds": "{:.0f} earlier orders refunded",
     "refund_share": "{:.0%} of earlier orders refunded",
     "prior_cancellations": "{:.0f} earlier orders cancelled",
+    "shared_address_24h": "{:.0f} orders by other customers to the same address in 24 hours",
+    "country_mismatch": "billing country is not the shipping country",
 }
 ANOMALY_REASON_AT = 95.0  # anomaly percentile from which the reasons mention it
 MIN_ORDERS_FOR_FOREST = 20  # fewer orders: no anomaly part (the rules alone)

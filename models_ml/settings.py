@@ -325,6 +325,8 @@ ORDER_RISK_RULES: dict[str, str] = {
     "prior_refunds": "prior_refunded_orders",
     "refund_share": "prior_refund_share",
     "prior_cancellations": "prior_cancelled_orders",
+    "shared_address_24h": "address_other_customers_24h",
+    "country_mismatch": "is_country_mismatch",
 }
 
 
@@ -348,6 +350,9 @@ def _default_rules() -> dict[str, RiskRule]:
         "prior_refunds": RiskRule(threshold=2, weight=30),
         "refund_share": RiskRule(threshold=0.6, weight=30),
         "prior_cancellations": RiskRule(threshold=2, weight=60),
+        "shared_address_24h": RiskRule(threshold=1, weight=40),
+        # alone it never reaches the threshold: one honest Shopify buyer in forty pays abroad
+        "country_mismatch": RiskRule(threshold=1, weight=30),
     }
 
 

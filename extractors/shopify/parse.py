@@ -60,7 +60,10 @@ def _id_of(node: dict, key: str) -> str | None:
 
 def parse_order(node: dict) -> dict:
     """An Order node to an ``orders`` row (its lines and refunds are parsed separately)."""
-    customer = node.get("customer") if isinstance(node.get("customer"), dict) else {}
+    customer, shipping, billing = (
+        node.get(key) if isinstance(node.get(key), dict) else {}
+        for key in ("customer", "shippingAddress", "billingAddress")
+    )
     return {
         "shopify_order_id": _required(node, "id", "shopify_order_id"),
         "legacy_resource_id": str(_required(node, "legacyResourceId", "legacy_resource_id")),
@@ -79,6 +82,13 @@ def parse_order(node: dict) -> dict:
         "total_shipping": _money(node, "totalShippingPriceSet", "total_shipping"),
         "customer_id": customer.get("id"),
         "customer_email": customer.get("email"),
+        "ship_address1": shipping.get("address1"),
+        "ship_city": shipping.get("city"),
+        "ship_province_code": shipping.get("provinceCode"),
+        "ship_postal_code": shipping.get("zip"),
+        "ship_country": shipping.get("countryCodeV2"),
+        "billing_country": billing.get("countryCodeV2"),
+        "billing_matches_shipping": node.get("billingAddressMatchesShippingAddress"),
     }
 
 

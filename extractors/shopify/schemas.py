@@ -53,6 +53,13 @@ ORDERS = EntitySpec(
             pa.field("total_shipping", MONEY),
             pa.field("customer_id", pa.string()),
             pa.field("customer_email", pa.string()),
+            pa.field("ship_address1", pa.string()),
+            pa.field("ship_city", pa.string()),
+            pa.field("ship_province_code", pa.string()),
+            pa.field("ship_postal_code", pa.string()),
+            pa.field("ship_country", pa.string()),
+            pa.field("billing_country", pa.string()),
+            pa.field("billing_matches_shipping", pa.bool_()),
         ]
     ),
     ("shopify_order_id",),
@@ -232,7 +239,10 @@ _ORDER_FIELDS = """id legacyResourceId name createdAt updatedAt processedAt canc
       totalDiscountsSet { shopMoney { amount } }
       totalTaxSet { shopMoney { amount } }
       totalShippingPriceSet { shopMoney { amount } }
-      customer { id email }"""
+      customer { id email }
+      shippingAddress { address1 city provinceCode zip countryCodeV2 }
+      billingAddress { countryCodeV2 }
+      billingAddressMatchesShippingAddress"""
 _REFUND_FIELDS = "id createdAt totalRefundedSet { shopMoney { amount currencyCode } }"
 
 ORDERS_QUERY = (

@@ -23,25 +23,8 @@ from sandbox.amazon.common import (
     _z,
 )
 from sandbox.business import Business
+from sandbox.business.addresses import address_seed, with_address
 
-# (city, state or region, postal code prefix) per country; the rest of the code is derived.
-ADDRESSES: dict[str, tuple[tuple[str, str, str], ...]] = {
-    "US": (("Seattle", "WA", "981"), ("Austin", "TX", "787"), ("Brooklyn", "NY", "112"),
-           ("Chicago", "IL", "606"), ("Los Angeles", "CA", "900"), ("Miami", "FL", "331"),
-           ("Denver", "CO", "802"), ("Atlanta", "GA", "303"), ("Columbus", "OH", "432"),
-           ("Phoenix", "AZ", "850")),
-    "CA": (("Toronto", "ON", "M5V"), ("Vancouver", "BC", "V6B"), ("Montreal", "QC", "H2X"),
-           ("Calgary", "AB", "T2P"), ("Ottawa", "ON", "K1P")),
-    "GB": (("London", "Greater London", "SW1A"), ("Manchester", "Greater Manchester", "M1"),
-           ("Birmingham", "West Midlands", "B1"), ("Leeds", "West Yorkshire", "LS1"),
-           ("Glasgow", "Glasgow City", "G1"), ("Bristol", "Bristol", "BS1")),
-    "DE": (("Berlin", "Berlin", "10"), ("München", "Bayern", "80"), ("Hamburg", "Hamburg", "20"),
-           ("Köln", "Nordrhein-Westfalen", "50"), ("Frankfurt am Main", "Hessen", "60"),
-           ("Stuttgart", "Baden-Württemberg", "70")),
-    "FR": (("Paris", "Île-de-France", "75"), ("Lyon", "Auvergne-Rhône-Alpes", "69"),
-           ("Marseille", "Provence-Alpes-Côte d'Azur", "13"), ("Toulouse", "Occitanie", "31"),
-           ("Bordeaux", "Nouvelle-Aquitaine", "33"), ("Lille", "Hauts-de-France", "59")),
-}  # fmt: skip
 
 
 @dataclass
@@ -101,7 +84,6 @@ class _Account:
             .alias("goods"),
         )
         h = _mix(pl.col("order_key"), 7)
-        c = _mix(pl.col("customer_id"), 11)
         frame = (
             orders.join(totals, on="order_key", how="left")
             .join(b.customers.select("customer_id", "email"), on="customer_id", how="left")
@@ -116,10 +98,10 @@ class _Account:
                 .otherwise(pl.lit("Standard"))
                 .alias("service_level"),
                 pl.col("marketplace_id").replace_strict(self.country).alias("country"),
-                c.alias("_c"),
+                address_seed(pl.col("customer_id")).alias("_c"),
             )
         )
-        return _with_address(frame).drop("goods", "_c", "_postal_prefix")
+        return with_address(frame).drop("goods", "_c", "ship_address1")
 
     def orders_at(self, now: datetime) -> pl.DataFrame:
         """The account's orders as an API shows them at ``now``: status, last update, ..."""
@@ -326,32 +308,6 @@ class _Account:
     @property
     def sales_index(self) -> _SalesIndex:
         return self._once("sales", lambda: _SalesIndex.build(self))
-
-
-def _with_address(frame: pl.DataFrame) -> pl.DataFrame:
-    """City, state/region and postal code of each order's customer, from the customer id
-    (hashed into ``_c``) and the marketplace's ``country``."""
-    exprs = []
-    for n, part in enumerate(("ship_city", "ship_state", "_postal_prefix")):
-        expr = pl.lit(None, dtype=pl.Utf8)
-        for country, places in ADDRESSES.items():
-            pick = pl.lit(pl.Series([p[n] for p in places])).gather(pl.col("_c") % len(places))
-            expr = pl.when(pl.col("country") == country).then(pick).otherwise(expr)
-        exprs.append(expr.alias(part))
-    digits = (pl.col("_c") // 7 % 1000).cast(pl.Utf8).str.zfill(3)
-    letters = pl.lit("ABDEFGHJLNPQRSTUWXYZ")
-    letter = [letters.str.slice(pl.col("_c") // d % 20, 1) for d in (13, 17)]
-    postal = (
-        pl.when(pl.col("country") == "US").then(pl.col("_postal_prefix") + digits.str.slice(0, 2))
-        .when(pl.col("country") == "CA")
-        .then(pl.concat_str(pl.col("_postal_prefix"), pl.lit(" "), digits.str.slice(0, 1),
-                            letter[0], digits.str.slice(1, 1)))
-        .when(pl.col("country") == "GB")
-        .then(pl.concat_str(pl.col("_postal_prefix"), pl.lit(" "), digits.str.slice(0, 1),
-                            *letter))
-        .otherwise(pl.col("_postal_prefix") + digits)
-    )  # fmt: skip
-    return frame.with_columns(*exprs).with_columns(postal.alias("ship_postal_code"))
 
 
 def _shipment_item(line: dict, fees: list[tuple[str, float]], cur: str) -> dict:

@@ -34,7 +34,11 @@ from sandbox.business.parameters import (
     _WALMART,
     ACCOUNTS,
 )
+from sandbox.business.fraud import RING_BILLING_COUNTRIES
 from sandbox.business.simulation import _Simulation
+
+# the billing country of a customer whose card is issued abroad, by shipping country
+_BILLING_ABROAD = {"US": "CA", "CA": "US", "GB": "IE", "DE": "AT", "FR": "BE"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -195,6 +199,17 @@ def _customers_frame(sim: _Simulation) -> pl.DataFrame:
         .then(pl.format("{}@relay.walmart.com", "_walmart"))
         .otherwise(real)
     )
+    # where the customer's card is billed: at home, but for one Shopify customer in 40 abroad
+    # (the neighbouring country: travellers, gifts), and the address ring's cards (fraud.py)
+    home = np.array([s.country for s in ACCOUNTS])[sf]
+    abroad = (_SF_CHANNEL[sf] == _SHOPIFY) & (token % np.uint64(40) == 0)
+    billing = np.where(abroad, np.vectorize(_BILLING_ABROAD.get)(home), home).astype(object)
+    address_of = ids.copy()
+    ring = sim.customers.addresses
+    if ring:
+        at = np.searchsorted(ids, ring["customer_id"])
+        address_of[at] = ring["address_of"]
+        billing[at] = np.array(RING_BILLING_COUNTRIES)[ring["billing"]]
     return frame.select(
         "customer_id",
         account,
@@ -203,6 +218,8 @@ def _customers_frame(sim: _Simulation) -> pl.DataFrame:
         "last_name",
         _ts("created_at", c["created_us"]),
         marketplace_id,
+        pl.Series("address_of", address_of, pl.Int64),
+        pl.Series("billing_country", billing.tolist(), pl.Utf8),
     )
 
 

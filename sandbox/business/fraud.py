@@ -1,6 +1,6 @@
 """Injected fraud with ground truth: extra orders merged into the simulated business.
 
-Four patterns, each a "case" of a few orders by customers who exist only for it:
+Five patterns, each a "case" of a few orders by customers who exist only for it:
 
 - ``velocity_burst``: four to seven orders within an hour on Shopify US, each from a new
   customer id, all under one e-mail address (a card-testing or reseller ring);
@@ -8,7 +8,10 @@ Four patterns, each a "case" of a few orders by customers who exist only for it:
   storefront's dearest listings;
 - ``refund_abuse``: a customer whose orders are nearly all fully refunded, each next order
   placed after the previous refund;
-- ``cancel_abuse``: a customer with a run of orders cancelled within the hour.
+- ``cancel_abuse``: a customer with a run of orders cancelled within the hour;
+- ``address_ring``: three to five new customers, each with an e-mail address of their own,
+  ordering one of the dearest listings on Shopify US within a day, all shipped to one address
+  (a reshipping drop) and paid with cards billed abroad (stolen cards of one country).
 
 The cases come from their own random stream (``default_rng([seed, _FRAUD_STREAM])``) and the
 injected orders use neither stock nor the honest customers' random draws, so the honest
@@ -40,7 +43,9 @@ from sandbox.business.parameters import (
 )
 from sandbox.business.simulation import _Chunks, _Simulation
 
-PATTERNS = ("velocity_burst", "big_first_order", "refund_abuse", "cancel_abuse")
+PATTERNS = ("velocity_burst", "big_first_order", "refund_abuse", "cancel_abuse", "address_ring")
+# where the address ring's cards are billed
+RING_BILLING_COUNTRIES = ("GB", "DE", "FR", "NL", "BR", "NG")
 _FRAUD_STREAM = 9_001
 _CASE_EVERY_DAYS = 30  # one case of each pattern per this many simulated days
 _WARM_UP_DAYS = 45  # no case before this day: the honest history comes first
@@ -59,6 +64,7 @@ class _Injected:
     lines: _Chunks = field(default_factory=_Chunks)
     refunds: _Chunks = field(default_factory=_Chunks)
     customers: _Chunks = field(default_factory=_Chunks)
+    addresses: _Chunks = field(default_factory=_Chunks)
     truth: _Chunks = field(default_factory=_Chunks)
     n_orders: int = 0
 
@@ -122,6 +128,22 @@ class _Injector:
             listing = self._listing(sf, self._day_of(t), dear=False)
             self._order("cancel_abuse", customer, listing, t, 1, cancel=True)
             t += int(self.rng.uniform(1, 10) * _HOUR_US)
+        self.case += 1
+
+    def _address_ring(self, d: int) -> None:
+        n = int(self.rng.integers(3, 6))
+        times = self._time_of(d) + np.sort(self.rng.integers(0, 20 * _HOUR_US, n))
+        billing = int(self.rng.integers(0, len(RING_BILLING_COUNTRIES)))
+        drop = self.next_customer  # the drop: the first ring customer's shipping address
+        for t in times:
+            customer = self._customer(_SHOPIFY_US, int(t))
+            self.out.addresses.add(
+                customer_id=np.array([customer]),
+                address_of=np.array([drop]),
+                billing=np.array([billing]),
+            )
+            listing = self._listing(_SHOPIFY_US, d, dear=True)
+            self._order("address_ring", customer, listing, int(t), 1)
         self.case += 1
 
     # -- building blocks --------------------------------------------------------------------
@@ -257,6 +279,8 @@ def inject_fraud(sim: _Simulation) -> dict[str, np.ndarray]:
     sim.refunds = _resorted(sim.refunds, out.refunds, remap, ("order_key", "line_number"))
     for name in ("customer_id", "sf", "created_us", "link"):
         sim.customers.new.add(**{name: out.customers[name]})
+    if out.addresses.names():
+        sim.customers.addresses = {n: out.addresses[n] for n in out.addresses.names()}
     sim.next_order += out.n_orders
     return {
         "order_key": remap(out.truth["order_key"]),

@@ -163,6 +163,9 @@ class _CustomerBook:
         self.next_id = 1
         self.ramp = _REPEAT_RAMP_ORDERS * scale
         self.new = _Chunks()
+        # the injected fraud's address overrides (sandbox/business/fraud.py): customer_id,
+        # address_of (whose shipping address the customer uses), billing (a country code)
+        self.addresses: dict[str, np.ndarray] = {}
 
     def assign(
         self, rng: np.random.Generator, sf: np.ndarray, t_us: np.ndarray, product: np.ndarray

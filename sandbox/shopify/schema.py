@@ -50,6 +50,10 @@ type MoneyBag { shopMoney: MoneyV2! presentmentMoney: MoneyV2! }
 type Customer { id: ID! legacyResourceId: UnsignedInt64! email: String firstName: String
   lastName: String createdAt: DateTime! }
 
+type MailingAddress { address1: String city: String provinceCode: String zip: String
+  countryCodeV2: CountryCode }
+enum CountryCode { AT BE BR CA DE FR GB IE NG NL US }
+
 type Order {
   id: ID! legacyResourceId: UnsignedInt64! name: String! email: String
   createdAt: DateTime! updatedAt: DateTime! processedAt: DateTime! cancelledAt: DateTime
@@ -60,6 +64,8 @@ type Order {
   totalDiscountsSet: MoneyBag totalTaxSet: MoneyBag totalShippingPriceSet: MoneyBag!
   totalRefundedSet: MoneyBag!
   customer: Customer
+  shippingAddress: MailingAddress billingAddress: MailingAddress
+  billingAddressMatchesShippingAddress: Boolean!
   lineItems(first: Int, after: String): LineItemConnection!
   refunds(first: Int): [Refund!]!
 }

@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from sandbox.business.addresses import address_seed, with_address
+from sandbox.business.parameters import ACCOUNTS
 from sandbox.shopify.common import (
     CUSTOMER_ID_BASE,
     INVENTORY_ITEM_OFFSET,
@@ -294,10 +296,16 @@ def order_frames(business: Any, account: str, now: datetime) -> dict[str, pl.Dat
         pl.col("discount").sum().alias("discounts"),
         pl.col("tax").sum().alias("line_tax"),
     )
-    customers = business.customers.select("customer_id", "email")
+    customers = business.customers.select("customer_id", "email", "address_of", "billing_country")
+    country = next(s.country for s in ACCOUNTS if s.account == account)
     orders = (
         orders.join(totals, on="order_key", how="left")
         .join(customers, on="customer_id", how="left")
+        .with_columns(
+            pl.lit(country).alias("country"),
+            address_seed(pl.col("address_of")).alias("_c"),
+        )
+        .pipe(with_address)
         .with_columns(
             _utc("purchased_at").alias("purchased"),
             _utc("last_updated_at").alias("updated"),
@@ -358,8 +366,29 @@ def _order_payload(row: dict, lines: list[dict], refunds: list[dict]) -> dict:
         "totalShippingPriceSet": money(row["shipping_price"] or 0.0, currency),
         "totalRefundedSet": money(refunded, currency),
         "customer": customer,
+        "shippingAddress": None if row["customer_id"] is None else _address(row, row["country"]),
+        "billingAddress": None
+        if row["customer_id"] is None
+        else _address(row, row["billing_country"]),
+        "billingAddressMatchesShippingAddress": row["customer_id"] is not None
+        and row["billing_country"] == row["country"],
         "_lines": lines,
         "refunds": refunds,
+    }
+
+
+def _address(row: dict, country: str) -> dict:
+    """A MailingAddress: the shipping address, or the billing address of a card issued in
+    ``country`` (its street and city are not simulated: only the country is told)."""
+    if country != row["country"]:
+        return {"address1": None, "city": None, "provinceCode": None, "zip": None,
+                "countryCodeV2": country}  # fmt: skip
+    return {
+        "address1": row["ship_address1"],
+        "city": row["ship_city"],
+        "provinceCode": row["ship_state"] if country in ("US", "CA") else None,
+        "zip": row["ship_postal_code"],
+        "countryCodeV2": country,
     }
 
 

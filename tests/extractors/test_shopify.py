@@ -26,6 +26,7 @@ from orchestration.config import ChannelHouseConfig, resolve_secrets
 from sandbox import shopify_api
 from sandbox.business import Business
 from sandbox.server import SANDBOX_CREDENTIALS, Fault, SandboxServer
+from sandbox.shopify.common import CUSTOMER_ID_BASE
 from sandbox.shopify import shop as shopify_shop
 
 US_TOKEN = SANDBOX_CREDENTIALS["shopify_us"]["access_token"]
@@ -227,6 +228,22 @@ def test_orders_follow_every_page_and_match_the_sandbox(
     assert set(lake(tmp_path, "orders")["shopify_order_id"]) == expected
     assert run.rows("orders") == len(expected)
     assert run.quarantined == 0
+    # the addresses: the customer's shipping address in the shop's country, the card's country
+    customers = sandbox.state.business.customers.select(
+        (pl.col("customer_id") + CUSTOMER_ID_BASE).cast(pl.Utf8).alias("number"),
+        pl.col("billing_country").alias("truth_billing"),
+    )
+    orders = lake(tmp_path, "orders").with_columns(
+        pl.col("customer_id").str.extract(r"/(\d+)$").alias("number")
+    )
+    got = orders.join(customers, on="number", how="left")
+    assert got["truth_billing"].null_count() == 0
+    assert set(got["ship_country"]) == {"US"} and got["ship_address1"].null_count() == 0
+    assert got["ship_postal_code"].str.contains(r"^\d{5}$").all()
+    assert (got["billing_country"] == got["truth_billing"]).all()
+    assert (got["billing_matches_shipping"] == (got["billing_country"] == "US")).all()
+    per_customer = got.group_by("number").agg(pl.col("ship_address1").n_unique())
+    assert per_customer["ship_address1"].max() == 1
 
 
 @pytest.mark.calendar

@@ -60,6 +60,7 @@ def test_fraud_truth_is_deterministic_and_covers_every_pattern(fraud: Business) 
         "big_first_order",
         "refund_abuse",
         "cancel_abuse",
+        "address_ring",
     }
     assert truth.equals(Business(seed=42, end=END, fraud=True).fraud_truth())
     assert truth["customer_id"].min() > fraud.customer_preferences["customer_id"].max()
@@ -81,6 +82,37 @@ def test_velocity_burst_is_one_email_many_new_customers_within_an_hour(fraud: Bu
     assert (per_case["customers"] == per_case["orders"]).all()
     assert per_case["orders"].min() >= 4
     assert per_case["span"].max() <= timedelta(hours=1)
+
+
+def test_address_ring_is_new_customers_shipping_to_one_address_billed_abroad(
+    fraud: Business,
+) -> None:
+    ring = fraud.fraud_truth().filter(pl.col("pattern") == "address_ring")
+    members = ring.join(
+        fraud.customers.select("customer_id", "email", "address_of", "billing_country"),
+        on="customer_id",
+    )
+    per_case = members.group_by("case").agg(
+        pl.col("email").n_unique().alias("emails"),
+        pl.col("address_of").n_unique().alias("addresses"),
+        pl.col("billing_country").n_unique().alias("billing_countries"),
+        (pl.col("billing_country") == "US").any().alias("billed_at_home"),
+        pl.len().alias("orders"),
+        (pl.col("purchased_at").max() - pl.col("purchased_at").min()).alias("span"),
+    )
+    assert per_case.height >= 5
+    assert (per_case["emails"] == per_case["orders"]).all()  # an e-mail of their own each
+    assert per_case["addresses"].to_list() == [1] * per_case.height
+    assert per_case["billing_countries"].to_list() == [1] * per_case.height
+    assert not per_case["billed_at_home"].any()
+    assert per_case["orders"].min() >= 3 and per_case["span"].max() <= timedelta(hours=20)
+    assert set(ring["account"]) == {"shopify_us"}
+    # honest customers use their own address; a few Shopify ones pay with a card from abroad
+    honest = fraud.customers.filter(~pl.col("customer_id").is_in(ring["customer_id"].implode()))
+    assert (honest["address_of"] == honest["customer_id"]).all()
+    shopify_us = honest.filter(pl.col("account") == "shopify_us")
+    abroad = (shopify_us["billing_country"] != "US").mean()
+    assert 0.01 < abroad < 0.05
 
 
 def test_refund_and_cancel_abuse(fraud: Business) -> None:

@@ -22,6 +22,7 @@ amazon_orders as (
         cast(null as decimal(18, 4)) as order_tax_amount,
         o.buyer_email as customer_email,
         cast(null as varchar) as channel_customer_id,
+        o.ship_country,
         'api' as source_format
     from {{ ref('stg_amazon__orders') }} as o
     left join {{ ref('amazon_marketplaces') }} as m on o.marketplace_id = m.marketplace_id
@@ -46,6 +47,13 @@ shopify_orders as (
         coalesce(total_tax, 0) as order_tax_amount,
         customer_email,
         shopify_customer_id as channel_customer_id,
+        ship_country,
+        billing_country,
+        -- the street, postal code and country: what a reshipping drop has in common
+        case when ship_address1 is not null then
+            regexp_replace(lower(trim(ship_address1)), '\s+', ' ', 'g') || '|'
+            || upper(replace(coalesce(ship_postal_code, ''), ' ', '')) || '|' || ship_country
+        end as ship_address_key,
         'api' as source_format
     from {{ ref('stg_shopify__orders') }}
 ),
@@ -84,6 +92,7 @@ walmart_orders as (
         cast(null as decimal(18, 4)) as order_tax_amount,
         o.customer_email,
         cast(null as varchar) as channel_customer_id,
+        o.ship_to_country as ship_country,
         'api' as source_format
     from {{ ref('stg_walmart__orders') }} as o
     left join walmart_line_states as s
@@ -123,7 +132,9 @@ unioned as (
 
 select
     connection_name || ':' || channel_order_id as order_id,
-    * exclude (customer_email),
-    -- e-mails leave the lake only as salted hashes (plugins/channelhouse_hashing.py)
-    channelhouse_email_hash(customer_email) as customer_email_hash
+    * exclude (customer_email, ship_address_key),
+    -- e-mails and street addresses leave the lake only as salted hashes
+    -- (plugins/channelhouse_hashing.py)
+    channelhouse_email_hash(customer_email) as customer_email_hash,
+    channelhouse_email_hash(ship_address_key) as ship_address_hash
 from unioned

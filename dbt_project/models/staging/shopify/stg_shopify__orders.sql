@@ -23,7 +23,14 @@ renamed as (
         total_tax,
         total_shipping,
         customer_id as shopify_customer_id,
-        customer_email
+        customer_email,
+        ship_address1,
+        ship_city,
+        ship_province_code,
+        ship_postal_code,
+        ship_country,
+        billing_country,
+        billing_matches_shipping
     from source
 )
 

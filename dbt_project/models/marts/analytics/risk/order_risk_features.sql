@@ -16,6 +16,11 @@ lines as (
     where product_id is not null
 ),
 
+addresses as (
+    select order_id, ship_country, billing_country, ship_address_hash
+    from {{ ref('int_orders_unioned') }}
+),
+
 refunds as (
     select order_id, min(refunded_at) as first_refunded_at
     from {{ ref('fct_refunds') }}
@@ -30,6 +35,9 @@ based as (
         orders.customer_id,
         orders.customer_identity_id,
         identities.email_hash,
+        addresses.ship_address_hash,
+        addresses.ship_country,
+        addresses.billing_country,
         orders.ordered_at,
         orders.ordered_date,
         orders.is_cancelled,
@@ -43,6 +51,7 @@ based as (
     from orders
     left join identities on orders.customer_identity_id = identities.customer_identity_id
     left join refunds on orders.order_id = refunds.order_id
+    left join addresses on orders.order_id = addresses.order_id
 ),
 
 email_windows as (
@@ -60,6 +69,26 @@ email_windows as (
         last_hour as (by_email range between interval 1 hour preceding and current row),
         last_day as (by_email range between interval 24 hours preceding and current row),
         last_week as (by_email range between interval 7 days preceding and current row)
+),
+
+address_windows as (
+    -- orders shipped to the same address in the 24 hours before, by other customers (all
+    -- orders to it minus the customer's own: a household reorders, a drop takes many buyers)
+    select
+        order_id,
+        (count(*) over last_day) - (count(*) over own_last_day) as address_other_customers_24h
+    from based
+    where ship_address_hash is not null
+    window
+        last_day as (
+            partition by ship_address_hash order by ordered_at
+            range between interval 24 hours preceding and current row
+        ),
+        own_last_day as (
+            partition by ship_address_hash, coalesce(customer_id, order_id)
+            order by ordered_at
+            range between interval 24 hours preceding and current row
+        )
 ),
 
 customer_history as (
@@ -125,6 +154,11 @@ final as (
         coalesce(email_windows.email_orders_24h, 0) as email_orders_24h,
         coalesce(email_windows.email_orders_7d, 0) as email_orders_7d,
         coalesce(email_windows.email_new_identities_24h, 0) as email_new_identities_24h,
+        coalesce(address_windows.address_other_customers_24h, 0)
+            as address_other_customers_24h,
+        based.ship_country,
+        based.billing_country,
+        coalesce(based.billing_country <> based.ship_country, false) as is_country_mismatch,
         coalesce(customer_history.prior_orders, 0) as prior_orders,
         coalesce(customer_history.prior_cancelled_orders, 0) as prior_cancelled_orders,
         coalesce(customer_history.prior_refunded_orders, 0) as prior_refunded_orders,
@@ -144,6 +178,7 @@ final as (
         ) as first_order_value_ratio
     from based
     left join email_windows on based.order_id = email_windows.order_id
+    left join address_windows on based.order_id = address_windows.order_id
     left join customer_history on based.order_id = customer_history.order_id
     left join order_baskets on based.order_id = order_baskets.order_id
     left join first_baskets on based.order_id = first_baskets.order_id
