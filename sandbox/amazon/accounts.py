@@ -26,7 +26,6 @@ from sandbox.business import Business
 from sandbox.business.addresses import address_seed, with_address
 
 
-
 @dataclass
 class _OrderItems:
     purchased_us: int

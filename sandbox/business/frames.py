@@ -10,6 +10,7 @@ from sandbox.business.catalog import (
     _Listings,
     _Schedule,
 )
+from sandbox.business.fraud import RING_BILLING_COUNTRIES
 from sandbox.business.numeric import (
     _dates,
     _feistel,
@@ -34,7 +35,6 @@ from sandbox.business.parameters import (
     _WALMART,
     ACCOUNTS,
 )
-from sandbox.business.fraud import RING_BILLING_COUNTRIES
 from sandbox.business.simulation import _Simulation
 
 # the billing country of a customer whose card is issued abroad, by shipping country

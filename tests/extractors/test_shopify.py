@@ -26,8 +26,8 @@ from orchestration.config import ChannelHouseConfig, resolve_secrets
 from sandbox import shopify_api
 from sandbox.business import Business
 from sandbox.server import SANDBOX_CREDENTIALS, Fault, SandboxServer
-from sandbox.shopify.common import CUSTOMER_ID_BASE
 from sandbox.shopify import shop as shopify_shop
+from sandbox.shopify.common import CUSTOMER_ID_BASE
 
 US_TOKEN = SANDBOX_CREDENTIALS["shopify_us"]["access_token"]
 EU_TOKEN = SANDBOX_CREDENTIALS["shopify_eu"]["access_token"]
