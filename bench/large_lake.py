@@ -369,6 +369,11 @@ def _shopify_entities(last: date) -> list[Entity]:
                 discount as total_discounts, tax as total_tax, 0 as total_shipping,
                 {gid("Customer", "customer")} as customer_id,
                 'customer' || customer || '@example.com' as customer_email,
+                customer % 480 + 1 || ' Main Street' as ship_address1,
+                'City ' || customer % 97 as ship_city, null as ship_province_code,
+                printf('%05d', customer % 99999) as ship_postal_code,
+                case when connection = 'shopify_eu' then 'DE' else 'US' end as ship_country,
+                ship_country as billing_country, true as billing_matches_shipping,
                 connection, version_at as part_at
             from order_versions where connection like 'shopify%'""",
         ),
