@@ -33,7 +33,8 @@ STREETS = ("Maple Avenue", "Oak Street", "Cedar Lane", "Pine Road", "Elm Street"
 
 
 def address_seed(customer_id: pl.Expr) -> pl.Expr:
-    """``_c``: the hashed customer id an address is drawn from."""
+    """``_c``: the hashed customer id an address is drawn from (the hash Amazon's
+    ShippingAddress always used, so its addresses did not change when this moved here)."""
     return ((customer_id * 2_654_435_761 + 11) % 4_294_967_291).abs()
 
 

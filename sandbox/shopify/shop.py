@@ -366,11 +366,9 @@ def _order_payload(row: dict, lines: list[dict], refunds: list[dict]) -> dict:
         "totalShippingPriceSet": money(row["shipping_price"] or 0.0, currency),
         "totalRefundedSet": money(refunded, currency),
         "customer": customer,
-        "shippingAddress": None if row["customer_id"] is None else _address(row, row["country"]),
-        "billingAddress": None
-        if row["customer_id"] is None
-        else _address(row, row["billing_country"]),
-        "billingAddressMatchesShippingAddress": row["customer_id"] is not None
+        "shippingAddress": customer and _address(row, row["country"]),
+        "billingAddress": customer and _address(row, row["billing_country"]),
+        "billingAddressMatchesShippingAddress": customer is not None
         and row["billing_country"] == row["country"],
         "_lines": lines,
         "refunds": refunds,
